@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/* pexos-run - run Python scripts in the pexos sandbox from the shell. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jsontext.h"
+#include "pexos.h"
+
+enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_PEXOS = 3 };
+
+/* Largest file read as a script or request; the library applies the real
+ * limits and answers with an error that names them. */
+#define READ_MAX (256u << 20)
+
+struct cli {
+	bool result_only;
+	bool stats;
+	bool check;
+	const char *json_file;
+	const char *stdin_file;
+	pexos_options *opts;
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: pexos-run [OPTIONS] SCRIPT.py|-\n"
+	      "       pexos-run [OPTIONS] --json REQUEST.json|-\n"
+	      "       pexos-run --check\n"
+	      "\n"
+	      "Runs a Python script's main() in a fresh sandbox and prints the\n"
+	      "response object: {\"result\": ..., \"stdout\": ...} or\n"
+	      "{\"error\": ..., \"type\": ...}.\n"
+	      "\n"
+	      "  -r, --result          print only the result (failures go to "
+	      "stderr)\n"
+	      "      --json FILE|-     read a whole request object\n"
+	      "      --stdin FILE|-    feed FILE to the script's stdin\n"
+	      "      --timeout SECONDS wall-clock and CPU limit (default 30)\n"
+	      "      --memory MB       memory limit (default 512)\n"
+	      "      --stats           add wall_ms, cpu_ms, max_rss_kb\n"
+	      "      --python PATH     interpreter in the sandbox "
+	      "(default /usr/bin/python3)\n"
+	      "      --check           show which isolation features work here\n"
+	      "  -h, --help            show this help\n"
+	      "  -V, --version         show the version\n"
+	      "\n"
+	      "Exit status: 0 success, 1 the script failed, 2 usage or invalid\n"
+	      "request, 3 pexos itself failed. See pexos-run(1).\n",
+	      f);
+}
+
+/* Reads a whole file ('-' = stdin). Returns a malloc'd buffer or NULL with
+ * errno set. */
+static char *read_file(const char *path, size_t *ret_len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
+	size_t len = 0, cap = 65536;
+	char *buf;
+
+	if (!f)
+		return NULL;
+	buf = malloc(cap + 1);
+	while (buf) {
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+		if (len == cap) {
+			char *p = cap >= READ_MAX ? NULL : realloc(buf, cap * 2 + 1);
+			if (!p) {
+				free(buf);
+				buf = NULL;
+				errno = cap >= READ_MAX ? EFBIG : ENOMEM;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+	}
+	if (buf && ferror(f)) {
+		free(buf);
+		buf = NULL;
+		errno = EIO;
+	}
+	if (f != stdin)
+		fclose(f);
+	if (buf) {
+		buf[len] = '\0';
+		*ret_len = len;
+	}
+	return buf;
+}
+
+/* A response made here, before the library saw anything. */
+static char *invalid_response(const char *fmt, const char *arg)
+{
+	char msg[1024];
+	json_t *o;
+	char *s;
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	o = json_pack("{s:s, s:s}", "error", msg, "type", "InvalidRequest");
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
+/* Sets the fields the command line adds to the request. */
+static int add_fields(const struct cli *c, json_t *req, char **ret_invalid)
+{
+	if (c->stats && json_object_set_new(req, "stats", json_true()) < 0)
+		return -ENOMEM;
+	if (c->stdin_file) {
+		size_t len;
+		char *data = read_file(c->stdin_file, &len);
+		json_t *s;
+		if (!data) {
+			*ret_invalid = invalid_response(
+				"cannot read stdin file '%s'", c->stdin_file);
+			return 1;
+		}
+		s = json_stringn(data, len);
+		free(data);
+		if (!s) {
+			*ret_invalid = invalid_response(
+				"stdin file '%s' is not valid UTF-8",
+				c->stdin_file);
+			return 1;
+		}
+		json_object_set_new(req, "stdin", s);
+	}
+	return 0;
+}
+
+/* Builds the request text from the command line. Returns 0 with *ret_req,
+ * or 1 with *ret_invalid (a ready response), or -errno. */
+static int build_request(const struct cli *c, const char *script_path,
+			 char **ret_req, size_t *ret_len, char **ret_invalid)
+{
+	size_t len;
+	char *text = read_file(c->json_file ? c->json_file : script_path, &len);
+	json_t *req;
+	int r;
+
+	if (!text) {
+		*ret_invalid = invalid_response(
+			c->json_file ? "cannot read request file '%s'"
+				     : "cannot read script file '%s'",
+			c->json_file ? c->json_file : script_path);
+		return 1;
+	}
+	if (c->json_file && !c->stats && !c->stdin_file) {
+		/* Verbatim: the library judges it. */
+		*ret_req = text;
+		*ret_len = len;
+		return 0;
+	}
+	if (c->json_file) {
+		req = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+		if (!json_is_object(req)) {
+			json_decref(req);
+			*ret_req = text; /* invalid: the library says why */
+			*ret_len = len;
+			return 0;
+		}
+	} else {
+		json_t *s = json_stringn(text, len);
+		if (!s) {
+			free(text);
+			*ret_invalid = invalid_response(
+				"script file '%s' is not valid UTF-8",
+				script_path);
+			return 1;
+		}
+		req = json_pack("{s:o}", "script", s);
+	}
+	free(text);
+	if (!req)
+		return -ENOMEM;
+	r = add_fields(c, req, ret_invalid);
+	if (r == 0) {
+		*ret_req = json_dumps(req, JSON_COMPACT);
+		*ret_len = *ret_req ? strlen(*ret_req) : 0;
+		if (!*ret_req)
+			r = -ENOMEM;
+	}
+	json_decref(req);
+	return r;
+}
+
+/* Prints the response (or, with -r, its result) and returns the exit code. */
+static int print_response(const struct cli *c, const char *resp,
+			  const pexos_outcome *oc)
+{
+	size_t len = strlen(resp);
+	FILE *out = stdout;
+	bool pretty;
+
+	if (c->result_only) {
+		if (oc->type[0] == '\0') {
+			/* {"result":VALUE,... : the value starts at 10 */
+			size_t end = jt_skip_value(resp, len, 10);
+			resp += 10;
+			len = end - 10;
+		} else {
+			out = stderr;
+		}
+	}
+	pretty = isatty(fileno(out));
+	if (pretty)
+		jt_pretty(out, resp, len);
+	else
+		fwrite(resp, 1, len, out);
+	fputc('\n', out);
+	if (fflush(out) != 0)
+		return EXIT_PEXOS;
+	return oc->exit_code;
+}
+
+static int run_one(const struct cli *c, pexos_context *ctx, const char *path)
+{
+	char *req = NULL, *resp = NULL;
+	size_t len = 0;
+	pexos_outcome oc = {.exit_code = EXIT_USAGE};
+	pexos_error err = {0};
+	int r, code;
+
+	r = build_request(c, path, &req, &len, &resp);
+	if (r < 0) {
+		fprintf(stderr, "pexos-run: out of memory\n");
+		return EXIT_PEXOS;
+	}
+	if (r == 0) {
+		r = pexos_run_script(ctx, req, len, &resp, &oc, &err);
+		if (r < 0) {
+			resp = pexos_error_response(&err);
+			oc = (pexos_outcome){.type = "SandboxError",
+					     .exit_code = EXIT_PEXOS};
+		}
+	} else {
+		snprintf(oc.type, sizeof(oc.type), "InvalidRequest");
+	}
+	free(req);
+	if (!resp) {
+		fprintf(stderr, "pexos-run: out of memory\n");
+		return EXIT_PEXOS;
+	}
+	code = print_response(c, resp, &oc);
+	pexos_free(resp);
+	return code;
+}
+
+static int print_check(pexos_context *ctx)
+{
+	char *report = NULL;
+	pexos_error err = {0};
+	json_t *root, *f;
+	size_t i;
+	int r = pexos_check(ctx, &report, &err);
+
+	if (r < 0) {
+		fprintf(stderr, "pexos-run: check failed: %s\n", err.message);
+		return EXIT_PEXOS;
+	}
+	root = json_loads(report, 0, NULL);
+	json_array_foreach(json_object_get(root, "features"), i, f)
+	{
+		bool ok = json_is_true(json_object_get(f, "ok"));
+		bool req = json_is_true(json_object_get(f, "required"));
+		printf("%-8s %-18s %s\n", ok ? "ok" : req ? "MISSING" : "absent",
+		       json_string_value(json_object_get(f, "name")),
+		       json_string_value(json_object_get(f, "detail")));
+	}
+	printf("%s\n", r == 1 ? "pexos can run scripts on this host"
+			      : "pexos refuses to run scripts on this host");
+	json_decref(root);
+	pexos_free(report);
+	return r == 1 ? 0 : EXIT_PEXOS;
+}
+
+static int set_option(pexos_options *o, const char *name, const char *value)
+{
+	pexos_error err = {0};
+
+	if (pexos_options_set(o, name, value, &err) < 0) {
+		fprintf(stderr, "pexos-run: %s\n", err.message);
+		return -1;
+	}
+	return 0;
+}
+
+enum {
+	OPT_JSON = 256,
+	OPT_STDIN,
+	OPT_TIMEOUT,
+	OPT_MEMORY,
+	OPT_STATS,
+	OPT_PYTHON,
+	OPT_CHECK,
+};
+
+static int parse_args(int argc, char **argv, struct cli *c)
+{
+	static const struct option longopts[] = {
+		{"result", no_argument, NULL, 'r'},
+		{"json", required_argument, NULL, OPT_JSON},
+		{"stdin", required_argument, NULL, OPT_STDIN},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"memory", required_argument, NULL, OPT_MEMORY},
+		{"stats", no_argument, NULL, OPT_STATS},
+		{"python", required_argument, NULL, OPT_PYTHON},
+		{"check", no_argument, NULL, OPT_CHECK},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "rhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			c->result_only = true;
+			break;
+		case OPT_JSON:
+			c->json_file = optarg;
+			break;
+		case OPT_STDIN:
+			c->stdin_file = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (set_option(c->opts, "timeout", optarg) < 0 ||
+			    set_option(c->opts, "cpu", optarg) < 0)
+				return -1;
+			break;
+		case OPT_MEMORY:
+			if (set_option(c->opts, "memory_mb", optarg) < 0)
+				return -1;
+			break;
+		case OPT_STATS:
+			c->stats = true;
+			break;
+		case OPT_PYTHON:
+			if (set_option(c->opts, "python", optarg) < 0)
+				return -1;
+			break;
+		case OPT_CHECK:
+			c->check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("pexos-run %s\n", pexos_version());
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int check_operands(const struct cli *c, int nargs)
+{
+	if (c->check && nargs == 0 && !c->json_file)
+		return 0;
+	if (c->json_file && nargs == 0)
+		return 0;
+	if (!c->check && !c->json_file && nargs == 1)
+		return 0;
+	if (!c->check && !c->json_file && nargs > 1)
+		fprintf(stderr, "pexos-run: one script at a time\n");
+	else
+		fprintf(stderr, "pexos-run: give one script, --json or --check\n");
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = {0};
+	pexos_context *ctx = NULL;
+	pexos_error err = {0};
+	int code;
+
+	c.opts = pexos_options_new();
+	if (!c.opts) {
+		fprintf(stderr, "pexos-run: out of memory\n");
+		return EXIT_PEXOS;
+	}
+	if (parse_args(argc, argv, &c) < 0 ||
+	    check_operands(&c, argc - optind) < 0) {
+		usage(stderr);
+		pexos_options_free(c.opts);
+		return EXIT_USAGE;
+	}
+	if (pexos_context_new(c.opts, &ctx, &err) < 0) {
+		char *resp = pexos_error_response(&err);
+		if (c.check || !resp)
+			fprintf(stderr, "pexos-run: %s\n", err.message);
+		else
+			puts(resp);
+		pexos_free(resp);
+		pexos_options_free(c.opts);
+		return EXIT_PEXOS;
+	}
+	if (c.check)
+		code = print_check(ctx);
+	else
+		code = run_one(&c, ctx, c.json_file ? NULL : argv[optind]);
+	pexos_context_free(ctx);
+	pexos_options_free(c.opts);
+	return code;
+}

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* api.c - the public entry points of libpexos. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "error.h"
+#include "mounts.h"
+#include "ns.h"
+#include "pexos.h"
+#include "plan.h"
+#include "request.h"
+#include "response.h"
+#include "sandbox.h"
+#include "scmp.h"
+#include "util.h"
+
+extern const char pexos_runner_py[];
+
+#define KIB 1024ULL
+#define MIB (1024ULL * 1024ULL)
+
+const char *pexos_version(void)
+{
+	return PEXOS_VERSION;
+}
+
+void pexos_free(void *p)
+{
+	free(p);
+}
+
+pexos_options *pexos_options_new(void)
+{
+	pexos_options *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	snprintf(o->python, sizeof(o->python), "/usr/bin/python3");
+	o->wall_ms = 30000;
+	o->cpu_ms = 30000;
+	o->memory_mb = 512;
+	o->pids = 64;
+	o->tmp_mb = 64;
+	o->output_max = 1 * MIB;
+	o->result_max = 8 * MIB;
+	o->script_max = 1 * MIB;
+	o->stdin_max = 1 * MIB;
+	o->uid_base = 2000000000;
+	return o;
+}
+
+void pexos_options_free(pexos_options *opts)
+{
+	free(opts);
+}
+
+/* name, field, minimum, maximum, unit for messages */
+static const struct {
+	const char *name;
+	size_t offset;
+	uint64_t min, max;
+	bool seconds;
+} numeric_options[] = {
+	{"timeout", offsetof(pexos_options, wall_ms), 1, 86400000, true},
+	{"cpu", offsetof(pexos_options, cpu_ms), 1000, 86400000, true},
+	{"memory_mb", offsetof(pexos_options, memory_mb), 16, 1048576, false},
+	{"pids", offsetof(pexos_options, pids), 4, 65536, false},
+	{"tmp_mb", offsetof(pexos_options, tmp_mb), 1, 1048576, false},
+	{"output_max", offsetof(pexos_options, output_max), 0, 1024 * MIB, false},
+	{"result_max", offsetof(pexos_options, result_max), 16, 1024 * MIB, false},
+	{"script_max", offsetof(pexos_options, script_max), 16, 64 * MIB, false},
+	{"stdin_max", offsetof(pexos_options, stdin_max), 0, 1024 * MIB, false},
+	{"uid_base", offsetof(pexos_options, uid_base), 1, 4294967293ULL, false},
+};
+
+int pexos_options_set(pexos_options *o, const char *name, const char *value,
+		      pexos_error *err)
+{
+	if (!o || !name || !value)
+		return pexos_fail(err, EINVAL, "options", "missing argument");
+	if (strcmp(name, "python") == 0) {
+		if (value[0] != '/' || strlen(value) >= sizeof(o->python))
+			return pexos_fail(err, EINVAL, "options",
+					  "python must be an absolute path, "
+					  "got '%s'",
+					  value);
+		snprintf(o->python, sizeof(o->python), "%s", value);
+		return 0;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(numeric_options); i++) {
+		uint64_t v, *field;
+		int r;
+
+		if (strcmp(name, numeric_options[i].name) != 0)
+			continue;
+		field = (uint64_t *)((char *)o + numeric_options[i].offset);
+		if (numeric_options[i].seconds)
+			r = parse_seconds_ms(value, numeric_options[i].min,
+					     numeric_options[i].max, &v);
+		else
+			r = parse_u64(value, numeric_options[i].min,
+				      numeric_options[i].max, &v);
+		if (r < 0)
+			return pexos_fail(
+				err, EINVAL, "options",
+				"%s must be a %s between %g and %g, got '%s'",
+				name,
+				numeric_options[i].seconds ? "number of seconds"
+							   : "whole number",
+				numeric_options[i].seconds
+					? (double)numeric_options[i].min / 1000
+					: (double)numeric_options[i].min,
+				numeric_options[i].seconds
+					? (double)numeric_options[i].max / 1000
+					: (double)numeric_options[i].max,
+				value);
+		*field = v;
+		return 0;
+	}
+	return pexos_fail(err, EINVAL, "options", "unknown option '%s'", name);
+}
+
+/* The interpreter's command line: isolated mode (no environment, no user
+ * site, no script directory on sys.path), no bytecode writes. */
+static void build_command(pexos_context *ctx)
+{
+	static char *const envp[] = {
+		"PATH=/usr/bin:/bin",
+		"HOME=/tmp",
+		"TMPDIR=/tmp",
+		"LANG=C.UTF-8",
+		"USER=sandbox",
+		"LOGNAME=sandbox",
+		/* One compute thread per library: runs share the host's
+		 * cores, and every thread counts against the pids limit. */
+		"OPENBLAS_NUM_THREADS=1",
+		"OMP_NUM_THREADS=1",
+		"MKL_NUM_THREADS=1",
+		"NUMEXPR_NUM_THREADS=1",
+		NULL,
+	};
+	size_t i = 0;
+
+	snprintf(ctx->result_max_arg, sizeof(ctx->result_max_arg),
+		 "%" PRIu64, ctx->opts.result_max);
+	ctx->argv[i++] = ctx->opts.python;
+	ctx->argv[i++] = "-I";
+	ctx->argv[i++] = "-B";
+	ctx->argv[i++] = "-c";
+	ctx->argv[i++] = (char *)pexos_runner_py;
+	ctx->argv[i++] = ctx->result_max_arg;
+	ctx->argv[i] = NULL;
+	for (i = 0; envp[i]; i++)
+		ctx->envp[i] = envp[i];
+	ctx->envp[i] = NULL;
+}
+
+int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
+		      pexos_error *err)
+{
+	pexos_context *ctx;
+	int r;
+
+	if (!opts || !ret_ctx)
+		return pexos_fail(err, EINVAL, "context", "missing argument");
+	if (access(opts->python, X_OK) < 0)
+		return pexos_fail_errno(err, errno, "context",
+					"the interpreter '%s' is not executable "
+					"(install Debian's python3, "
+					"python3-numpy and python3-pandas)",
+					opts->python);
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return pexos_fail(err, ENOMEM, "context", "out of memory");
+	ctx->opts = *opts;
+	ns_prepare(ctx);
+	build_command(ctx);
+	r = caps_prepare(ctx, err);
+	if (r == 0)
+		r = mnt_prepare(ctx, err);
+	if (r == 0)
+		r = scmp_prepare(ctx, err);
+	if (r < 0) {
+		pexos_context_free(ctx);
+		return r;
+	}
+	*ret_ctx = ctx;
+	return 0;
+}
+
+void pexos_context_free(pexos_context *ctx)
+{
+	if (!ctx)
+		return;
+	free(ctx->mnt_ops);
+	free(ctx->bpf);
+	free(ctx);
+}
+
+char *pexos_error_response(const pexos_error *err)
+{
+	char msg[sizeof(err->message) + sizeof(err->step) + 64];
+	struct verdict v = {.type = "SandboxError", .error = msg};
+	char *s = NULL;
+
+	snprintf(msg, sizeof(msg), "pexos could not run the script (%s): %s",
+		 err->step[0] ? err->step : "internal", err->message);
+	if (response_build(&v, NULL, NULL, NULL, &s, NULL) < 0)
+		return NULL;
+	return s;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pexos.h - run untrusted Python scripts in a Linux sandbox.
+ *
+ * The only installed header of libpexos. A request is the JSON object of
+ * pexos(7) (`{"script": "def main(): ..."}`); the answer is the response JSON
+ * object. What the script did (an exception, a timeout, ...) is part of the
+ * response, never a C error: a negative return from this library means pexos
+ * itself failed (the sandbox could not be built, out of memory, ...).
+ *
+ * Conventions:
+ *  - Functions return 0 (or a non-negative value) on success and a negative
+ *    errno value on failure; on failure the caller's pexos_error is filled.
+ *  - `ret_*` out-parameters are written only on success.
+ *  - Strings handed out by the library are owned by the caller and freed with
+ *    pexos_free(). Strings passed in are borrowed for the call only.
+ *  - A pexos_context is immutable once made; pexos_run_script() may be called
+ *    on one context from many threads at once.
+ */
+#ifndef PEXOS_H
+#define PEXOS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility; these are its interface. */
+#if defined(__GNUC__)
+#define PEXOS_EXPORT __attribute__((visibility("default")))
+#else
+#define PEXOS_EXPORT
+#endif
+
+/* Filled on failure. Fixed size, no allocation. `code` is a positive errno
+ * value (or 0 when no errno applies), `step` names the step that failed
+ * (e.g. "mount", "uid_map", "options") and `message` is a sentence a person
+ * can act on. */
+typedef struct pexos_error {
+	int code;
+	char step[32];
+	char message[480];
+} pexos_error;
+
+/* The verdict of one run, for front ends that map it to exit codes or HTTP
+ * statuses. `type` is "" on success, else the response's "type". */
+typedef struct pexos_outcome {
+	char type[32];
+	int http_status; /* 200, 400, 413, 422, 500 */
+	int exit_code;   /* pexos-run's exit status: 0, 1, 2 or 3 */
+} pexos_outcome;
+
+typedef struct pexos_options pexos_options;
+typedef struct pexos_context pexos_context;
+
+/* Options with the server-wide defaults of pexos(7). Returns a new object
+ * (free with pexos_options_free) or NULL when out of memory. */
+PEXOS_EXPORT pexos_options *pexos_options_new(void);
+
+/* Frees `opts`; NULL is allowed. */
+PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
+
+/* Sets one option by name from its text form, as the CLI flags and the
+ * PEXOS_* environment variables give it. Names and units:
+ *   "python"       interpreter inside the sandbox (absolute path)
+ *   "timeout"      wall-clock limit, seconds (decimal)
+ *   "cpu"          CPU-time limit, seconds (decimal)
+ *   "memory_mb"    memory limit, MiB
+ *   "pids"         processes and threads
+ *   "tmp_mb"       size of the writable /tmp, MiB
+ *   "output_max"   captured bytes of stdout and of stderr, each
+ *   "result_max"   bytes of the serialised result
+ *   "script_max"   bytes of the script
+ *   "stdin_max"    bytes of the request's stdin
+ * Both strings are borrowed. Returns 0, or -EINVAL with `err` naming the
+ * option and the accepted range. */
+PEXOS_EXPORT int pexos_options_set(pexos_options *opts, const char *name, const char *value,
+		      pexos_error *err);
+
+/* Makes a context from `opts` (borrowed; may be freed afterwards). Builds
+ * what every run shares (seccomp program, mount plan). On success
+ * *ret_ctx is a new context, freed with pexos_context_free(). */
+PEXOS_EXPORT int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
+		      pexos_error *err);
+
+/* Frees `ctx`; NULL is allowed. No run may be in progress on it. */
+PEXOS_EXPORT void pexos_context_free(pexos_context *ctx);
+
+/* Runs one request. `request` (borrowed) is `len` bytes of JSON text.
+ * On success returns 0, *ret_response is a new NUL-terminated compact JSON
+ * object (free with pexos_free) and, when `ret_outcome` is not NULL, it
+ * receives the verdict. Invalid requests and script failures are successes
+ * here: their response says what happened. Returns a negative errno only
+ * when pexos itself failed; then `err` says why and nothing is written to
+ * the out-parameters. Thread-safe. */
+PEXOS_EXPORT int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
+		     char **ret_response, pexos_outcome *ret_outcome,
+		     pexos_error *err);
+
+/* Turns a library failure into the SandboxError response object of
+ * pexos(7). Returns a new string (free with pexos_free) or NULL when out of
+ * memory. */
+PEXOS_EXPORT char *pexos_error_response(const pexos_error *err);
+
+/* Probes which isolation features work on this host, by trying each one for
+ * real. *ret_report becomes a new JSON object text (free with pexos_free):
+ *   {"ok": bool, "features": [{"name", "ok", "required", "detail"}...]}
+ * Returns 1 if every required feature works, 0 if one is missing, or a
+ * negative errno if the probe itself could not run. */
+PEXOS_EXPORT int pexos_check(const pexos_context *ctx, char **ret_report, pexos_error *err);
+
+/* Frees a string returned by this library; NULL is allowed. */
+PEXOS_EXPORT void pexos_free(void *p);
+
+/* The library's version, e.g. "0.1.0". Static storage. */
+PEXOS_EXPORT const char *pexos_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PEXOS_H */

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan.h - what a run needs, resolved before clone.
+ *
+ * The sandbox child of a threaded process may not allocate, so everything it
+ * touches is built here in the parent: the context holds what every run
+ * shares (mount plan, seccomp program, argv/envp); a run_plan holds one
+ * request.
+ */
+#ifndef PEXOS_PLAN_H
+#define PEXOS_PLAN_H
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pexos.h"
+
+/* Inside the sandbox: setup runs as uid/gid 0, the script as 1000. Both map
+ * to unprivileged host ids uid_base and uid_base + 1. */
+#define SANDBOX_UID 1000
+#define SANDBOX_GID 1000
+#define SANDBOX_HOSTNAME "pexos"
+
+struct pexos_options {
+	char python[PATH_MAX];
+	uint64_t wall_ms;
+	uint64_t cpu_ms;
+	uint64_t memory_mb;
+	uint64_t pids;
+	uint64_t tmp_mb;
+	uint64_t output_max;
+	uint64_t result_max;
+	uint64_t script_max;
+	uint64_t stdin_max;
+	uint64_t uid_base;
+};
+
+enum mnt_kind {
+	MNT_TMPFS,   /* tmpfs at dst, data = options, flags = MS_* */
+	MNT_BIND_RO, /* read-only recursive bind of src at dst (a directory) */
+	MNT_BIND_DEV,/* bind of a host device node src onto a file at dst */
+	MNT_FILE_RO, /* read-only bind of a host file src onto a file at dst */
+	MNT_PROC,    /* fresh proc at dst */
+	MNT_SYMLINK, /* symlink dst -> src */
+	MNT_WRITE,   /* file dst with contents data */
+	MNT_MKDIR,   /* directory dst */
+	MNT_REMOUNT_RO, /* make the mount at dst read-only */
+};
+
+struct mnt_op {
+	enum mnt_kind kind;
+	unsigned long flags;
+	char src[PATH_MAX];
+	char dst[PATH_MAX];
+	char data[256];
+};
+
+#define MNT_OPS_MAX 48
+#define ARGV_MAX 16
+#define ENVP_MAX 16
+
+struct pexos_context {
+	struct pexos_options opts;
+	/* mount plan, applied in order by the sandbox's init */
+	struct mnt_op *mnt_ops;
+	size_t n_mnt_ops;
+	/* seccomp program exported by libseccomp in the parent */
+	struct sock_filter *bpf;
+	size_t bpf_len;
+	int last_cap;
+	/* the interpreter's command line and environment */
+	char *argv[ARGV_MAX];
+	char *envp[ENVP_MAX];
+	char result_max_arg[32];
+	char uid_map[64];
+	char gid_map[64];
+};
+
+/* One validated request. */
+struct run_plan {
+	char *script; /* owned, script_len bytes, not NUL-terminated */
+	size_t script_len;
+	char *stdin_data; /* owned, may be NULL */
+	size_t stdin_len;
+	uint64_t wall_ms;
+	uint64_t cpu_ms;
+	uint64_t memory_mb;
+	bool stats;
+};
+
+void run_plan_done(struct run_plan *plan);
+
+#endif

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+#include "response.h"
+
+#include <string.h>
+
+#include "util.h"
+
+int capture_append(struct capture *c, const char *buf, size_t n)
+{
+	size_t room = c->max - c->len;
+
+	if (n > room) {
+		c->truncated = true;
+		n = room;
+	}
+	if (n == 0)
+		return 0;
+	if (c->len + n > c->alloc) {
+		size_t want = c->alloc ? c->alloc : 4096;
+		char *p;
+		while (want < c->len + n)
+			want *= 2;
+		if (want > c->max)
+			want = c->max;
+		p = realloc(c->data, want);
+		if (!p)
+			return -ENOMEM;
+		c->data = p;
+		c->alloc = want;
+	}
+	memcpy(c->data + c->len, buf, n);
+	c->len += n;
+	return 0;
+}
+
+void capture_done(struct capture *c)
+{
+	free(c->data);
+	*c = (struct capture){0};
+}
+
+int response_http_status(const char *type)
+{
+	static const struct {
+		const char *type;
+		int status;
+	} map[] = {
+		{"InvalidRequest", 400}, {"SyntaxError", 400},
+		{"MissingMain", 400},    {"InvalidMain", 400},
+		{"ScriptError", 422},    {"NotSerializable", 422},
+		{"Timeout", 422},        {"MemoryLimit", 422},
+		{"ResultTooLarge", 422}, {"Killed", 422},
+		{"Busy", 503},           {"SandboxError", 500},
+	};
+
+	if (!type)
+		return 200;
+	for (size_t i = 0; i < ELEMENTSOF(map); i++)
+		if (strcmp(map[i].type, type) == 0)
+			return map[i].status;
+	return 500;
+}
+
+int response_exit_code(const char *type)
+{
+	if (!type)
+		return 0;
+	if (strcmp(type, "InvalidRequest") == 0)
+		return 2;
+	if (strcmp(type, "SandboxError") == 0 || strcmp(type, "Busy") == 0)
+		return 3;
+	return 1;
+}
+
+/* Adds a captured stream as a string, invalid UTF-8 replaced by U+FFFD. */
+static int add_stream(json_t *o, const char *key, const struct capture *c)
+{
+	size_t n = 0;
+	_cleanup_free_ char *s = NULL;
+
+	if (!c || !c->data)
+		return json_object_set_new(o, key, json_string("")) ? -ENOMEM : 0;
+	s = utf8_sanitize(c->data, c->len, &n);
+	if (!s)
+		return -ENOMEM;
+	return json_object_set_new(o, key, json_stringn_nocheck(s, n)) ? -ENOMEM
+									: 0;
+}
+
+static int add_outputs(json_t *o, const struct verdict *v,
+		       const struct capture *out, const struct capture *err)
+{
+	if (!v->ran)
+		return 0;
+	if (add_stream(o, "stdout", out) < 0)
+		return -ENOMEM;
+	if (err && err->len > 0 && add_stream(o, "stderr", err) < 0)
+		return -ENOMEM;
+	if (out && out->truncated &&
+	    json_object_set_new(o, "stdout_truncated", json_true()))
+		return -ENOMEM;
+	if (err && err->truncated &&
+	    json_object_set_new(o, "stderr_truncated", json_true()))
+		return -ENOMEM;
+	return 0;
+}
+
+static int add_stats(json_t *o, const struct run_stats *st)
+{
+	json_t *s;
+
+	if (!st)
+		return 0;
+	s = json_pack("{s:I, s:I, s:I}", "wall_ms", (json_int_t)st->wall_ms,
+		      "cpu_ms", (json_int_t)st->cpu_ms, "max_rss_kb",
+		      (json_int_t)st->max_rss_kb);
+	if (!s)
+		return -ENOMEM;
+	if (st->limits &&
+	    json_object_set_new(s, "limits", json_string(st->limits))) {
+		json_decref(s);
+		return -ENOMEM;
+	}
+	return json_object_set_new(o, "stats", s) ? -ENOMEM : 0;
+}
+
+/* Success responses splice the runner's result text in verbatim: re-encoding
+ * it would change number spellings (0.1 -> 0.10000000000000001) and lose
+ * integers beyond 64 bits. The caller has checked that it is valid JSON. */
+static char *splice_result(const char *rest, const char *result, size_t len)
+{
+	size_t rest_len = strlen(rest);
+	char *s = malloc(len + rest_len + 16);
+	size_t p = 0;
+
+	if (!s)
+		return NULL;
+	memcpy(s, "{\"result\":", 10);
+	p = 10;
+	memcpy(s + p, result, len);
+	p += len;
+	if (rest_len > 2) {
+		s[p++] = ',';
+		memcpy(s + p, rest + 1, rest_len - 1);
+		p += rest_len - 1;
+	} else {
+		s[p++] = '}';
+	}
+	s[p] = '\0';
+	return s;
+}
+
+int response_build(const struct verdict *v, const struct capture *out,
+		   const struct capture *err, const struct run_stats *stats,
+		   char **ret, pexos_outcome *ret_outcome)
+{
+	_cleanup_json_ json_t *o = json_object();
+	_cleanup_free_ char *rest = NULL;
+	char *s;
+
+	if (!o)
+		return -ENOMEM;
+	if (v->type) {
+		if (json_object_set_new(o, "error", json_string(v->error)) ||
+		    json_object_set_new(o, "type", json_string(v->type)))
+			return -ENOMEM;
+		if (v->traceback && *v->traceback &&
+		    json_object_set_new(o, "traceback",
+					json_string(v->traceback)))
+			return -ENOMEM;
+	}
+	if (add_outputs(o, v, out, err) < 0 || add_stats(o, stats) < 0)
+		return -ENOMEM;
+	rest = json_dumps(o, JSON_COMPACT);
+	if (!rest)
+		return -ENOMEM;
+	if (v->type)
+		s = TAKE_PTR(rest);
+	else
+		s = splice_result(rest, v->result, v->result_len);
+	if (!s)
+		return -ENOMEM;
+	if (ret_outcome) {
+		memset(ret_outcome, 0, sizeof(*ret_outcome));
+		if (v->type)
+			snprintf(ret_outcome->type, sizeof(ret_outcome->type),
+				 "%s", v->type);
+		ret_outcome->http_status = v->http_status
+						   ? v->http_status
+						   : response_http_status(v->type);
+		ret_outcome->exit_code = response_exit_code(v->type);
+	}
+	*ret = s;
+	return 0;
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run.c - pexos_run_script: validate, run, judge, answer.
+ *
+ * Judging reads three sources, trusted in this order: what pexos itself did
+ * (killed the run at the deadline), the script's wait status as init saw it,
+ * and the runner's verdict on the result channel. The channel is writable by
+ * the script, so what comes over it is validated like any input: a script
+ * can only lie about its own outcome, never break the response.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "error.h"
+#include "plan.h"
+#include "request.h"
+#include "response.h"
+#include "sandbox.h"
+#include "util.h"
+
+/* The verdicts runner.py may give. */
+static const char *const runner_types[] = {
+	"SyntaxError", "MissingMain",     "InvalidMain",
+	"ScriptError", "NotSerializable", "ResultTooLarge",
+};
+
+struct judged {
+	struct verdict v;
+	json_t *header; /* owns the strings v points into */
+	char message[256];
+};
+
+static const char *known_runner_type(const char *t)
+{
+	for (size_t i = 0; t && i < ELEMENTSOF(runner_types); i++)
+		if (strcmp(t, runner_types[i]) == 0)
+			return runner_types[i];
+	return NULL;
+}
+
+/* The runner's verdict, if the channel holds a well-formed one.
+ * Returns 1 when judged, 0 when there is none, -ENOMEM. */
+static int judge_channel(const struct capture *c, struct judged *j)
+{
+	const char *nl = c->data ? memchr(c->data, '\n', c->len) : NULL;
+	const char *body;
+	size_t body_len;
+	json_t *h, *t, *e, *tb;
+
+	if (!nl)
+		return 0;
+	h = json_loadb(c->data, (size_t)(nl - c->data), 0, NULL);
+	if (!h)
+		return 0;
+	j->header = h;
+	body = nl + 1;
+	body_len = c->len - (size_t)(body - c->data);
+	if (json_is_true(json_object_get(h, "ok"))) {
+		_cleanup_json_ json_t *check = NULL;
+		/* Valid JSON or nothing: it is spliced into the response. */
+		check = json_loadb(body, body_len,
+				   JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL |
+					   JSON_ALLOW_NUL,
+				   NULL);
+		if (!check)
+			return 0;
+		j->v = (struct verdict){.result = body, .result_len = body_len};
+		return 1;
+	}
+	t = json_object_get(h, "type");
+	e = json_object_get(h, "error");
+	tb = json_object_get(h, "traceback");
+	if (!known_runner_type(json_string_value(t)) || !json_is_string(e))
+		return 0;
+	j->v = (struct verdict){
+		.type = known_runner_type(json_string_value(t)),
+		.error = json_string_value(e),
+		.traceback = json_string_value(tb),
+	};
+	return 1;
+}
+
+static void judge_status(const struct run_plan *plan,
+			 const struct sandbox_result *sr, struct judged *j)
+{
+	int sig;
+
+	if (sr->timed_out) {
+		snprintf(j->message, sizeof(j->message),
+			 "the script exceeded the wall-clock limit of %g s",
+			 (double)plan->wall_ms / 1000);
+		j->v.type = "Timeout";
+		return;
+	}
+	if (!WIFSIGNALED(sr->status)) {
+		snprintf(j->message, sizeof(j->message),
+			 "the script's process exited with status %d before "
+			 "main() returned",
+			 WEXITSTATUS(sr->status));
+		j->v.type = "ScriptError";
+		return;
+	}
+	sig = WTERMSIG(sr->status);
+	/* RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one. */
+	if (sig == SIGXCPU || (sig == SIGKILL && sr->cpu_ms >= plan->cpu_ms)) {
+		snprintf(j->message, sizeof(j->message),
+			 "the script exceeded the CPU-time limit of %g s",
+			 (double)plan->cpu_ms / 1000);
+		j->v.type = "Timeout";
+		return;
+	}
+	snprintf(j->message, sizeof(j->message),
+		 "the script was killed by signal %d (SIG%s)%s", sig,
+		 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+		 sig == SIGSYS ? ": it made a system call of another ABI" : "");
+	j->v.type = "Killed";
+}
+
+/* Returns 0 with j->v set, or a negative errno (pexos's own failure). */
+static int judge(const struct run_plan *plan, const struct sandbox_result *sr,
+		 struct judged *j, pexos_error *err)
+{
+	int r;
+
+	if (sr->res.truncated) {
+		snprintf(j->message, sizeof(j->message),
+			 "the result is over the limit of %zu bytes",
+			 sr->res.max - 65536);
+		j->v = (struct verdict){.type = "ResultTooLarge",
+					.error = j->message,
+					.ran = true};
+		return 0;
+	}
+	r = judge_channel(&sr->res, j);
+	if (r < 0)
+		return pexos_fail(err, ENOMEM, "judge", "out of memory");
+	if (r == 0) {
+		if (!sr->timed_out && !sr->have_status)
+			return pexos_fail(err, EPROTO, "judge",
+					  "the sandbox's init ended without "
+					  "reporting the script's status");
+		judge_status(plan, sr, j);
+		j->v.error = j->message;
+	}
+	/* A syntax error stops everything before the script runs. */
+	j->v.ran = !(j->v.type && strcmp(j->v.type, "SyntaxError") == 0);
+	return 0;
+}
+
+static int respond_invalid(const struct invalid *inv, char **ret_response,
+			   pexos_outcome *ret_outcome, pexos_error *err)
+{
+	struct verdict v = {
+		.type = "InvalidRequest",
+		.error = inv->message,
+		.http_status = inv->http_status,
+	};
+
+	if (response_build(&v, NULL, NULL, NULL, ret_response, ret_outcome) < 0)
+		return pexos_fail(err, ENOMEM, "response", "out of memory");
+	return 0;
+}
+
+int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
+		     char **ret_response, pexos_outcome *ret_outcome,
+		     pexos_error *err)
+{
+	struct run_plan plan;
+	struct invalid inv;
+	struct sandbox_result sr;
+	struct judged j = {0};
+	struct run_stats st;
+	int r;
+
+	if (!ctx || (!request && len) || !ret_response)
+		return pexos_fail(err, EINVAL, "run", "missing argument");
+	r = request_parse(&ctx->opts, request ? request : "", len, &plan, &inv);
+	if (r < 0)
+		return pexos_fail(err, -r, "request", "out of memory");
+	if (r > 0)
+		return respond_invalid(&inv, ret_response, ret_outcome, err);
+
+	r = sandbox_run(ctx, &plan, &sr, err);
+	if (r < 0) {
+		run_plan_done(&plan);
+		return r;
+	}
+	r = judge(&plan, &sr, &j, err);
+	if (r == 0) {
+		st = (struct run_stats){
+			.wall_ms = sr.wall_ms,
+			.cpu_ms = sr.cpu_ms,
+			.max_rss_kb = sr.max_rss_kb,
+		};
+		if (response_build(&j.v, &sr.out, &sr.err,
+				   plan.stats ? &st : NULL, ret_response,
+				   ret_outcome) < 0)
+			r = pexos_fail(err, ENOMEM, "response", "out of memory");
+	}
+	json_decref(j.header);
+	sandbox_result_done(&sr);
+	run_plan_done(&plan);
+	return r;
+}

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sandbox.c - the spine: the ordered steps of one run.
+ *
+ * Three processes take part:
+ *   parent   the caller's thread: builds pipes, clones, writes the id maps,
+ *            watches the run and the clock, collects the output
+ *   init     pid 1 of the run's new PID namespace: builds the root
+ *            filesystem, forks the script's process, reaps, reports its
+ *            wait status; when it exits the kernel kills everything left
+ *   script   pid 2: locks itself down and execs the interpreter
+ *
+ * After clone nothing may allocate, take a lock or use stdio: the parent
+ * may be threaded. Failures travel back as a pexos_error over the
+ * close-on-exec sync pipe; EOF on it means the interpreter was exec'd.
+ */
+#include "sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "error.h"
+#include "mounts.h"
+#include "ns.h"
+#include "rlimits.h"
+#include "scmp.h"
+#include "supervise.h"
+#include "util.h"
+
+/* The descriptors of the script's process, by number. The last three belong
+ * to init's side of the protocol and never reach the interpreter. */
+enum {
+	CFD_STDIN,
+	CFD_STDOUT,
+	CFD_STDERR,
+	CFD_RESULT, /* runner.py writes its verdict here */
+	CFD_SCRIPT, /* runner.py reads the source here */
+	CFD_SYNC,   /* setup errors to the parent; close-on-exec */
+	CFD_GO,     /* parent -> init: the id maps are written */
+	CFD_STATUS, /* init -> parent: the script's wait status */
+	N_CFD,
+};
+
+/* Everything the children need, prepared by the parent. */
+struct child_args {
+	const struct pexos_context *ctx;
+	int src[N_CFD];
+	struct rlimits_plan rlimits;
+};
+
+/* Setup of the sandbox's root filesystem and its process must finish in
+ * this, independent of the script's own time limit. */
+#define SETUP_DEADLINE_MS 10000
+
+static _Noreturn void child_die(int sync_fd, const pexos_error *err)
+{
+	(void)!write(sync_fd, err, sizeof(*err));
+	_exit(127);
+}
+
+/* Moves the inherited descriptors to their fixed numbers and closes every
+ * other one: in a threaded caller the child inherits other runs' pipes. */
+static int child_fds(const int src[N_CFD], pexos_error *err)
+{
+	int tmp[N_CFD];
+
+	for (int i = 0; i < N_CFD; i++) {
+		tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, N_CFD);
+		if (tmp[i] < 0)
+			return pexos_fail_child(err, errno, "fds",
+						"duplicate a descriptor", NULL);
+	}
+	for (int i = 0; i < N_CFD; i++)
+		if (dup2(tmp[i], i) < 0)
+			return pexos_fail_child(err, errno, "fds",
+						"place a descriptor", NULL);
+	if (close_range(N_CFD, ~0U, 0) < 0)
+		return pexos_fail_child(err, errno, "fds",
+					"close inherited descriptors", NULL);
+	if (fcntl(CFD_SYNC, F_SETFD, FD_CLOEXEC) < 0)
+		return pexos_fail_child(err, errno, "fds", "mark sync pipe",
+					NULL);
+	return 0;
+}
+
+/* Handlers and masks of the caller must not leak into the run. */
+static void child_reset_signals(void)
+{
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	sigset_t all;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* pid 2: the script's process. Order matters:
+ *   bounding set while still privileged in the user namespace,
+ *   then the ids (setuid to non-root clears the other capability sets),
+ *   then an explicit capset to be sure, rlimits,
+ *   no_new_privs, then seccomp, last before exec. */
+static _Noreturn void child_exec(const struct child_args *a)
+{
+	const struct pexos_context *ctx = a->ctx;
+	pexos_error err = {0};
+
+	close(CFD_GO);
+	close(CFD_STATUS);
+	if (setsid() < 0)
+		goto fail_errno;
+	if (caps_drop_bounding_child(ctx->last_cap, &err) < 0)
+		goto fail;
+	if (setgroups(0, NULL) < 0 ||
+	    setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 ||
+	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0) {
+		pexos_fail_child(&err, errno, "setuid",
+				 "switch to the sandbox user", NULL);
+		goto fail;
+	}
+	if (caps_clear_child(&err) < 0 ||
+	    rlimits_apply_child(&a->rlimits, &err) < 0)
+		goto fail;
+	if (chdir("/tmp") < 0)
+		goto fail_errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		pexos_fail_child(&err, errno, "no_new_privs",
+				 "set no_new_privs", NULL);
+		goto fail;
+	}
+	if (scmp_apply_child(ctx, &err) < 0)
+		goto fail;
+	execve(ctx->argv[0], ctx->argv, ctx->envp);
+	pexos_fail_child(&err, errno, "exec", "execute the interpreter",
+			 ctx->argv[0]);
+	goto fail;
+fail_errno:
+	pexos_fail_child(&err, errno, "setup", "prepare the script's process",
+			 NULL);
+fail:
+	child_die(CFD_SYNC, &err);
+}
+
+/* pid 1 of the run. */
+static _Noreturn void child_init(const struct child_args *a)
+{
+	pexos_error err = {0};
+	pid_t script;
+	char go;
+
+	if (child_fds(a->src, &err) < 0)
+		child_die(a->src[CFD_SYNC], &err);
+	child_reset_signals();
+	/* The parent writes our id maps, then says go. EOF: it gave up. */
+	if (read(CFD_GO, &go, 1) != 1)
+		_exit(1);
+	if (ns_apply_child(&err) < 0 || mnt_apply_child(a->ctx, &err) < 0)
+		child_die(CFD_SYNC, &err);
+	script = _Fork();
+	if (script < 0) {
+		pexos_fail_child(&err, errno, "fork",
+				 "start the script's process", NULL);
+		child_die(CFD_SYNC, &err);
+	}
+	if (script == 0)
+		child_exec(a);
+	/* init keeps only the status pipe and no privilege at all. */
+	for (int fd = 0; fd < N_CFD; fd++)
+		if (fd != CFD_STATUS)
+			close(fd);
+	caps_drop_bounding_child(a->ctx->last_cap, &err);
+	caps_clear_child(&err);
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, __WALL);
+		if (w == script) {
+			(void)!write(CFD_STATUS, &st, sizeof(st));
+			_exit(0);
+		}
+		if (w < 0 && errno == ECHILD)
+			_exit(0);
+	}
+}
+
+static int make_pipe(int p[2], bool nonblock_read)
+{
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if (nonblock_read && fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A sealed-size memfd holding `len` bytes, positioned at 0. */
+static int make_memfd(const char *name, const char *data, size_t len)
+{
+	_cleanup_close_ int fd = memfd_create(name, MFD_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r < 0)
+		return r;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+struct run_fds {
+	int out[2], err[2], res[2], sync[2], go[2], status[2];
+	int script, stdin_fd;
+	int pidfd;
+};
+
+static void run_fds_close(struct run_fds *f)
+{
+	int *all = (int *)f;
+
+	for (size_t i = 0; i < sizeof(*f) / sizeof(int); i++)
+		if (all[i] >= 0)
+			close(all[i]);
+}
+
+static int run_fds_open(struct run_fds *f, const struct run_plan *plan,
+			pexos_error *err)
+{
+	int r;
+
+	memset(f, -1, sizeof(*f));
+	if ((r = make_pipe(f->out, true)) < 0 ||
+	    (r = make_pipe(f->err, true)) < 0 ||
+	    (r = make_pipe(f->res, true)) < 0 ||
+	    (r = make_pipe(f->sync, false)) < 0 ||
+	    (r = make_pipe(f->go, false)) < 0 ||
+	    (r = make_pipe(f->status, true)) < 0)
+		return pexos_fail_errno(err, -r, "pipes", "create pipes");
+	f->script = make_memfd("pexos-script", plan->script, plan->script_len);
+	if (f->script < 0)
+		return pexos_fail_errno(err, -f->script, "memfd",
+					"hold the script");
+	f->stdin_fd = make_memfd("pexos-stdin", plan->stdin_data,
+				 plan->stdin_len);
+	if (f->stdin_fd < 0)
+		return pexos_fail_errno(err, -f->stdin_fd, "memfd",
+					"hold the script's stdin");
+	return 0;
+}
+
+/* The parent's ends stay; the children's ends are closed once cloned. */
+static void close_child_ends(struct run_fds *f)
+{
+	int *ends[] = {&f->out[1], &f->err[1],  &f->res[1],   &f->sync[1],
+		       &f->go[0],  &f->status[1], &f->script, &f->stdin_fd};
+
+	for (size_t i = 0; i < ELEMENTSOF(ends); i++) {
+		close(*ends[i]);
+		*ends[i] = -1;
+	}
+}
+
+static void kill_and_reap(struct run_fds *f)
+{
+	if (f->pidfd >= 0) {
+		sup_kill(f->pidfd);
+		sup_reap(f->pidfd, NULL);
+	}
+}
+
+/* Clone, map ids, release the child, wait for exec. */
+static int start(const struct pexos_context *ctx, const struct run_plan *plan,
+		 struct run_fds *f, pexos_error *err)
+{
+	struct child_args a = {.ctx = ctx};
+	pid_t pid;
+	int r;
+
+	a.src[CFD_STDIN] = f->stdin_fd;
+	a.src[CFD_STDOUT] = f->out[1];
+	a.src[CFD_STDERR] = f->err[1];
+	a.src[CFD_RESULT] = f->res[1];
+	a.src[CFD_SCRIPT] = f->script;
+	a.src[CFD_SYNC] = f->sync[1];
+	a.src[CFD_GO] = f->go[0];
+	a.src[CFD_STATUS] = f->status[1];
+	rlimits_prepare(&ctx->opts, plan, &a.rlimits);
+
+	pid = sup_clone(NS_CLONE_FLAGS, &f->pidfd);
+	if (pid == 0)
+		child_init(&a);
+	if (pid < 0)
+		return pexos_fail_errno(err, -pid, "clone",
+					"create the sandbox's namespaces (user, "
+					"pid, mount, net, ipc, uts, cgroup)");
+	close_child_ends(f);
+	/* uid map before go: the child's setup needs mapped ids. */
+	r = ns_setup_parent(ctx, pid, err);
+	if (r < 0)
+		return r;
+	if (write_all(f->go[1], "g", 1) < 0)
+		return pexos_fail_errno(err, errno, "setup", "release the child");
+	close(f->go[1]);
+	f->go[1] = -1;
+	return sup_wait_exec(f->sync[0], now_ms() + SETUP_DEADLINE_MS, err);
+}
+
+int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
+		struct sandbox_result *res, pexos_error *err)
+{
+	struct run_fds f;
+	struct rusage ru = {0};
+	uint64_t t0 = now_ms();
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->out.max = ctx->opts.output_max;
+	res->err.max = ctx->opts.output_max;
+	/* Room for the header line on top of the largest allowed result. */
+	res->res.max = ctx->opts.result_max + 65536;
+
+	r = run_fds_open(&f, plan, err);
+	if (r == 0)
+		r = start(ctx, plan, &f, err);
+	if (r == 0) {
+		struct sup_stream s[] = {
+			{f.out[0], &res->out},
+			{f.err[0], &res->err},
+			{f.res[0], &res->res},
+		};
+		r = sup_monitor(f.pidfd, s, ELEMENTSOF(s), t0 + plan->wall_ms,
+				&res->timed_out);
+		f.out[0] = s[0].fd, f.err[0] = s[1].fd, f.res[0] = s[2].fd;
+		if (r < 0)
+			pexos_fail_errno(err, -r, "monitor", "watch the run");
+	}
+	if (r < 0) {
+		kill_and_reap(&f);
+		run_fds_close(&f);
+		sandbox_result_done(res);
+		return r;
+	}
+	res->have_status = read(f.status[0], &res->status,
+				sizeof(res->status)) == sizeof(res->status);
+	r = sup_reap(f.pidfd, &ru);
+	run_fds_close(&f);
+	if (r < 0) {
+		sandbox_result_done(res);
+		return pexos_fail_errno(err, -r, "reap", "reap the sandbox");
+	}
+	res->wall_ms = now_ms() - t0;
+	res->cpu_ms = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+		      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+	res->max_rss_kb = (uint64_t)ru.ru_maxrss;
+	return 0;
+}
+
+void sandbox_result_done(struct sandbox_result *res)
+{
+	capture_done(&res->out);
+	capture_done(&res->err);
+	capture_done(&res->res);
+}

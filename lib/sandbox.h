@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* sandbox.h - one run in a fresh sandbox (the cold path). */
+#ifndef PEXOS_SANDBOX_H
+#define PEXOS_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "plan.h"
+#include "response.h"
+
+/* What the sandbox saw. Judging it (success, Timeout, Killed, ...) is the
+ * caller's business. */
+struct sandbox_result {
+	struct capture out; /* the script's fd 1 */
+	struct capture err; /* the script's fd 2 */
+	struct capture res; /* the runner's result channel */
+	bool timed_out;     /* killed by us at the wall-clock deadline */
+	bool have_status;   /* init reported the script's wait status */
+	int status;         /* that wait status */
+	uint64_t wall_ms;
+	uint64_t cpu_ms;
+	uint64_t max_rss_kb;
+};
+
+/* Runs `plan` in a new sandbox. Returns 0 with *res filled (release with
+ * sandbox_result_done) whatever the script did, or -errno when the sandbox
+ * itself failed (err says which step and why). */
+int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
+		struct sandbox_result *res, pexos_error *err);
+
+void sandbox_result_done(struct sandbox_result *res);
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* supervise.h - clone, the sync pipe, pidfd + deadline, reaping. */
+#ifndef PEXOS_SUPERVISE_H
+#define PEXOS_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "pexos.h"
+#include "response.h"
+
+/* Monotonic clock in milliseconds. */
+uint64_t now_ms(void);
+
+/* Fork-like clone3 into new namespaces: returns 0 in the child, the pid in
+ * the parent (with *ret_pidfd, close-on-exec), or -errno. The child exits
+ * with no signal to the parent, so a host program that ignores SIGCHLD
+ * cannot make the kernel reap it behind our back. */
+pid_t sup_clone(unsigned long ns_flags, int *ret_pidfd);
+
+/* Waits until the child execs (EOF on `sync_fd`) or reports a setup failure
+ * (a pexos_error on `sync_fd`, copied into `err`). Returns 0 once exec
+ * happened, or -errno (the child's, or ETIMEDOUT). */
+int sup_wait_exec(int sync_fd, uint64_t deadline_ms, pexos_error *err);
+
+struct sup_stream {
+	int fd; /* non-blocking read end; set to -1 at EOF */
+	struct capture *cap;
+};
+
+/* Collects the streams until the process behind `pidfd` has exited and
+ * every stream reached EOF. At `deadline_ms` the process is killed with
+ * SIGKILL and *ret_timed_out set. Returns 0 or -errno. */
+int sup_monitor(int pidfd, struct sup_stream *s, size_t n, uint64_t deadline_ms,
+		bool *ret_timed_out);
+
+/* Kills (SIGKILL) the process behind `pidfd`, ignoring errors. */
+void sup_kill(int pidfd);
+
+/* Reaps the process behind `pidfd`; `ru` (may be NULL) receives its
+ * resource usage, children included. Returns 0 or -errno. */
+int sup_reap(int pidfd, struct rusage *ru);
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* util.h - cleanup attributes, ownership hand-over, checked parsing. */
+#ifndef PEXOS_UTIL_H
+#define PEXOS_UTIL_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+static inline void pexos_json_decrefp(json_t **j) { json_decref(*j); }
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_json_ _cleanup_(pexos_json_decrefp)
+
+/* Hand an owned pointer or fd over, leaving the cleanup variable empty. */
+#define TAKE_PTR(p)                                                            \
+	({                                                                     \
+		__typeof__(p) _p = (p);                                        \
+		(p) = NULL;                                                    \
+		_p;                                                            \
+	})
+#define TAKE_FD(fd)                                                            \
+	({                                                                     \
+		int _fd = (fd);                                                \
+		(fd) = -1;                                                     \
+		_fd;                                                           \
+	})
+
+/* Checked number parsing: the whole string must be a number in range. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+int parse_seconds_ms(const char *s, uint64_t min_ms, uint64_t max_ms,
+		     uint64_t *ret_ms);
+
+/* Writes/reads all of a buffer, retrying on EINTR and short counts. */
+int write_all(int fd, const void *buf, size_t len);
+ssize_t read_all(int fd, void *buf, size_t len);
+
+/* Replaces invalid UTF-8 in buf[0..len) by U+FFFD. Returns a new string
+ * (length in *ret_len) or NULL when out of memory. */
+char *utf8_sanitize(const char *buf, size_t len, size_t *ret_len);
+
+/* True if buf[0..len) is valid UTF-8 (no surrogates, no overlongs). */
+bool utf8_valid(const char *buf, size_t len);
+
+#endif
