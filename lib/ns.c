@@ -57,10 +57,10 @@ int ns_apply_child(pexos_error *err)
 {
 	/* Supplementary groups first: they are host groups (root's), which
 	 * would otherwise follow every process of the run. */
-	if (setgroups(0, NULL) < 0)
+	if (raw_setgroups0() < 0)
 		return pexos_fail_child(err, errno, "setgroups",
 					"clear supplementary groups", NULL);
-	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+	if (raw_setresgid(0) < 0 || raw_setresuid(0) < 0)
 		return pexos_fail_child(err, errno, "setuid",
 					"become the sandbox's setup user",
 					NULL);

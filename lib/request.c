@@ -158,7 +158,8 @@ int request_parse(const struct pexos_options *o, const char *buf, size_t len,
 		.cpu_ms = o->cpu_ms,
 		.memory_mb = o->memory_mb,
 	};
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	root = json_loadb(buf, len,
+			  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
 			  &jerr);
 	if (!root) {
 		if (json_error_code(&jerr) == json_error_out_of_memory)

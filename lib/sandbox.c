@@ -118,9 +118,8 @@ static _Noreturn void child_exec(const struct child_args *a)
 		goto fail_errno;
 	if (caps_drop_bounding_child(ctx->last_cap, &err) < 0)
 		goto fail;
-	if (setgroups(0, NULL) < 0 ||
-	    setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 ||
-	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0) {
+	if (raw_setgroups0() < 0 || raw_setresgid(SANDBOX_GID) < 0 ||
+	    raw_setresuid(SANDBOX_UID) < 0) {
 		pexos_fail_child(&err, errno, "setuid",
 				 "switch to the sandbox user", NULL);
 		goto fail;

@@ -4,7 +4,9 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -91,6 +93,41 @@ static const unsigned long clone_ns_flags[] = {
 	CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET,
 };
 
+/* Socket families a script may use: the network namespace confines these.
+ * Others are refused because the kernel does not namespace them all, e.g.
+ * AF_VSOCK reaches the hypervisor of a VM from any network namespace. */
+static bool family_allowed(int family)
+{
+	return family == AF_UNIX || family == AF_INET || family == AF_INET6 ||
+	       family == AF_NETLINK;
+}
+
+static int add_socket_rules(scmp_filter_ctx f, pexos_error *err)
+{
+	static const int calls[] = {SCMP_SYS(socket), SCMP_SYS(socketpair)};
+	int r;
+
+	for (size_t c = 0; c < ELEMENTSOF(calls); c++) {
+		for (int fam = 0; fam < AF_MAX; fam++) {
+			if (family_allowed(fam))
+				continue;
+			r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), calls[c],
+					     1, SCMP_A0(SCMP_CMP_EQ,
+							(scmp_datum_t)fam));
+			if (r < 0)
+				return pexos_fail_errno(err, -r, "seccomp",
+							"add a socket rule");
+		}
+		/* families newer than this build's AF_MAX */
+		r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), calls[c], 1,
+				     SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
+		if (r < 0)
+			return pexos_fail_errno(err, -r, "seccomp",
+						"add a socket rule");
+	}
+	return 0;
+}
+
 static int add_rules(scmp_filter_ctx f, pexos_error *err)
 {
 	int r, nr;
@@ -113,6 +150,9 @@ static int add_rules(scmp_filter_ctx f, pexos_error *err)
 			return pexos_fail_errno(err, -r, "seccomp",
 						"add a rule for clone");
 	}
+	r = add_socket_rules(f, err);
+	if (r < 0)
+		return r;
 	r = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (r < 0)
 		return pexos_fail_errno(err, -r, "seccomp",

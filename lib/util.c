@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
@@ -75,43 +76,43 @@ ssize_t read_all(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..len), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+/* Length of the valid UTF-8 sequence at s[0..len), or 0 if invalid; then
+ * *skip is the length of the maximal invalid subpart, which becomes one
+ * U+FFFD (what Python's "replace" error handler and the Unicode standard's
+ * recommended practice do). */
+static size_t utf8_seq(const unsigned char *s, size_t len, size_t *skip)
 {
-	unsigned char c = s[0];
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t n;
-	uint32_t cp;
 
+	*skip = 1;
 	if (c < 0x80)
 		return 1;
 	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
+		n = 2;
 	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
+		n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
 	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
+		n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
 	else
 		return 0;
-	if (len < n)
-		return 0;
 	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
+		if (i >= len || s[i] < lo || s[i] > hi) {
+			*skip = i;
 			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		lo = 0x80, hi = 0xbf;
 	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
 	return n;
 }
 
 bool utf8_valid(const char *buf, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)buf;
-	size_t i = 0;
+	size_t i = 0, skip;
 
 	while (i < len) {
-		size_t n = utf8_seq(s + i, len - i);
+		size_t n = utf8_seq(s + i, len - i, &skip);
 		if (!n)
 			return false;
 		i += n;
@@ -129,7 +130,7 @@ char *utf8_sanitize(const char *buf, size_t len, size_t *ret_len)
 	if (!out)
 		return NULL;
 	while (i < len) {
-		size_t n = utf8_seq(s + i, len - i);
+		size_t skip, n = utf8_seq(s + i, len - i, &skip);
 		if (n) {
 			memcpy(out + o, s + i, n);
 			o += n;
@@ -137,10 +138,25 @@ char *utf8_sanitize(const char *buf, size_t len, size_t *ret_len)
 		} else {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
-			i++;
+			i += skip;
 		}
 	}
 	out[o] = '\0';
 	*ret_len = o;
 	return out;
+}
+
+int raw_setgroups0(void)
+{
+	return (int)syscall(SYS_setgroups, 0, NULL);
+}
+
+int raw_setresgid(gid_t g)
+{
+	return (int)syscall(SYS_setresgid, g, g, g);
+}
+
+int raw_setresuid(uid_t u)
+{
+	return (int)syscall(SYS_setresuid, u, u, u);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -45,6 +46,16 @@ static inline void pexos_json_decrefp(json_t **j) { json_decref(*j); }
 		(fd) = -1;                                                     \
 		_fd;                                                           \
 	})
+
+/* Credential changes for the sandbox child. glibc's setresuid() and friends
+ * signal every other thread of a process they believe to be threaded
+ * (POSIX says all threads share credentials) and wait for their answers; in
+ * a child cloned from a threaded caller those threads do not exist, so the
+ * wrappers would hang. The raw syscalls change the calling thread, which is
+ * the whole child. */
+int raw_setgroups0(void);
+int raw_setresgid(gid_t g);
+int raw_setresuid(uid_t u);
 
 /* Checked number parsing: the whole string must be a number in range. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);

@@ -1,0 +1,49 @@
+# Outbound network from inside the sandbox. The run has its own network
+# namespace whose only interface is a down loopback, so there is no route at
+# all: IPv4 connect/sendto fail with ENETUNREACH, IPv6 ones with EADDRNOTAVAIL
+# (no usable source address: what Linux gives with lo down, ::1 included).
+# A timeout or a connection would mean packets can leave.
+import errno
+import socket
+
+
+def _err(e):
+    if isinstance(e, socket.timeout):
+        return "timed out"
+    return errno.errorcode.get(e.errno, "errno %s" % e.errno)
+
+
+def tcp(family, addr):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect(addr)
+        return "connected"
+    except OSError as e:
+        return _err(e)
+    finally:
+        s.close()
+
+
+def udp(family, addr):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    try:
+        s.sendto(b"pexos", addr)
+        return "sent"
+    except OSError as e:
+        return _err(e)
+    finally:
+        s.close()
+
+
+def main():
+    v4, v6 = socket.AF_INET, socket.AF_INET6
+    return {
+        "tcp 1.1.1.1:53": tcp(v4, ("1.1.1.1", 53)),
+        "udp 1.1.1.1:53": udp(v4, ("1.1.1.1", 53)),
+        "tcp 127.0.0.1:53": tcp(v4, ("127.0.0.1", 53)),
+        "tcp [2606:4700::1111]:53": tcp(v6, ("2606:4700::1111", 53)),
+        "udp [2606:4700::1111]:53": udp(v6, ("2606:4700::1111", 53)),
+        "tcp [::1]:53": tcp(v6, ("::1", 53)),
+    }

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* Request validation (SPEC §1): every field, every way to get it wrong. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+#include "tap.h"
+
+static struct pexos_options opts = {
+	.wall_ms = 30000,
+	.cpu_ms = 30000,
+	.memory_mb = 512,
+	.script_max = 1 << 20,
+	.stdin_max = 1 << 20,
+};
+
+/* Expects the request to be refused with a message containing `needle`. */
+static void refused(const char *json, size_t len, const char *needle,
+		    int status)
+{
+	struct run_plan plan;
+	struct invalid inv = {0};
+	int r = request_parse(&opts, json, len, &plan, &inv);
+
+	if (!tap_ok(r == 1 && strstr(inv.message, needle) &&
+			    inv.http_status == status,
+		    "refused (%d, '%s'): %.60s", status, needle, json))
+		printf("# r=%d status=%d message=%s\n", r, inv.http_status,
+		       inv.message);
+}
+
+static void refused_s(const char *json, const char *needle)
+{
+	refused(json, strlen(json), needle, 400);
+}
+
+static void accepted(void)
+{
+	static const char json[] =
+		"{\"script\": \"def main(): pass\", \"stdin\": \"a\\u0000b\", "
+		"\"timeout\": 2.5, \"memory_mb\": 128, \"stats\": true}";
+	struct run_plan plan;
+	struct invalid inv = {0};
+	int r = request_parse(&opts, json, strlen(json), &plan, &inv);
+
+	tap_ok(r == 0, "a request with every field is accepted");
+	if (r != 0)
+		return;
+	tap_ok(plan.script_len == 16 && memcmp(plan.script, "def main(): pass",
+					       16) == 0,
+	       "script is taken verbatim");
+	tap_ok(plan.stdin_len == 3 && memcmp(plan.stdin_data, "a\0b", 3) == 0,
+	       "stdin keeps NUL bytes");
+	tap_ok(plan.wall_ms == 2500 && plan.cpu_ms == 2500,
+	       "timeout lowers the wall-clock and CPU limits");
+	tap_ok(plan.memory_mb == 128 && plan.stats, "memory_mb and stats");
+	run_plan_done(&plan);
+}
+
+static void defaults(void)
+{
+	static const char json[] = "{\"script\": \"\"}";
+	struct run_plan plan;
+	struct invalid inv;
+	int r = request_parse(&opts, json, strlen(json), &plan, &inv);
+
+	tap_ok(r == 0 && plan.wall_ms == 30000 && plan.memory_mb == 512 &&
+		       !plan.stats && plan.stdin_len == 0,
+	       "omitted fields take the server's limits");
+	if (r == 0)
+		run_plan_done(&plan);
+}
+
+static void sizes(void)
+{
+	size_t n = (1 << 20) + 1;
+	char *big = malloc(n + 32);
+	int len;
+
+	len = sprintf(big, "{\"script\": \"");
+	memset(big + len, 'x', n);
+	len += (int)n;
+	len += sprintf(big + len, "\"}");
+	refused(big, (size_t)len, "field 'script' is 1048577 bytes", 413);
+	len = sprintf(big, "{\"script\": \"\", \"stdin\": \"");
+	memset(big + len, 'x', n);
+	len += (int)n;
+	len += sprintf(big + len, "\"}");
+	refused(big, (size_t)len, "field 'stdin' is 1048577 bytes", 413);
+	free(big);
+}
+
+int main(void)
+{
+	accepted();
+	defaults();
+	refused_s("", "not valid JSON");
+	refused_s("{\"script\": ", "not valid JSON");
+	refused_s("[]", "must be a JSON object, got an array");
+	refused_s("\"def main(): pass\"", "must be a JSON object, got a string");
+	refused_s("{}", "field 'script' is required");
+	refused_s("{\"script\": 1}", "field 'script' must be a string, got an integer");
+	refused_s("{\"script\": null}", "field 'script' must be a string, got null");
+	refused_s("{\"script\": \"a\\u0000b\"}", "field 'script' contains a NUL byte");
+	refused("{\"script\": \"\xff\"}", 15, "not valid JSON", 400);
+	refused_s("{\"script\": \"\\ud800\"}", "not valid JSON");
+	refused_s("{\"script\": \"\", \"script\": \"\"}", "duplicate");
+	refused_s("{\"script\": \"\", \"foo\": 1}", "unknown field 'foo'");
+	refused_s("{\"foo\": 1, \"script\": \"\"}", "unknown field 'foo'");
+	refused_s("{\"script\": \"\", \"stdin\": 5}", "field 'stdin' must be a string");
+	refused_s("{\"script\": \"\", \"timeout\": \"5\"}", "field 'timeout' must be a number");
+	refused_s("{\"script\": \"\", \"timeout\": true}", "field 'timeout' must be a number");
+	refused_s("{\"script\": \"\", \"timeout\": 0}", "field 'timeout' must be > 0");
+	refused_s("{\"script\": \"\", \"timeout\": -1}", "field 'timeout' must be > 0");
+	refused_s("{\"script\": \"\", \"timeout\": 31}", "server's limit of 30 s");
+	refused_s("{\"script\": \"\", \"timeout\": 1e400}", "not valid JSON");
+	refused_s("{\"script\": \"\", \"memory_mb\": 64.5}", "field 'memory_mb' must be an integer");
+	refused_s("{\"script\": \"\", \"memory_mb\": \"64\"}", "field 'memory_mb' must be an integer");
+	refused_s("{\"script\": \"\", \"memory_mb\": 0}", "field 'memory_mb' must be between 16");
+	refused_s("{\"script\": \"\", \"memory_mb\": 513}", "server's limit of 512");
+	refused_s("{\"script\": \"\", \"memory_mb\": -5}", "field 'memory_mb' must be between");
+	refused_s("{\"script\": \"\", \"stats\": 1}", "field 'stats' must be a boolean");
+	refused_s("{\"script\": \"\", \"stats\": \"true\"}", "field 'stats' must be a boolean");
+	sizes();
+	return tap_done();
+}
