@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # The Python side of pexos, embedded into libpexos and run inside the sandbox
-# as `python3 -I -B -c <this file> RESULT_MAX`.
+# as `python3 -I -B -S -c <this file> RESULT_MAX`.
 #
 # File descriptors, set up by the sandbox before exec:
 #   0 stdin, 1 stdout, 2 stderr  the script's own
@@ -29,11 +29,43 @@ _SOURCE, _CHANNEL = _take_fds()
 _RESULT_MAX = int(sys.argv[1])
 _RUNNER_FILE = sys._getframe().f_code.co_filename
 
-import builtins  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import traceback  # noqa: E402
-import types  # noqa: E402
+
+def _site():
+    """What the site module would do that scripts rely on, without its cost
+    (about 14 ms a start): Debian's package directories on sys.path, and the
+    exit()/quit() builtins. .pth files are not processed."""
+    import builtins
+    v = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for d in (f"/usr/local/lib/python{v}/dist-packages",
+              "/usr/lib/python3/dist-packages",
+              f"/usr/lib/python{v}/dist-packages"):
+        if d not in sys.path and os.path.isdir(d):
+            sys.path.append(d)
+
+    class _Quitter:
+        def __init__(self, name):
+            self.name = name
+
+        def __repr__(self):
+            return f"Use {self.name}() to exit"
+
+        def __call__(self, code=None):
+            raise SystemExit(code)
+
+    for name in ("exit", "quit"):
+        if not hasattr(builtins, name):
+            setattr(builtins, name, _Quitter(name))
+
+
+if sys.flags.no_site:
+    _site()
+
+import math  # noqa: E402  (built in: no file to load)
+
+try:
+    from _json import encode_basestring as _quote  # the C string encoder
+except ImportError:  # pragma: no cover - a Python built without _json
+    from json.encoder import py_encode_basestring as _quote
 
 
 class _Refused(Exception):
@@ -45,13 +77,25 @@ class _Refused(Exception):
         self.message = message
 
 
+def _header(obj):
+    """A flat dict of str/bool values as JSON text."""
+    parts = []
+    for k, v in obj.items():
+        if isinstance(v, str):  # messages may carry lone surrogates
+            v = _quote(v.encode("utf-8", "replace").decode("utf-8"))
+        else:
+            v = "true" if v else "false"
+        parts.append(_quote(k) + ":" + v)
+    return "{" + ",".join(parts) + "}"
+
+
 def _emit(header, body=b""):
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - a closed or broken stream
             pass
-    data = json.dumps(header).encode("utf-8") + b"\n" + body
+    data = _header(header).encode("utf-8") + b"\n" + body
     view = memoryview(data)
     while view:
         n = _CHANNEL.write(view)
@@ -64,6 +108,7 @@ def _emit(header, body=b""):
 
 def _user_traceback(exc):
     """The traceback without the runner's own frames, no header line."""
+    import traceback
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == _RUNNER_FILE:
         tb = tb.tb_next
@@ -74,44 +119,68 @@ def _user_traceback(exc):
 
 
 def _describe(exc):
-    text = str(exc)
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__
+        text = "<exception str() failed>"
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
 
 
+_TEXT = None
+
+
+def _register_source():
+    """Tracebacks show the user's source lines."""
+    import linecache
+    linecache.cache["script.py"] = (len(_TEXT), None,
+                                    _TEXT.splitlines(True), "script.py")
+
+
 def _compile(source):
+    global _TEXT
     try:
-        text = source.decode("utf-8")
-        code = compile(text, "script.py", "exec", dont_inherit=True)
-        # Tracebacks show the user's source lines.
-        import linecache
-        linecache.cache["script.py"] = (len(text), None,
-                                        text.splitlines(True), "script.py")
-        return code
+        _TEXT = source.decode("utf-8")
+        return compile(_TEXT, "script.py", "exec", dont_inherit=True)
     except SyntaxError as e:
+        import traceback
         where = f"line {e.lineno}, column {e.offset}" if e.lineno else "?"
         msg = f"{type(e).__name__}: {e.msg} (script.py, {where})"
         tb = "".join(traceback.format_exception_only(type(e), e))
         _emit({"type": "SyntaxError", "error": msg, "traceback": tb})
-    except ValueError as e:  # e.g. source with a NUL byte
+    except (ValueError, UnicodeDecodeError) as e:
         _emit({"type": "SyntaxError", "error": f"SyntaxError: {e}"})
 
 
+def _required_params(main):
+    """Names of the parameters main() cannot be called without. Plain
+    functions are read from their code object (inspect costs ~7 ms to
+    import); other callables are called as they are."""
+    code = getattr(main, "__code__", None)
+    if code is None or not hasattr(code, "co_argcount"):
+        return []
+    npos = code.co_argcount
+    if getattr(main, "__self__", None) is not None:
+        npos -= 1  # a bound method: self is given
+    names = code.co_varnames
+    defaults = len(getattr(main, "__defaults__", None) or ())
+    first = npos - defaults
+    offset = code.co_argcount - npos
+    required = [names[offset + i] for i in range(max(first, 0))]
+    kwdefaults = getattr(main, "__kwdefaults__", None) or {}
+    kwonly = names[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    required += [n for n in kwonly if n not in kwdefaults]
+    return required
+
+
 def _check_main(module):
-    main = module.__dict__.get("main", None)
-    if main is None and "main" not in module.__dict__:
+    if "main" not in module.__dict__:
         raise _Refused("MissingMain", "the script defines no main() function")
+    main = module.__dict__["main"]
     if not callable(main):
         raise _Refused("InvalidMain", "main is not callable (it is "
                        f"{type(main).__name__!s})")
-    try:
-        import inspect
-        sig = inspect.signature(main)
-    except (TypeError, ValueError):
-        return main  # a builtin or extension callable: just call it
-    required = [p.name for p in sig.parameters.values()
-                if p.default is p.empty
-                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    required = _required_params(main)
     if required:
         raise _Refused("InvalidMain", "main() must take no arguments, but it "
                        "requires " + ", ".join(repr(n) for n in required))
@@ -119,9 +188,8 @@ def _check_main(module):
 
 
 def _run(code):
-    module = types.ModuleType("script")
+    module = type(sys)("script")
     module.__file__ = "script.py"
-    module.__builtins__ = builtins
     sys.modules["script"] = module
     sys.argv = ["script.py"]
     try:
@@ -131,6 +199,7 @@ def _run(code):
     except _Refused:
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit too: main must return
+        _register_source()
         _emit({"type": "ScriptError", "error": _describe(e),
                "traceback": _user_traceback(e)})
 
@@ -172,80 +241,84 @@ def _float(path, value):
         raise _Refused("NotSerializable",
                        f"{path} is {value!r}, which strict JSON cannot "
                        "represent")
-    return value
+    return float.__repr__(value)  # shortest round-trip, as json does
 
 
-def _numpy_value(path, value, seen):
-    """numpy scalars and arrays, converted losslessly; None if not numpy."""
+def _numpy(path, value, out, seen):
+    """numpy scalars and arrays, converted losslessly. False if not numpy."""
     np = sys.modules.get("numpy")
     if np is None:
-        return None
+        return False
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             raise _Refused("NotSerializable",
                            f"{path} is a numpy array of dtype {value.dtype},"
                            " which JSON cannot represent")
-        return [_convert(f"{path}[{i}]", v, seen)
-                for i, v in enumerate(value.tolist())]
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return _float(path, value)
-    return None
+        _write(path, value.tolist(), out, seen)
+    elif isinstance(value, np.bool_):
+        out.append("true" if value else "false")
+    elif isinstance(value, np.integer):
+        out.append(int.__repr__(int(value)))
+    elif isinstance(value, np.floating):
+        out.append(_float(path, value))
+    else:
+        return False
+    return True
 
 
-def _convert(path, value, seen):
-    """Strict JSON: returns plain Python values or raises _Refused."""
+def _write(path, value, out, seen):
+    """Strict JSON text of `value`, appended to `out`, or _Refused."""
     if value is None:
-        return None
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return _float(path, value)
-    if isinstance(value, (dict, list, tuple)):
+        out.append("null")
+    elif isinstance(value, bool):
+        out.append("true" if value else "false")
+    elif isinstance(value, str):
+        out.append(_quote(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float(path, value))
+    elif isinstance(value, (dict, list, tuple)):
         if id(value) in seen:
             raise _Refused("NotSerializable",
                            f"{path} contains itself (a reference cycle)")
         seen.add(id(value))
-        try:
-            if isinstance(value, dict):
-                out = {}
-                for k, v in value.items():
-                    if not isinstance(k, str):
-                        raise _Refused(
-                            "NotSerializable",
-                            f"{path} has a key {k!r} of type "
-                            f"{_type_name(k)}; JSON object keys must be "
-                            "strings")
-                    out[str(k)] = _convert(f"{path}[{json.dumps(k)}]", v,
-                                           seen)
-                return out
-            return [_convert(f"{path}[{i}]", v, seen)
-                    for i, v in enumerate(value)]
-        finally:
-            seen.discard(id(value))
-    converted = _numpy_value(path, value, seen)
-    if converted is not None:
-        return converted
-    raise _not_serializable(path, value)
+        if isinstance(value, dict):
+            _write_dict(path, value, out, seen)
+        else:
+            out.append("[")
+            for i, v in enumerate(value):
+                if i:
+                    out.append(",")
+                _write(f"{path}[{i}]", v, out, seen)
+            out.append("]")
+        seen.discard(id(value))
+    elif not _numpy(path, value, out, seen):
+        raise _not_serializable(path, value)
+
+
+def _write_dict(path, value, out, seen):
+    out.append("{")
+    for i, (k, v) in enumerate(value.items()):
+        if not isinstance(k, str):
+            raise _Refused("NotSerializable",
+                           f"{path} has a key {k!r} of type {_type_name(k)}; "
+                           "JSON object keys must be strings")
+        key = _quote(k)
+        out.append("," + key + ":" if i else key + ":")
+        _write(f"{path}[{key}]", v, out, seen)
+    out.append("}")
 
 
 def _serialise(result):
+    out = []
     try:
-        plain = _convert("result", result, set())
+        _write("result", result, out, set())
     except RecursionError:
         raise _Refused("NotSerializable",
                        "result is nested too deeply to serialise") from None
-    text = json.dumps(plain, ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":"))
     try:
-        data = text.encode("utf-8")
+        data = "".join(out).encode("utf-8")
     except UnicodeEncodeError:
         raise _Refused("NotSerializable",
                        "result contains a string that is not valid Unicode "

@@ -27,7 +27,7 @@ def run(script, result_max=1 << 20):
         os.dup2(rw, 3)
         os.dup2(sr, 4)
 
-    p = subprocess.Popen(["/usr/bin/python3", "-I", "-B", "-c", SOURCE,
+    p = subprocess.Popen(["/usr/bin/python3", "-I", "-B", "-S", "-c", SOURCE,
                           str(result_max)], close_fds=False,
                          preexec_fn=place_fds, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
@@ -103,5 +103,14 @@ check("result one byte over the limit", "def main(): return 'x' * (1048576 - 1)"
 check("KeyboardInterrupt is a ScriptError", "def main(): raise KeyboardInterrupt",
       {"type": "ScriptError", "error": "KeyboardInterrupt"})
 check("source with invalid UTF-8", "x = '\udcff'", {"type": "SyntaxError"})
+check("exit() works without the site module", "def main(): exit(4)",
+      {"type": "ScriptError", "error": "SystemExit: 4"})
+check("Debian's packages are importable", "import numpy, pandas\ndef main(): return 1", OK, "1")
+check("lone surrogate in an error message", "def main(): raise ValueError('\\udc80')",
+      {"type": "ScriptError", "error": "ValueError: ?"})
+check("bound method as main", "class A:\n    def m(self): return 5\nmain = A().m", OK, "5")
+check("keyword-only parameter is required", "def main(*, k): pass",
+      {"type": "InvalidMain", "error": "main() must take no arguments, but it requires 'k'"})
+check("callable object as main", "class M:\n    def __call__(self): return 6\nmain = M()", OK, "6")
 print(f"1..{n}")
 sys.exit(1 if failed else 0)
