@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* api.c - the public entry points of libpexos. */
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "cgroup.h"
 #include "error.h"
 #include "mounts.h"
 #include "ns.h"
@@ -51,6 +53,7 @@ pexos_options *pexos_options_new(void)
 	o->script_max = 1 * MIB;
 	o->stdin_max = 1 * MIB;
 	o->uid_base = 2000000000;
+	snprintf(o->limits, sizeof(o->limits), "auto");
 	return o;
 }
 
@@ -83,6 +86,16 @@ int pexos_options_set(pexos_options *o, const char *name, const char *value,
 {
 	if (!o || !name || !value)
 		return pexos_fail(err, EINVAL, "options", "missing argument");
+	if (strcmp(name, "limits") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "cgroup") != 0 &&
+		    strcmp(value, "rlimit") != 0)
+			return pexos_fail(err, EINVAL, "options",
+					  "limits must be auto, cgroup or "
+					  "rlimit, got '%s'",
+					  value);
+		snprintf(o->limits, sizeof(o->limits), "%s", value);
+		return 0;
+	}
 	if (strcmp(name, "python") == 0) {
 		if (value[0] != '/' || strlen(value) >= sizeof(o->python))
 			return pexos_fail(err, EINVAL, "options",
@@ -162,6 +175,20 @@ static void build_command(pexos_context *ctx)
 	ctx->envp[i] = NULL;
 }
 
+static int prepare_cgroups(pexos_context *ctx, pexos_error *err)
+{
+	char self[4096];
+	_cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -errno : read_all(fd, self, sizeof(self) - 1);
+
+	if (n < 0 && strcmp(ctx->opts.limits, "rlimit") != 0)
+		return pexos_fail_errno(err, (int)-n, "cgroup",
+					"read /proc/self/cgroup");
+	self[n < 0 ? 0 : n] = '\0';
+	return cg_prepare(&ctx->cg, ctx->opts.limits, "/sys/fs/cgroup", self,
+			  err);
+}
+
 int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		      pexos_error *err)
 {
@@ -182,7 +209,9 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	ctx->opts = *opts;
 	ns_prepare(ctx);
 	build_command(ctx);
-	r = caps_prepare(ctx, err);
+	r = prepare_cgroups(ctx, err);
+	if (r == 0)
+		r = caps_prepare(ctx, err);
 	if (r == 0)
 		r = mnt_prepare(ctx, err);
 	if (r == 0)

@@ -64,6 +64,9 @@ int ns_apply_child(pexos_error *err)
 		return pexos_fail_child(err, errno, "setuid",
 					"become the sandbox's setup user",
 					NULL);
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return pexos_fail_child(err, errno, "cgroupns",
+					"create the cgroup namespace", NULL);
 	if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0 ||
 	    setdomainname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
 		return pexos_fail_child(err, errno, "uts", "set the hostname",

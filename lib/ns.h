@@ -8,10 +8,12 @@
 
 #include "plan.h"
 
-/* Every namespace a run gets: user first (it owns the others). */
+/* The namespaces a run is cloned into: user first (it owns the others).
+ * The cgroup namespace comes later, from init, once the parent has moved it
+ * into the run's cgroup: then that cgroup is the namespace's root. */
 #define NS_CLONE_FLAGS                                                         \
 	(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |           \
-	 CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+	 CLONE_NEWIPC | CLONE_NEWUTS)
 
 /* Builds the uid/gid map lines of the context. */
 void ns_prepare(struct pexos_context *ctx);
@@ -21,7 +23,7 @@ int ns_setup_parent(const struct pexos_context *ctx, pid_t pid,
 		    pexos_error *err);
 
 /* Child: become the mapped root of the new user namespace (setup runs as
- * it) and name the UTS namespace. */
+ * it), enter a new cgroup namespace and name the UTS namespace. */
 int ns_apply_child(pexos_error *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "pexos.h"
 
 /* Inside the sandbox: setup runs as uid/gid 0, the script as 1000. Both map
@@ -37,6 +38,7 @@ struct pexos_options {
 	uint64_t script_max;
 	uint64_t stdin_max;
 	uint64_t uid_base;
+	char limits[16]; /* "auto", "cgroup" or "rlimit" */
 };
 
 enum mnt_kind {
@@ -65,6 +67,7 @@ struct mnt_op {
 
 struct pexos_context {
 	struct pexos_options opts;
+	struct cg_root cg;
 	/* mount plan, applied in order by the sandbox's init */
 	struct mnt_op *mnt_ops;
 	size_t n_mnt_ops;

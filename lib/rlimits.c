@@ -12,7 +12,7 @@ static void set(struct rlimits_plan *rp, int res, rlim_t soft, rlim_t hard)
 }
 
 void rlimits_prepare(const struct pexos_options *o, const struct run_plan *plan,
-		     struct rlimits_plan *rp)
+		     bool memory_by_rlimit, struct rlimits_plan *rp)
 {
 	rlim_t cpu_s = (rlim_t)((plan->cpu_ms + 999) / 1000);
 
@@ -29,6 +29,9 @@ void rlimits_prepare(const struct pexos_options *o, const struct run_plan *plan,
 	 * stops at the pids limit even before cgroups. */
 	set(rp, RLIMIT_NPROC, (rlim_t)o->pids, (rlim_t)o->pids);
 	set(rp, RLIMIT_MSGQUEUE, 0, 0);
+	if (memory_by_rlimit)
+		set(rp, RLIMIT_AS, (rlim_t)plan->memory_mb << 20,
+		    (rlim_t)plan->memory_mb << 20);
 }
 
 int rlimits_apply_child(const struct rlimits_plan *rp, pexos_error *err)

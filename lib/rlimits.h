@@ -11,13 +11,15 @@ struct rlimits_plan {
 	struct {
 		int resource;
 		struct rlimit rl;
-	} v[8];
+	} v[10];
 	int n;
 };
 
-/* Parent: the limits of one run. */
+/* Parent: the limits of one run. `memory_by_rlimit`: no cgroup limits the
+ * run's memory, so RLIMIT_AS does, per process. */
 void rlimits_prepare(const struct pexos_options *opts,
-		     const struct run_plan *plan, struct rlimits_plan *ret);
+		     const struct run_plan *plan, bool memory_by_rlimit,
+		     struct rlimits_plan *ret);
 
 /* Child: sets them (lowering only, so no privilege is needed). */
 int rlimits_apply_child(const struct rlimits_plan *rp, pexos_error *err);

@@ -42,7 +42,9 @@ static const char *known_runner_type(const char *t)
 
 /* The runner's verdict, if the channel holds a well-formed one.
  * Returns 1 when judged, 0 when there is none, -ENOMEM. */
-static int judge_channel(const struct capture *c, struct judged *j)
+static int judge_channel(const struct pexos_context *ctx,
+			 const struct run_plan *plan, const struct capture *c,
+			 struct judged *j)
 {
 	const char *nl = c->data ? memchr(c->data, '\n', c->len) : NULL;
 	const char *body;
@@ -79,6 +81,17 @@ static int judge_channel(const struct capture *c, struct judged *j)
 		.error = json_string_value(e),
 		.traceback = json_string_value(tb),
 	};
+	/* Under --limits=rlimit the memory limit is RLIMIT_AS: allocations
+	 * fail and Python raises MemoryError instead of being OOM-killed. */
+	if (ctx->cg.mode == CG_NONE &&
+	    json_is_true(json_object_get(h, "memory"))) {
+		snprintf(j->message, sizeof(j->message),
+			 "the script exceeded the memory limit of %" PRIu64
+			 " MiB (%s)",
+			 plan->memory_mb, json_string_value(e));
+		j->v.type = "MemoryLimit";
+		j->v.error = j->message;
+	}
 	return 1;
 }
 
@@ -91,6 +104,22 @@ static void judge_status(const struct run_plan *plan,
 		snprintf(j->message, sizeof(j->message),
 			 "the script exceeded the wall-clock limit of %g s",
 			 (double)plan->wall_ms / 1000);
+		j->v.type = "Timeout";
+		return;
+	}
+	/* Counted by the kernel, not guessed from SIGKILL. */
+	if (sr->oom) {
+		snprintf(j->message, sizeof(j->message),
+			 "the script exceeded the memory limit of %" PRIu64
+			 " MiB",
+			 plan->memory_mb);
+		j->v.type = "MemoryLimit";
+		return;
+	}
+	if (sr->cpu_over) {
+		snprintf(j->message, sizeof(j->message),
+			 "the script exceeded the CPU-time limit of %g s",
+			 (double)plan->cpu_ms / 1000);
 		j->v.type = "Timeout";
 		return;
 	}
@@ -119,8 +148,9 @@ static void judge_status(const struct run_plan *plan,
 }
 
 /* Returns 0 with j->v set, or a negative errno (pexos's own failure). */
-static int judge(const struct run_plan *plan, const struct sandbox_result *sr,
-		 struct judged *j, pexos_error *err)
+static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
+		 const struct sandbox_result *sr, struct judged *j,
+		 pexos_error *err)
 {
 	int r;
 
@@ -133,11 +163,11 @@ static int judge(const struct run_plan *plan, const struct sandbox_result *sr,
 					.ran = true};
 		return 0;
 	}
-	r = judge_channel(&sr->res, j);
+	r = judge_channel(ctx, plan, &sr->res, j);
 	if (r < 0)
 		return pexos_fail(err, ENOMEM, "judge", "out of memory");
 	if (r == 0) {
-		if (!sr->timed_out && !sr->have_status)
+		if (!sr->timed_out && !sr->cpu_over && !sr->have_status)
 			return pexos_fail(err, EPROTO, "judge",
 					  "the sandbox's init ended without "
 					  "reporting the script's status");
@@ -187,12 +217,13 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 		run_plan_done(&plan);
 		return r;
 	}
-	r = judge(&plan, &sr, &j, err);
+	r = judge(ctx, &plan, &sr, &j, err);
 	if (r == 0) {
 		st = (struct run_stats){
 			.wall_ms = sr.wall_ms,
 			.cpu_ms = sr.cpu_ms,
 			.max_rss_kb = sr.max_rss_kb,
+			.limits = cg_mode_name(ctx->cg.mode),
 		};
 		if (response_build(&j.v, &sr.out, &sr.err,
 				   plan.stats ? &st : NULL, ret_response,

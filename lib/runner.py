@@ -200,8 +200,11 @@ def _run(code):
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit too: main must return
         _register_source()
-        _emit({"type": "ScriptError", "error": _describe(e),
-               "traceback": _user_traceback(e)})
+        header = {"type": "ScriptError", "error": _describe(e),
+                  "traceback": _user_traceback(e)}
+        if isinstance(e, MemoryError):
+            header["memory"] = True  # the library knows if a limit did it
+        _emit(header)
 
 
 _PANDAS_HINTS = {

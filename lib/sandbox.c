@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "cgroup.h"
 #include "error.h"
 #include "mounts.h"
 #include "ns.h"
@@ -273,9 +274,9 @@ static void kill_and_reap(struct run_fds *f)
 	}
 }
 
-/* Clone, map ids, release the child, wait for exec. */
+/* Clone, join the cgroup, map ids, release the child, wait for exec. */
 static int start(const struct pexos_context *ctx, const struct run_plan *plan,
-		 struct run_fds *f, pexos_error *err)
+		 const struct cg_run *cg, struct run_fds *f, pexos_error *err)
 {
 	struct child_args a = {.ctx = ctx};
 	pid_t pid;
@@ -289,7 +290,7 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 	a.src[CFD_SYNC] = f->sync[1];
 	a.src[CFD_GO] = f->go[0];
 	a.src[CFD_STATUS] = f->status[1];
-	rlimits_prepare(&ctx->opts, plan, &a.rlimits);
+	rlimits_prepare(&ctx->opts, plan, ctx->cg.mode == CG_NONE, &a.rlimits);
 
 	pid = sup_clone(NS_CLONE_FLAGS, &f->pidfd);
 	if (pid == 0)
@@ -299,6 +300,10 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 					"create the sandbox's namespaces (user, "
 					"pid, mount, net, ipc, uts, cgroup)");
 	close_child_ends(f);
+	/* The cgroup before go: init and all it starts are charged there. */
+	r = cg_run_attach(cg, pid, err);
+	if (r < 0)
+		return r;
 	/* uid map before go: the child's setup needs mapped ids. */
 	r = ns_setup_parent(ctx, pid, err);
 	if (r < 0)
@@ -310,12 +315,54 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 	return sup_wait_exec(f->sync[0], now_ms() + SETUP_DEADLINE_MS, err);
 }
 
+struct cpu_watch {
+	const struct cg_root *root;
+	const struct cg_run *run;
+	uint64_t limit_ms;
+};
+
+/* The whole run's CPU time, all processes together, from its cgroup. */
+static bool cpu_over(void *arg)
+{
+	const struct cpu_watch *c = arg;
+
+	return cg_run_cpu_ms(c->root, c->run) >= c->limit_ms;
+}
+
+/* Runs the started sandbox to its end: output, clock, CPU. */
+static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
+		 const struct cg_run *cg, struct run_fds *f, uint64_t t0,
+		 struct sandbox_result *res, pexos_error *err)
+{
+	struct cpu_watch cw = {&ctx->cg, cg, plan->cpu_ms};
+	struct sup_watch w = {
+		.deadline_ms = t0 + plan->wall_ms,
+		.over = ctx->cg.mode == CG_NONE ? NULL : cpu_over,
+		.arg = &cw,
+		.period_ms = 100,
+	};
+	struct sup_stream s[] = {
+		{f->out[0], &res->out},
+		{f->err[0], &res->err},
+		{f->res[0], &res->res},
+	};
+	int r = sup_monitor(f->pidfd, s, ELEMENTSOF(s), &w);
+
+	f->out[0] = s[0].fd, f->err[0] = s[1].fd, f->res[0] = s[2].fd;
+	res->timed_out = w.timed_out;
+	res->cpu_over = w.tripped;
+	if (r < 0)
+		return pexos_fail_errno(err, -r, "monitor", "watch the run");
+	return 0;
+}
+
 int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 		struct sandbox_result *res, pexos_error *err)
 {
 	struct run_fds f;
+	struct cg_run cg;
 	struct rusage ru = {0};
-	uint64_t t0 = now_ms();
+	uint64_t t0 = now_ms(), cg_cpu;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -324,24 +371,18 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	/* Room for the header line on top of the largest allowed result. */
 	res->res.max = ctx->opts.result_max + 65536;
 
+	r = cg_run_create(&ctx->cg, plan->memory_mb, ctx->opts.pids, &cg, err);
+	if (r < 0)
+		return r;
 	r = run_fds_open(&f, plan, err);
 	if (r == 0)
-		r = start(ctx, plan, &f, err);
-	if (r == 0) {
-		struct sup_stream s[] = {
-			{f.out[0], &res->out},
-			{f.err[0], &res->err},
-			{f.res[0], &res->res},
-		};
-		r = sup_monitor(f.pidfd, s, ELEMENTSOF(s), t0 + plan->wall_ms,
-				&res->timed_out);
-		f.out[0] = s[0].fd, f.err[0] = s[1].fd, f.res[0] = s[2].fd;
-		if (r < 0)
-			pexos_fail_errno(err, -r, "monitor", "watch the run");
-	}
+		r = start(ctx, plan, &cg, &f, err);
+	if (r == 0)
+		r = watch(ctx, plan, &cg, &f, t0, res, err);
 	if (r < 0) {
 		kill_and_reap(&f);
 		run_fds_close(&f);
+		cg_run_destroy(&ctx->cg, &cg);
 		sandbox_result_done(res);
 		return r;
 	}
@@ -349,6 +390,9 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 				sizeof(res->status)) == sizeof(res->status);
 	r = sup_reap(f.pidfd, &ru);
 	run_fds_close(&f);
+	res->oom = cg_run_oom(&ctx->cg, &cg);
+	cg_cpu = cg_run_cpu_ms(&ctx->cg, &cg);
+	cg_run_destroy(&ctx->cg, &cg);
 	if (r < 0) {
 		sandbox_result_done(res);
 		return pexos_fail_errno(err, -r, "reap", "reap the sandbox");
@@ -356,6 +400,8 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	res->wall_ms = now_ms() - t0;
 	res->cpu_ms = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
 		      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+	if (cg_cpu > res->cpu_ms)
+		res->cpu_ms = cg_cpu; /* counts processes nobody waited for */
 	res->max_rss_kb = (uint64_t)ru.ru_maxrss;
 	return 0;
 }

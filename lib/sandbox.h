@@ -16,6 +16,8 @@ struct sandbox_result {
 	struct capture err; /* the script's fd 2 */
 	struct capture res; /* the runner's result channel */
 	bool timed_out;     /* killed by us at the wall-clock deadline */
+	bool cpu_over;      /* killed by us: the run's CPU time ran out */
+	bool oom;           /* the OOM killer acted in the run's cgroup */
 	bool have_status;   /* init reported the script's wait status */
 	int status;         /* that wait status */
 	uint64_t wall_ms;

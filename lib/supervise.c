@@ -118,11 +118,21 @@ void sup_kill(int pidfd)
 	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
-int sup_monitor(int pidfd, struct sup_stream *s, size_t n, uint64_t deadline_ms,
-		bool *ret_timed_out)
+/* How long the next poll may sleep. */
+static int poll_ms(const struct sup_watch *w, uint64_t limit, uint64_t now)
 {
-	bool exited = false, timed_out = false;
-	uint64_t limit = deadline_ms;
+	uint64_t ms = limit - now;
+
+	if (w->over && w->period_ms && ms > w->period_ms)
+		ms = w->period_ms;
+	return (int)ms;
+}
+
+int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
+		struct sup_watch *w)
+{
+	bool exited = false, killed = false;
+	uint64_t limit = w->deadline_ms;
 
 	for (;;) {
 		struct pollfd p[8];
@@ -140,17 +150,22 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n, uint64_t deadline_ms,
 			break;
 		if (!exited)
 			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		if (!exited && !killed && w->over && w->over(w->arg)) {
+			sup_kill(pidfd);
+			killed = w->tripped = true;
+			limit = now + KILL_GRACE_MS;
+		}
 		if (now >= limit) {
 			if (exited)
 				break; /* drain grace over */
-			if (timed_out)
+			if (killed)
 				return -ETIME; /* SIGKILL did not end it */
 			sup_kill(pidfd);
-			timed_out = true;
+			killed = w->timed_out = true;
 			limit = now + KILL_GRACE_MS;
 			continue;
 		}
-		r = poll(p, np, (int)(limit - now));
+		r = poll(p, np, poll_ms(w, limit, now));
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		for (size_t i = 0; r > 0 && i < np; i++) {
@@ -165,7 +180,6 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n, uint64_t deadline_ms,
 			}
 		}
 	}
-	*ret_timed_out = timed_out;
 	return 0;
 }
 

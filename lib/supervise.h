@@ -30,11 +30,22 @@ struct sup_stream {
 	struct capture *cap;
 };
 
+/* What ends a run early: the wall clock, and an optional check (the
+ * cgroup's CPU time) polled at least every `period_ms`. */
+struct sup_watch {
+	uint64_t deadline_ms;
+	bool (*over)(void *arg);
+	void *arg;
+	uint64_t period_ms;
+	bool timed_out; /* out: killed at the deadline */
+	bool tripped;   /* out: killed because over() said so */
+};
+
 /* Collects the streams until the process behind `pidfd` has exited and
- * every stream reached EOF. At `deadline_ms` the process is killed with
- * SIGKILL and *ret_timed_out set. Returns 0 or -errno. */
-int sup_monitor(int pidfd, struct sup_stream *s, size_t n, uint64_t deadline_ms,
-		bool *ret_timed_out);
+ * every stream reached EOF, killing it (SIGKILL) when the watch says so.
+ * Returns 0 or -errno. */
+int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
+		struct sup_watch *w);
 
 /* Kills (SIGKILL) the process behind `pidfd`, ignoring errors. */
 void sup_kill(int pidfd);

@@ -160,3 +160,16 @@ int raw_setresuid(uid_t u)
 {
 	return (int)syscall(SYS_setresuid, u, u, u);
 }
+
+int str_concat(char *dst, size_t size, const char *a, const char *b,
+	       const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+
+	if (la + lb + lc >= size)
+		return -ENAMETOOLONG;
+	memcpy(dst, a, la);
+	memcpy(dst + la, b, lb);
+	memcpy(dst + la + lb, c, lc + 1);
+	return 0;
+}

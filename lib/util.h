@@ -57,6 +57,10 @@ int raw_setgroups0(void);
 int raw_setresgid(gid_t g);
 int raw_setresuid(uid_t u);
 
+/* dst = a b c (any may be ""), or -ENAMETOOLONG if it does not fit. */
+int str_concat(char *dst, size_t size, const char *a, const char *b,
+	       const char *c);
+
 /* Checked number parsing: the whole string must be a number in range. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 int parse_seconds_ms(const char *s, uint64_t min_ms, uint64_t max_ms,

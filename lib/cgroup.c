@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cgroup.c - one cgroup per run, on cgroup v2 or v1.
+ *
+ * Layout: <own cgroup>/pexos/run-<pid>-<n>, where <own cgroup> is the one
+ * this process is in (per controller on v1). Runs are created by the parent
+ * before the sandbox's init is released, so every process of the run is
+ * charged from its first instruction; they are removed after the run, and
+ * those of a process that died are removed by the next cg_prepare.
+ */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "util.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+static const char *const v1_names[CG1_N] = {"memory", "pids", "cpu",
+					    "cpuacct"};
+static atomic_uint run_counter;
+
+const char *cg_mode_name(enum cg_mode mode)
+{
+	switch (mode) {
+	case CG_V1:
+		return "cgroup-v1";
+	case CG_V2:
+		return "cgroup-v2";
+	case CG_NONE:
+		return "rlimit";
+	default:
+		return "unknown";
+	}
+}
+
+static int write_file(const char *dir, const char *file, const char *value)
+{
+	char path[PATH_MAX + 64];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return write_all(fd, value, strlen(value));
+}
+
+/* Reads a small file into buf; returns its length or -errno. */
+static ssize_t read_file(const char *dir, const char *file, char *buf,
+			 size_t size)
+{
+	char path[PATH_MAX + 64];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read_all(fd, buf, size - 1);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return n;
+}
+
+/* The value of "key N" in a flat keyed file (memory.events, cpu.stat). */
+static uint64_t keyed_value(const char *dir, const char *file, const char *key)
+{
+	char buf[4096], *p;
+	size_t klen = strlen(key);
+
+	if (read_file(dir, file, buf, sizeof(buf)) < 0)
+		return 0;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+			return strtoull(p + klen + 1, NULL, 10);
+	return 0;
+}
+
+static bool file_exists(const char *dir, const char *file)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return access(path, F_OK) == 0;
+}
+
+/* The cgroup path of `controller` ("" for the v2 line) in /proc/self/cgroup
+ * text. Returns false if there is no such line. */
+static bool own_path(const char *self, const char *controller, char *out,
+		     size_t size)
+{
+	const char *line = self;
+
+	while (line && *line) {
+		const char *c1 = strchr(line, ':'), *c2, *end;
+		c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		if (c2 && c2 < end) {
+			/* controllers field: comma-separated list */
+			const char *f = c1 + 1;
+			size_t flen = (size_t)(c2 - f), clen = strlen(controller);
+			bool match = clen == 0 ? flen == 0 : false;
+			for (const char *t = f; !match && t < c2;) {
+				const char *comma = memchr(t, ',', (size_t)(c2 - t));
+				size_t tl = (size_t)((comma ? comma : c2) - t);
+				match = tl == clen && strncmp(t, controller, clen) == 0;
+				t = comma ? comma + 1 : c2;
+			}
+			if (match) {
+				snprintf(out, size, "%.*s", (int)(end - c2 - 1),
+					 c2 + 1);
+				return true;
+			}
+		}
+		line = *end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+static bool proc_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* rmdir, retrying while the last processes are still being released. */
+static int remove_dir(const char *path)
+{
+	for (int i = 0; i < 200; i++) {
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return -errno;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+	return -EBUSY;
+}
+
+/* Kills every process listed in dir/cgroup.procs. */
+static void kill_procs(const char *dir)
+{
+	char buf[16384], *p, *end;
+
+	if (write_file(dir, "cgroup.kill", "1") == 0)
+		return; /* v2, kernel >= 5.14: the kernel does it */
+	if (read_file(dir, "cgroup.procs", buf, sizeof(buf)) <= 0)
+		return;
+	for (p = buf; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0)
+			kill((pid_t)pid, SIGKILL);
+		while (*end == '\n')
+			end++;
+	}
+}
+
+/* Removes run-<pid>-* directories of processes that are gone. */
+static void reap_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+	char path[PATH_MAX + 300];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		long pid;
+		if (sscanf(e->d_name, "run-%ld-", &pid) != 1 ||
+		    proc_alive((pid_t)pid))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+		kill_procs(path);
+		remove_dir(path);
+	}
+	closedir(d);
+}
+
+static int fail_no_cgroup(pexos_error *err, int code, const char *what,
+			  const char *path)
+{
+	return pexos_fail(
+		err, code ? code : ENOTSUP, "cgroup",
+		"%s%s%s%s: pexos enforces memory, process and CPU limits with "
+		"a cgroup per run and refuses to run scripts without one. Give "
+		"it a writable cgroup (a container needs --privileged or "
+		"--cgroupns=private with a delegated cgroup, see pexos(7)) or "
+		"accept weaker per-process limits with --limits=rlimit",
+		what, path ? " '" : "", path ? path : "",
+		path ? "'" : "");
+}
+
+static int prepare_v1(struct cg_root *root, const char *sysfs,
+		      const char *self, pexos_error *err)
+{
+	for (int c = 0; c < CG1_N; c++) {
+		char own[PATH_MAX], dir[PATH_MAX];
+		bool required = c == CG1_MEMORY || c == CG1_PIDS;
+
+		if (str_concat(dir, sizeof(dir), sysfs, "/", v1_names[c]) < 0 ||
+		    !own_path(self, v1_names[c], own, sizeof(own)) ||
+		    access(dir, F_OK) < 0) {
+			if (required)
+				return fail_no_cgroup(
+					err, ENOENT,
+					"no cgroup v1 controller", v1_names[c]);
+			continue;
+		}
+		if (str_concat(root->base[c], sizeof(root->base[c]), dir,
+			       strcmp(own, "/") == 0 ? "" : own, "/pexos") < 0)
+			return fail_no_cgroup(err, ENAMETOOLONG,
+					      "path too long", own);
+		if (mkdir(root->base[c], 0755) < 0 && errno != EEXIST) {
+			if (required)
+				return fail_no_cgroup(err, errno,
+						      "cannot create the cgroup",
+						      root->base[c]);
+			root->base[c][0] = '\0';
+			continue;
+		}
+		reap_stale(root->base[c]);
+	}
+	root->swap = file_exists(root->base[CG1_MEMORY],
+				 "memory.memsw.limit_in_bytes");
+	root->mode = CG_V1;
+	return 0;
+}
+
+/* Enables memory, pids and (if offered) cpu for the children of `dir`. */
+static int enable_controllers(const char *dir)
+{
+	char avail[512];
+	int r;
+
+	if (read_file(dir, "cgroup.controllers", avail, sizeof(avail)) < 0)
+		return -errno;
+	if (!strstr(avail, "memory") || !strstr(avail, "pids"))
+		return -ENOTSUP;
+	r = write_file(dir, "cgroup.subtree_control", "+memory +pids");
+	if (r == 0 && strstr(avail, "cpu"))
+		(void)write_file(dir, "cgroup.subtree_control", "+cpu");
+	return r;
+}
+
+/* cgroup v2's "no internal processes" rule: a cgroup with processes cannot
+ * give controllers to children. Inside a container the processes sit in
+ * the container's root cgroup, so they move to a leaf first. */
+static int move_out_of(const char *own, pexos_error *err)
+{
+	char leaf[PATH_MAX + 32], buf[16384], *p, *end;
+
+	if (str_concat(leaf, sizeof(leaf), own, "/pexos-supervisor", "") < 0)
+		return fail_no_cgroup(err, ENAMETOOLONG, "path too long", own);
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return fail_no_cgroup(err, errno, "cannot create the cgroup",
+				      leaf);
+	if (read_file(own, "cgroup.procs", buf, sizeof(buf)) < 0)
+		return fail_no_cgroup(err, errno, "cannot read", own);
+	for (p = buf; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		char num[32];
+		if (end == p)
+			break;
+		snprintf(num, sizeof(num), "%ld", pid);
+		(void)write_file(leaf, "cgroup.procs", num);
+		while (*end == '\n')
+			end++;
+	}
+	return 0;
+}
+
+static int prepare_v2(struct cg_root *root, const char *sysfs,
+		      const char *self, pexos_error *err)
+{
+	char own_rel[PATH_MAX], own[PATH_MAX];
+	int r;
+
+	if (!own_path(self, "", own_rel, sizeof(own_rel)))
+		return fail_no_cgroup(err, ENOENT, "no cgroup v2 entry in",
+				      "/proc/self/cgroup");
+	if (str_concat(own, sizeof(own), sysfs,
+		       strcmp(own_rel, "/") == 0 ? "" : own_rel, "") < 0)
+		return fail_no_cgroup(err, ENAMETOOLONG, "path too long",
+				      own_rel);
+	r = enable_controllers(own);
+	if (r == -EBUSY) {
+		r = move_out_of(own, err);
+		if (r < 0)
+			return r;
+		r = enable_controllers(own);
+	}
+	if (r < 0)
+		return fail_no_cgroup(err, -r,
+				      "cannot enable the memory and pids "
+				      "controllers in",
+				      own);
+	if (str_concat(root->base[0], sizeof(root->base[0]), own, "/pexos",
+		       "") < 0)
+		return fail_no_cgroup(err, ENAMETOOLONG, "path too long", own);
+	if (mkdir(root->base[0], 0755) < 0 && errno != EEXIST)
+		return fail_no_cgroup(err, errno, "cannot create the cgroup",
+				      root->base[0]);
+	r = enable_controllers(root->base[0]);
+	if (r < 0)
+		return fail_no_cgroup(err, -r, "cannot enable controllers in",
+				      root->base[0]);
+	reap_stale(root->base[0]);
+	root->swap = true; /* memory.swap.max is written when it exists */
+	root->mode = CG_V2;
+	return 0;
+}
+
+int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
+	       const char *self, pexos_error *err)
+{
+	char probe[PATH_MAX];
+	struct statfs sf;
+
+	memset(root, 0, sizeof(*root));
+	if (strcmp(mode, "rlimit") == 0) {
+		root->mode = CG_NONE;
+		return 0;
+	}
+	if (strcmp(mode, "auto") != 0 && strcmp(mode, "cgroup") != 0)
+		return pexos_fail(err, EINVAL, "options",
+				  "limits must be auto, cgroup or rlimit, got "
+				  "'%s'",
+				  mode);
+	if (statfs(sysfs, &sf) == 0 &&
+	    (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC)
+		return prepare_v2(root, sysfs, self, err);
+	snprintf(probe, sizeof(probe), "%s/memory", sysfs);
+	if (access(probe, F_OK) == 0)
+		return prepare_v1(root, sysfs, self, err);
+	return fail_no_cgroup(err, ENOENT, "no cgroup filesystem at", sysfs);
+}
+
+static int create_dir(struct cg_run *run, const char *base, const char *name,
+		      pexos_error *err)
+{
+	char *p = run->path[run->n];
+
+	snprintf(p, PATH_MAX, "%s/%s", base, name);
+	if (mkdir(p, 0755) < 0)
+		return pexos_fail_errno(err, errno, "cgroup",
+					"create the run's cgroup '%s'", p);
+	run->n++;
+	return 0;
+}
+
+static int set(const char *dir, const char *file, const char *value,
+	       pexos_error *err)
+{
+	int r = write_file(dir, file, value);
+
+	if (r < 0)
+		return pexos_fail_errno(err, -r, "cgroup", "set %s/%s to %s",
+					dir, file, value);
+	return 0;
+}
+
+static int limits_v2(const struct cg_run *run, const char *mem,
+		     const char *pids, pexos_error *err)
+{
+	const char *d = run->path[0];
+	int r = set(d, "memory.max", mem, err);
+
+	/* Swap included: none at all beyond the memory limit. */
+	if (r == 0 && file_exists(d, "memory.swap.max"))
+		r = set(d, "memory.swap.max", "0", err);
+	/* One process OOM-killed takes the whole run with it. */
+	if (r == 0 && file_exists(d, "memory.oom.group"))
+		r = set(d, "memory.oom.group", "1", err);
+	if (r == 0)
+		r = set(d, "pids.max", pids, err);
+	return r;
+}
+
+static int limits_v1(const struct cg_root *root, const struct cg_run *run,
+		     const char *mem, const char *pids, pexos_error *err)
+{
+	int r = set(run->path[CG1_MEMORY], "memory.limit_in_bytes", mem, err);
+
+	/* memsw (memory + swap) must not be below the memory limit: set
+	 * after it. */
+	if (r == 0 && root->swap)
+		r = set(run->path[CG1_MEMORY], "memory.memsw.limit_in_bytes",
+			mem, err);
+	if (r == 0)
+		r = set(run->path[CG1_PIDS], "pids.max", pids, err);
+	return r;
+}
+
+int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
+		  uint64_t pids, struct cg_run *run, pexos_error *err)
+{
+	char name[64], mem[32], npids[32];
+	int r = 0;
+
+	memset(run, 0, sizeof(*run));
+	if (root->mode == CG_NONE)
+		return 0;
+	snprintf(name, sizeof(name), "run-%d-%u", (int)getpid(),
+		 atomic_fetch_add(&run_counter, 1));
+	snprintf(mem, sizeof(mem), "%" PRIu64, memory_mb << 20);
+	snprintf(npids, sizeof(npids), "%" PRIu64, pids);
+	for (int c = 0; c < CG1_N && r == 0; c++) {
+		if (root->base[c][0])
+			r = create_dir(run, root->base[c], name, err);
+		if (root->mode == CG_V2)
+			break;
+	}
+	if (r == 0 && root->mode == CG_V2)
+		r = limits_v2(run, mem, npids, err);
+	else if (r == 0)
+		r = limits_v1(root, run, mem, npids, err);
+	if (r < 0)
+		cg_run_destroy(root, run);
+	return r;
+}
+
+int cg_run_attach(const struct cg_run *run, pid_t pid, pexos_error *err)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	for (int i = 0; i < run->n; i++)
+		if (set(run->path[i], "cgroup.procs", num, err) < 0)
+			return -EIO;
+	return 0;
+}
+
+/* v1 keeps each controller in its own directory of the run. */
+static const char *v1_dir(const struct cg_root *root, const struct cg_run *run,
+			  int controller)
+{
+	int idx = 0;
+
+	if (!root->base[controller][0])
+		return NULL;
+	for (int c = 0; c < controller; c++)
+		if (root->base[c][0])
+			idx++;
+	return idx < run->n ? run->path[idx] : NULL;
+}
+
+uint64_t cg_run_cpu_ms(const struct cg_root *root, const struct cg_run *run)
+{
+	char buf[64];
+	const char *d;
+
+	if (root->mode == CG_V2)
+		return keyed_value(run->path[0], "cpu.stat", "usage_usec") /
+		       1000;
+	d = root->mode == CG_V1 ? v1_dir(root, run, CG1_CPUACCT) : NULL;
+	if (d && read_file(d, "cpuacct.usage", buf, sizeof(buf)) > 0)
+		return strtoull(buf, NULL, 10) / 1000000;
+	return 0;
+}
+
+bool cg_run_oom(const struct cg_root *root, const struct cg_run *run)
+{
+	char buf[256];
+	const char *d;
+
+	if (root->mode == CG_V2)
+		return keyed_value(run->path[0], "memory.events", "oom_kill") >
+			       0 ||
+		       keyed_value(run->path[0], "memory.events",
+				   "oom_group_kill") > 0;
+	d = root->mode == CG_V1 ? v1_dir(root, run, CG1_MEMORY) : NULL;
+	if (!d)
+		return false;
+	if (read_file(d, "memory.oom_control", buf, sizeof(buf)) > 0 &&
+	    strstr(buf, "oom_kill "))
+		return keyed_value(d, "memory.oom_control", "oom_kill") > 0;
+	/* Kernels before 4.13 count no OOM kills: the limit was hit. */
+	return read_file(d, "memory.failcnt", buf, sizeof(buf)) > 0 &&
+	       strtoull(buf, NULL, 10) > 0;
+}
+
+void cg_run_destroy(const struct cg_root *root, struct cg_run *run)
+{
+	(void)root;
+	for (int i = 0; i < run->n; i++) {
+		kill_procs(run->path[i]);
+		remove_dir(run->path[i]);
+	}
+	run->n = 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* cgroup.h - one cgroup per run: memory (swap included), pids, cpu. */
+#ifndef PEXOS_CGROUP_H
+#define PEXOS_CGROUP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pexos.h"
+
+enum cg_mode {
+	CG_NONE,   /* --limits=rlimit: no cgroups, rlimits only */
+	CG_V1,     /* legacy hierarchies: memory, pids, cpu, cpuacct */
+	CG_V2,     /* the unified hierarchy */
+};
+
+/* The v1 controllers, by index. cpu and cpuacct are optional. */
+enum { CG1_MEMORY, CG1_PIDS, CG1_CPU, CG1_CPUACCT, CG1_N };
+
+/* Where this process puts its runs' cgroups: below its own cgroup, in a
+ * "pexos" directory (the operator's limits on pexos still hold). */
+struct cg_root {
+	enum cg_mode mode;
+	char base[CG1_N][PATH_MAX]; /* v2 uses base[0] only; "" = absent */
+	bool swap;                  /* swap accounting files exist */
+};
+
+/* One run's cgroup (v1: one directory per controller). */
+struct cg_run {
+	char path[CG1_N][PATH_MAX];
+	int n;
+};
+
+/* Parent, once per context. `mode` is "auto" or "cgroup" (cgroups required)
+ * or "rlimit" (none used). `sysfs` is the cgroup mount root, normally
+ * "/sys/fs/cgroup", and `self` the content of /proc/self/cgroup (both
+ * parameters so the unit tests can point them at a fake tree). Finds the
+ * hierarchy, creates the base directories, enables controllers (v2: moving
+ * this process out of a cgroup that must stay free of processes) and removes
+ * stale run cgroups of processes that died. Fails closed with a message that
+ * says how to get a writable cgroup. */
+int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
+	       const char *self, pexos_error *err);
+
+/* A short name of the mode, for stats and --check: "cgroup-v2", ... */
+const char *cg_mode_name(enum cg_mode mode);
+
+/* Parent, per run: creates the run's cgroup with its limits. */
+int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
+		  uint64_t pids, struct cg_run *run, pexos_error *err);
+
+/* Parent: moves `pid` (still waiting for its go) into the run's cgroup. */
+int cg_run_attach(const struct cg_run *run, pid_t pid, pexos_error *err);
+
+/* CPU time used by every process of the run so far, in ms (0 if unknown). */
+uint64_t cg_run_cpu_ms(const struct cg_root *root, const struct cg_run *run);
+
+/* True if the kernel's OOM killer acted inside the run's cgroup. */
+bool cg_run_oom(const struct cg_root *root, const struct cg_run *run);
+
+/* Kills whatever is left in the run's cgroup and removes it. */
+void cg_run_destroy(const struct cg_root *root, struct cg_run *run);
+
+#endif
