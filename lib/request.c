@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jalloc.h"
 #include "util.h"
 
 /* Smallest memory limit a request may ask for: below it the interpreter
@@ -158,11 +159,14 @@ int request_parse(const struct pexos_options *o, const char *buf, size_t len,
 		.cpu_ms = o->cpu_ms,
 		.memory_mb = o->memory_mb,
 	};
+	jalloc_install();
+	jalloc_reset();
 	root = json_loadb(buf, len,
 			  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
 			  &jerr);
 	if (!root) {
-		if (json_error_code(&jerr) == json_error_out_of_memory)
+		if (json_error_code(&jerr) == json_error_out_of_memory ||
+		    jalloc_failed())
 			return -ENOMEM;
 		return invalid(inv, 400,
 			       "request is not valid JSON: %s (line %d, column "
@@ -180,8 +184,10 @@ int request_parse(const struct pexos_options *o, const char *buf, size_t len,
 			return r;
 		}
 	}
-	if (!plan->script)
+	if (!plan->script) {
+		run_plan_done(plan);
 		return invalid(inv, 400, "field 'script' is required");
+	}
 	/* The CPU limit never exceeds what the wall clock allows anyway. */
 	if (plan->cpu_ms > plan->wall_ms)
 		plan->cpu_ms = plan->wall_ms;

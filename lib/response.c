@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "response.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
@@ -70,6 +71,19 @@ int response_exit_code(const char *type)
 	if (strcmp(type, "SandboxError") == 0 || strcmp(type, "Busy") == 0)
 		return 3;
 	return 1;
+}
+
+/* A JSON string of `s`, invalid UTF-8 (e.g. from an echoed request)
+ * replaced by U+FFFD. NULL only when out of memory. */
+static json_t *lossy_string(const char *s)
+{
+	size_t n = 0;
+	_cleanup_free_ char *clean = NULL;
+
+	if (utf8_valid(s, strlen(s)))
+		return json_string_nocheck(s);
+	clean = utf8_sanitize(s, strlen(s), &n);
+	return clean ? json_stringn_nocheck(clean, n) : NULL;
 }
 
 /* Adds a captured stream as a string, invalid UTF-8 replaced by U+FFFD. */
@@ -161,12 +175,12 @@ int response_build(const struct verdict *v, const struct capture *out,
 	if (!o)
 		return -ENOMEM;
 	if (v->type) {
-		if (json_object_set_new(o, "error", json_string(v->error)) ||
+		if (json_object_set_new(o, "error", lossy_string(v->error)) ||
 		    json_object_set_new(o, "type", json_string(v->type)))
 			return -ENOMEM;
 		if (v->traceback && *v->traceback &&
 		    json_object_set_new(o, "traceback",
-					json_string(v->traceback)))
+					lossy_string(v->traceback)))
 			return -ENOMEM;
 	}
 	if (add_outputs(o, v, out, err) < 0 || add_stats(o, stats) < 0)

@@ -295,10 +295,20 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 	pid = sup_clone(NS_CLONE_FLAGS, &f->pidfd);
 	if (pid == 0)
 		child_init(&a);
+	if (pid == -ENOSPC || pid == -EUSERS)
+		return pexos_fail_errno(err, -pid, "clone",
+					"create a user namespace (the host allows "
+					"none: raise sysctl "
+					"user.max_user_namespaces)");
+	if (pid == -EPERM)
+		return pexos_fail_errno(err, -pid, "clone",
+					"create the sandbox's namespaces (in a "
+					"container, its seccomp profile or "
+					"masked /proc forbids it; see pexos(7))");
 	if (pid < 0)
 		return pexos_fail_errno(err, -pid, "clone",
 					"create the sandbox's namespaces (user, "
-					"pid, mount, net, ipc, uts, cgroup)");
+					"pid, mount, net, ipc, uts)");
 	close_child_ends(f);
 	/* The cgroup before go: init and all it starts are charged there. */
 	r = cg_run_attach(cg, pid, err);

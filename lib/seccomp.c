@@ -113,14 +113,14 @@ static int add_socket_rules(scmp_filter_ctx f, pexos_error *err)
 				continue;
 			r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), calls[c],
 					     1, SCMP_A0(SCMP_CMP_EQ,
-							(scmp_datum_t)fam));
+							(scmp_datum_t)fam, 0));
 			if (r < 0)
 				return pexos_fail_errno(err, -r, "seccomp",
 							"add a socket rule");
 		}
 		/* families newer than this build's AF_MAX */
 		r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), calls[c], 1,
-				     SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
+				     SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX, 0));
 		if (r < 0)
 			return pexos_fail_errno(err, -r, "seccomp",
 						"add a socket rule");

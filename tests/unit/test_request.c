@@ -99,6 +99,7 @@ int main(void)
 	refused_s("[]", "must be a JSON object, got an array");
 	refused_s("\"def main(): pass\"", "must be a JSON object, got a string");
 	refused_s("{}", "field 'script' is required");
+	refused_s("{\"stdin\": \"x\"}", "field 'script' is required");
 	refused_s("{\"script\": 1}", "field 'script' must be a string, got an integer");
 	refused_s("{\"script\": null}", "field 'script' must be a string, got null");
 	refused_s("{\"script\": \"a\\u0000b\"}", "field 'script' contains a NUL byte");
