@@ -4,6 +4,8 @@
  * through jansson would change both, so the CLI works on the text. */
 #include "jsontext.h"
 
+#include <string.h>
+
 static size_t skip_string(const char *s, size_t len, size_t i)
 {
 	for (i++; i < len; i++) {
@@ -114,4 +116,107 @@ void jt_pretty(FILE *out, const char *s, size_t len)
 			break;
 		}
 	}
+}
+
+int jt_object_member(const char *s, size_t len, const char *key,
+		     size_t *ret_start, size_t *ret_end)
+{
+	size_t klen = strlen(key);
+	size_t i = skip_ws(s, len, 0);
+
+	if (i >= len || s[i] != '{')
+		return 0;
+	i = skip_ws(s, len, i + 1);
+	while (i < len && s[i] == '"') {
+		size_t kstart = i + 1, kend = skip_string(s, len, i) - 1;
+		size_t vstart, vend;
+
+		i = skip_ws(s, len, kend + 1);
+		if (kend >= len || i >= len || s[i] != ':')
+			return 0;
+		vstart = skip_ws(s, len, i + 1);
+		vend = jt_skip_value(s, len, vstart);
+		if (vend <= vstart)
+			return 0;
+		if (kend - kstart == klen &&
+		    memcmp(s + kstart, key, klen) == 0) {
+			*ret_start = vstart;
+			*ret_end = vend;
+			return 1;
+		}
+		i = skip_ws(s, len, vend);
+		if (i >= len || s[i] != ',')
+			return 0;
+		i = skip_ws(s, len, i + 1);
+	}
+	return 0;
+}
+
+size_t jt_utf8_char(const char *s, size_t len, uint32_t *ret_cp)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	uint32_t cp, min;
+	size_t n;
+
+	if (u[0] < 0x80) {
+		*ret_cp = u[0];
+		return 1;
+	}
+	/* the lead byte gives the length and the smallest value that needs
+	 * it (anything below is an overlong form) */
+	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+		n = 2;
+		cp = u[0] & 0x1f;
+		min = 0x80;
+	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		n = 3;
+		cp = u[0] & 0x0f;
+		min = 0x800;
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		n = 4;
+		cp = u[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((u[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret_cp = cp;
+	return n;
+}
+
+void jt_write_string(FILE *out, const char *s, size_t len)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = jt_utf8_char(s + i, len - i, &cp);
+
+		if (n == 0) {
+			fputs("\\ufffd", out);
+			i++;
+			continue;
+		}
+		if (cp == '"' || cp == '\\')
+			fprintf(out, "\\%c", (char)cp);
+		else if (cp == '\n')
+			fputs("\\n", out);
+		else if (cp == '\t')
+			fputs("\\t", out);
+		else if (cp == '\r')
+			fputs("\\r", out);
+		else if (cp < 0x20)
+			fprintf(out, "\\u%04x", (unsigned)cp);
+		else
+			fwrite(s + i, 1, n, out);
+		i += n;
+	}
+	fputc('"', out);
 }

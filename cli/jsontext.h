@@ -4,6 +4,7 @@
 #define PEXOS_JSONTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Index just past the JSON value starting at s[i] (s is valid JSON). */
@@ -11,5 +12,20 @@ size_t jt_skip_value(const char *s, size_t len, size_t i);
 
 /* Writes valid JSON text indented by two spaces per level. */
 void jt_pretty(FILE *out, const char *s, size_t len);
+
+/* Finds `key` among the top-level members of the JSON object text s (keys
+ * compared as written, without unescaping). Returns 1 and the value's span
+ * [*ret_start, *ret_end), or 0 when there is no such member. */
+int jt_object_member(const char *s, size_t len, const char *key,
+		     size_t *ret_start, size_t *ret_end);
+
+/* Length of the well-formed UTF-8 sequence at s (1 to 4) with its code point
+ * in *ret_cp, or 0 when s does not start one (stray or truncated bytes,
+ * overlong forms, surrogates, values above U+10FFFF). len must be > 0. */
+size_t jt_utf8_char(const char *s, size_t len, uint32_t *ret_cp);
+
+/* Writes s (len bytes, any encoding) as a JSON string literal, each byte
+ * that is not part of well-formed UTF-8 replaced by U+FFFD. */
+void jt_write_string(FILE *out, const char *s, size_t len);
 
 #endif

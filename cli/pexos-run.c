@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "jsontext.h"
+#include "junit.h"
 #include "pexos.h"
 
 enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_PEXOS = 3 };
@@ -18,18 +20,29 @@ enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_PEXOS = 3 };
  * limits and answers with an error that names them. */
 #define READ_MAX (256u << 20)
 
+/* Most worker threads of a batch (-j). */
+#define JOBS_MAX 1024
+
 struct cli {
 	bool result_only;
 	bool stats;
 	bool check;
 	const char *json_file;
 	const char *stdin_file;
+	const char *junit_file;
+	unsigned jobs; /* 0: the number of online CPUs */
 	pexos_options *opts;
+	/* A batch reads --stdin once for all its scripts: `stdin_preloaded`,
+	 * then `stdin_data` (NULL: the file could not be read). */
+	bool stdin_preloaded;
+	char *stdin_data;
+	size_t stdin_len;
 };
 
 static void usage(FILE *f)
 {
 	fputs("Usage: pexos-run [OPTIONS] SCRIPT.py|-\n"
+	      "       pexos-run [OPTIONS] SCRIPT.py SCRIPT.py...\n"
 	      "       pexos-run [OPTIONS] --json REQUEST.json|-\n"
 	      "       pexos-run --check\n"
 	      "\n"
@@ -37,13 +50,25 @@ static void usage(FILE *f)
 	      "response object: {\"result\": ..., \"stdout\": ...} or\n"
 	      "{\"error\": ..., \"type\": ...}.\n"
 	      "\n"
+	      "With several scripts, runs them concurrently and prints one\n"
+	      "response per line (JSON Lines) in the order given, each with\n"
+	      "a \"file\" member first; then a summary on stderr.\n"
+	      "\n"
 	      "  -r, --result          print only the result (failures go to "
-	      "stderr)\n"
+	      "stderr);\n"
+	      "                        one script only\n"
 	      "      --json FILE|-     read a whole request object\n"
-	      "      --stdin FILE|-    feed FILE to the script's stdin\n"
+	      "      --stdin FILE|-    feed FILE to the script's stdin (to\n"
+	      "                        every script of a batch)\n"
+	      "  -j, --jobs N          run N scripts at a time (default: the\n"
+	      "                        number of online CPUs)\n"
+	      "      --junit FILE      also write a JUnit XML report to FILE\n"
 	      "      --timeout SECONDS wall-clock and CPU limit (default 30)\n"
 	      "      --memory MB       memory limit (default 512)\n"
-	      "      --stats           add wall_ms, cpu_ms, max_rss_kb\n"
+	      "      --stats           add wall_ms, cpu_ms, max_rss_kb, limits\n"
+	      "      --limits MODE     cgroup (default: a cgroup per run,\n"
+	      "                        required) or rlimit (per-process\n"
+	      "                        rlimits, for hosts without cgroups)\n"
 	      "      --python PATH     interpreter in the sandbox "
 	      "(default /usr/bin/python3)\n"
 	      "      --check           show which isolation features work here\n"
@@ -51,7 +76,10 @@ static void usage(FILE *f)
 	      "  -V, --version         show the version\n"
 	      "\n"
 	      "Exit status: 0 success, 1 the script failed, 2 usage or invalid\n"
-	      "request, 3 pexos itself failed. See pexos-run(1).\n",
+	      "request, 3 pexos itself failed. With several scripts: 0 if all\n"
+	      "succeeded, else the highest status of any script (3 > 2 > 1);\n"
+	      "3 also when the output or the report could not be written.\n"
+	      "See pexos-run(1).\n",
 	      f);
 }
 
@@ -117,16 +145,19 @@ static int add_fields(const struct cli *c, json_t *req, char **ret_invalid)
 	if (c->stats && json_object_set_new(req, "stats", json_true()) < 0)
 		return -ENOMEM;
 	if (c->stdin_file) {
-		size_t len;
-		char *data = read_file(c->stdin_file, &len);
+		size_t len = c->stdin_len;
+		char *data = c->stdin_data;
 		json_t *s;
+		if (!c->stdin_preloaded)
+			data = read_file(c->stdin_file, &len);
 		if (!data) {
 			*ret_invalid = invalid_response(
 				"cannot read stdin file '%s'", c->stdin_file);
 			return 1;
 		}
 		s = json_stringn(data, len);
-		free(data);
+		if (!c->stdin_preloaded)
+			free(data);
 		if (!s) {
 			*ret_invalid = invalid_response(
 				"stdin file '%s' is not valid UTF-8",
@@ -223,46 +254,83 @@ static int print_response(const struct cli *c, const char *resp,
 	return oc->exit_code;
 }
 
-static int run_one(const struct cli *c, pexos_context *ctx, const char *path)
+/* Runs the script at `path` (or the --json request) and gives its response
+ * (free with pexos_free) and verdict; leaves *ret_resp NULL when out of
+ * memory. Thread-safe. */
+static void make_response(const struct cli *c, pexos_context *ctx,
+			  const char *path, char **ret_resp,
+			  pexos_outcome *ret_oc)
 {
 	char *req = NULL, *resp = NULL;
 	size_t len = 0;
-	pexos_outcome oc = {.exit_code = EXIT_USAGE};
+	pexos_outcome oc = {.http_status = 400, .exit_code = EXIT_USAGE};
 	pexos_error err = {0};
-	int r, code;
+	int r;
 
 	r = build_request(c, path, &req, &len, &resp);
-	if (r < 0) {
-		fprintf(stderr, "pexos-run: out of memory\n");
-		return EXIT_PEXOS;
-	}
+	if (r < 0)
+		return;
 	if (r == 0) {
 		r = pexos_run_script(ctx, req, len, &resp, &oc, &err);
 		if (r < 0) {
 			resp = pexos_error_response(&err);
 			oc = (pexos_outcome){.type = "SandboxError",
+					     .http_status = 500,
 					     .exit_code = EXIT_PEXOS};
 		}
 	} else {
 		snprintf(oc.type, sizeof(oc.type), "InvalidRequest");
 	}
 	free(req);
+	*ret_resp = resp;
+	*ret_oc = oc;
+}
+
+/* A report of one test case, for --junit with a single script. */
+static int write_junit_one(FILE *f, const char *name, double seconds,
+			   const char *resp, const pexos_outcome *oc)
+{
+	struct junit *j = junit_new(f);
+	int r = j ? junit_add(j, name, seconds, resp, oc) : -errno;
+
+	if (r == 0)
+		r = junit_finish(j, seconds);
+	junit_free(j);
+	if (r < 0)
+		fprintf(stderr,
+			"pexos-run: cannot write the JUnit report: %s\n",
+			strerror(-r));
+	return r;
+}
+
+static int run_one(const struct cli *c, pexos_context *ctx, const char *path,
+		   FILE *junit)
+{
+	char *resp = NULL;
+	pexos_outcome oc = {0};
+	double start = batch_clock();
+	int code;
+
+	make_response(c, ctx, path, &resp, &oc);
 	if (!resp) {
 		fprintf(stderr, "pexos-run: out of memory\n");
 		return EXIT_PEXOS;
 	}
 	code = print_response(c, resp, &oc);
+	if (junit &&
+	    write_junit_one(junit, path, batch_clock() - start, resp, &oc) < 0)
+		code = EXIT_PEXOS;
 	pexos_free(resp);
 	return code;
 }
 
-static int print_check(pexos_context *ctx)
+static int print_check(const pexos_options *opts)
 {
 	char *report = NULL;
 	pexos_error err = {0};
 	json_t *root, *f;
 	size_t i;
-	int r = pexos_check(ctx, &report, &err);
+	int r = pexos_check(opts, &report, &err);
 
 	if (r < 0) {
 		fprintf(stderr, "pexos-run: check failed: %s\n", err.message);
@@ -277,8 +345,10 @@ static int print_check(pexos_context *ctx)
 		       json_string_value(json_object_get(f, "name")),
 		       json_string_value(json_object_get(f, "detail")));
 	}
-	printf("%s\n", r == 1 ? "pexos can run scripts on this host"
-			      : "pexos refuses to run scripts on this host");
+	printf("limits: %s\n%s\n",
+	       json_string_value(json_object_get(root, "limits")),
+	       r == 1 ? "pexos can run scripts on this host"
+		      : "pexos refuses to run scripts on this host");
 	json_decref(root);
 	pexos_free(report);
 	return r == 1 ? 0 : EXIT_PEXOS;
@@ -303,7 +373,28 @@ enum {
 	OPT_STATS,
 	OPT_PYTHON,
 	OPT_CHECK,
+	OPT_JUNIT,
+	OPT_LIMITS,
 };
+
+static int parse_jobs(const char *s, unsigned *ret_jobs)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < 1 ||
+	    v > JOBS_MAX) {
+		fprintf(stderr,
+			"pexos-run: --jobs must be a whole number between 1 "
+			"and %d, got '%s'\n",
+			JOBS_MAX, s);
+		return -1;
+	}
+	*ret_jobs = (unsigned)v;
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct cli *c)
 {
@@ -316,13 +407,16 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"stats", no_argument, NULL, OPT_STATS},
 		{"python", required_argument, NULL, OPT_PYTHON},
 		{"check", no_argument, NULL, OPT_CHECK},
+		{"jobs", required_argument, NULL, 'j'},
+		{"junit", required_argument, NULL, OPT_JUNIT},
+		{"limits", required_argument, NULL, OPT_LIMITS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "rhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "rj:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
 			c->result_only = true;
@@ -352,6 +446,17 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		case OPT_CHECK:
 			c->check = true;
 			break;
+		case 'j':
+			if (parse_jobs(optarg, &c->jobs) < 0)
+				return -1;
+			break;
+		case OPT_JUNIT:
+			c->junit_file = optarg;
+			break;
+		case OPT_LIMITS:
+			if (set_option(c->opts, "limits", optarg) < 0)
+				return -1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -365,8 +470,32 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
-static int check_operands(const struct cli *c, int nargs)
+/* A batch: every script gets its own response, so -r (the result alone)
+ * cannot say which is which; standard input can be read only once. */
+static int check_batch(const struct cli *c, char **files, int nargs)
 {
+	int stdin_uses = c->stdin_file && strcmp(c->stdin_file, "-") == 0;
+
+	if (c->result_only) {
+		fprintf(stderr, "pexos-run: -r needs a single script\n");
+		return -1;
+	}
+	for (int i = 0; i < nargs; i++)
+		stdin_uses += strcmp(files[i], "-") == 0;
+	if (stdin_uses > 1) {
+		fprintf(stderr, "pexos-run: standard input ('-') can be read "
+				"only once\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int check_operands(const struct cli *c, char **files, int nargs)
+{
+	if (c->junit_file && (c->check || c->json_file)) {
+		fprintf(stderr, "pexos-run: --junit needs script files\n");
+		return -1;
+	}
 	if (c->check && nargs == 0 && !c->json_file)
 		return 0;
 	if (c->json_file && nargs == 0)
@@ -374,10 +503,81 @@ static int check_operands(const struct cli *c, int nargs)
 	if (!c->check && !c->json_file && nargs == 1)
 		return 0;
 	if (!c->check && !c->json_file && nargs > 1)
-		fprintf(stderr, "pexos-run: one script at a time\n");
+		return check_batch(c, files, nargs);
+	if (c->json_file && nargs > 1)
+		fprintf(stderr, "pexos-run: --json reads one request; give "
+				"script files without --json to run a batch\n");
 	else
 		fprintf(stderr, "pexos-run: give one script, --json or --check\n");
 	return -1;
+}
+
+/* What the batch's threads share: the context, or why there is none (then
+ * every script gets that SandboxError, as a single run would). */
+struct batch_ctx {
+	const struct cli *c;
+	pexos_context *ctx;
+	pexos_error ctx_err;
+};
+
+static void batch_run_one(void *userdata, const char *file, char **ret_resp,
+			  pexos_outcome *ret_oc)
+{
+	const struct batch_ctx *b = userdata;
+
+	if (!b->ctx) {
+		*ret_resp = pexos_error_response(&b->ctx_err);
+		*ret_oc = (pexos_outcome){.type = "SandboxError",
+					  .http_status = 500,
+					  .exit_code = EXIT_PEXOS};
+		return;
+	}
+	make_response(b->c, b->ctx, file, ret_resp, ret_oc);
+}
+
+static int run_batch(struct cli *c, pexos_context *ctx,
+		     const pexos_error *ctx_err, char **files, int nfiles,
+		     FILE *junit)
+{
+	struct batch_ctx b = {.c = c, .ctx = ctx, .ctx_err = *ctx_err};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned jobs = c->jobs;
+	int code;
+
+	if (jobs == 0 && cpus > JOBS_MAX)
+		jobs = JOBS_MAX;
+	else if (jobs == 0)
+		jobs = cpus < 1 ? 1 : (unsigned)cpus;
+	/* Once for all: a second read of a pipe would find it empty. */
+	if (c->stdin_file) {
+		c->stdin_data = read_file(c->stdin_file, &c->stdin_len);
+		c->stdin_preloaded = true;
+	}
+	code = batch_main((const char *const *)files, (size_t)nfiles, jobs,
+			  junit, batch_run_one, &b);
+	free(c->stdin_data);
+	c->stdin_data = NULL;
+	return code;
+}
+
+/* A single run without a context: the SandboxError response on stdout
+ * (--check: the message on stderr). */
+static int context_failed(const struct cli *c, const pexos_error *err,
+			  const char *path, FILE *junit)
+{
+	char *resp = pexos_error_response(err);
+	pexos_outcome oc = {.type = "SandboxError",
+			    .http_status = 500,
+			    .exit_code = EXIT_PEXOS};
+
+	if (c->check || !resp)
+		fprintf(stderr, "pexos-run: %s\n", err->message);
+	else
+		puts(resp);
+	if (junit && resp)
+		write_junit_one(junit, path, 0, resp, &oc);
+	pexos_free(resp);
+	return EXIT_PEXOS;
 }
 
 int main(int argc, char **argv)
@@ -385,7 +585,9 @@ int main(int argc, char **argv)
 	struct cli c = {0};
 	pexos_context *ctx = NULL;
 	pexos_error err = {0};
-	int code;
+	FILE *junit = NULL;
+	const char *path;
+	int code, nargs;
 
 	c.opts = pexos_options_new();
 	if (!c.opts) {
@@ -393,25 +595,38 @@ int main(int argc, char **argv)
 		return EXIT_PEXOS;
 	}
 	if (parse_args(argc, argv, &c) < 0 ||
-	    check_operands(&c, argc - optind) < 0) {
+	    check_operands(&c, argv + optind, argc - optind) < 0) {
 		usage(stderr);
 		pexos_options_free(c.opts);
 		return EXIT_USAGE;
 	}
-	if (pexos_context_new(c.opts, &ctx, &err) < 0) {
-		char *resp = pexos_error_response(&err);
-		if (c.check || !resp)
-			fprintf(stderr, "pexos-run: %s\n", err.message);
-		else
-			puts(resp);
-		pexos_free(resp);
+	nargs = argc - optind;
+	path = c.json_file || nargs == 0 ? NULL : argv[optind];
+	/* Opened first, so that a bad path fails before anything runs. */
+	if (c.junit_file && !(junit = fopen(c.junit_file, "we"))) {
+		fprintf(stderr, "pexos-run: cannot write '%s': %s\n",
+			c.junit_file, strerror(errno));
 		pexos_options_free(c.opts);
-		return EXIT_PEXOS;
+		return EXIT_USAGE;
 	}
-	if (c.check)
-		code = print_check(ctx);
+	if (c.check) {
+		code = print_check(c.opts);
+		pexos_options_free(c.opts);
+		return code;
+	}
+	if (pexos_context_new(c.opts, &ctx, &err) < 0)
+		ctx = NULL;
+	if (nargs > 1)
+		code = run_batch(&c, ctx, &err, argv + optind, nargs, junit);
+	else if (!ctx)
+		code = context_failed(&c, &err, path, junit);
 	else
-		code = run_one(&c, ctx, c.json_file ? NULL : argv[optind]);
+		code = run_one(&c, ctx, path, junit);
+	if (junit && fclose(junit) != 0) {
+		fprintf(stderr, "pexos-run: cannot write '%s': %s\n",
+			c.junit_file, strerror(errno));
+		code = EXIT_PEXOS;
+	}
 	pexos_context_free(ctx);
 	pexos_options_free(c.opts);
 	return code;

@@ -6,6 +6,8 @@
  * a filter, runs a sandbox) instead of reading configuration that may lie,
  * e.g. a container whose seccomp profile refuses clone3 with new namespaces.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <stdio.h>
@@ -13,19 +15,15 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "error.h"
 #include "ns.h"
 #include "plan.h"
 #include "supervise.h"
 #include "util.h"
-
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
 
 static int add_feature(json_t *list, const char *name, bool ok, bool required,
 		       const char *detail)
@@ -99,67 +97,86 @@ static int check_seccomp(json_t *list)
 			   nnp ? "supported" : "the kernel is too old");
 }
 
-/* Informational: the limits that need cgroups come with their own check. */
-static int check_cgroups(json_t *list)
+/* Whether the limits mode asked for can be had: a cgroup per run, or the
+ * operator's explicit rlimit opt-in. */
+static int check_cgroups(const pexos_options *opts, json_t *list,
+			 const char **ret_mode)
 {
-	struct statfs sf;
-	const char *detail = "no cgroup filesystem at /sys/fs/cgroup";
-	bool v2 = false, v1 = false;
+	char self[4096], detail[PATH_MAX + 700];
+	struct cg_root root;
+	pexos_error err = {0};
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read_all(fd, self, sizeof(self) - 1);
+	bool ok;
 
-	if (statfs("/sys/fs/cgroup", &sf) == 0 &&
-	    (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC)
-		v2 = true;
-	else if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) ==
-		 0)
-		v1 = true;
-	if (v2)
-		detail = "cgroup v2 (unified) at /sys/fs/cgroup";
-	else if (v1)
-		detail = "cgroup v1 controllers at /sys/fs/cgroup";
-	return add_feature(list, "cgroups", v1 || v2, false, detail);
+	if (fd >= 0)
+		close(fd);
+	self[n < 0 ? 0 : n] = '\0';
+	ok = cg_prepare(&root, opts->limits, "/sys/fs/cgroup", self, &err) == 0;
+	*ret_mode = ok ? cg_mode_name(root.mode) : "none";
+	if (!ok)
+		snprintf(detail, sizeof(detail), "%s", err.message);
+	else if (root.mode == CG_NONE)
+		snprintf(detail, sizeof(detail),
+			 "not used: limits=rlimit (memory by RLIMIT_AS, CPU by "
+			 "RLIMIT_CPU, processes by RLIMIT_NPROC)");
+	else
+		snprintf(detail, sizeof(detail),
+			 "%s: memory%s, pids%s and CPU time per run, under %.*s",
+			 cg_mode_name(root.mode), root.swap ? " (swap included)" : "",
+			 root.mode == CG_V1 && !root.base[CG1_CPUACCT][0]
+				 ? " (no cpuacct: CPU by RLIMIT_CPU)"
+				 : "",
+			 PATH_MAX, root.base[0]);
+	return add_feature(list, "cgroups", ok, true, detail);
 }
 
 /* The whole chain, end to end: one real run of a script that imports the
  * usual modules. */
-static int check_sandbox(pexos_context *ctx, json_t *list)
+static int check_sandbox(const pexos_options *opts, json_t *list)
 {
 	static const char req[] =
 		"{\"script\": \"import numpy, pandas\\ndef main():\\n    "
 		"return 1\\n\"}";
+	pexos_context *ctx = NULL;
 	pexos_error err = {0};
 	pexos_outcome oc;
 	_cleanup_free_ char *resp = NULL;
-	char detail[600];
-	bool ok;
-	int r = pexos_run_script(ctx, req, strlen(req), &resp, &oc, &err);
+	char detail[700];
+	bool ok = false;
+	int r = pexos_context_new(opts, &ctx, &err);
 
-	ok = r == 0 && oc.type[0] == '\0';
+	if (r == 0)
+		r = pexos_run_script(ctx, req, strlen(req), &resp, &oc, &err);
+	pexos_context_free(ctx);
 	if (r < 0)
 		snprintf(detail, sizeof(detail), "a test run failed at step "
 			 "'%s': %s", err.step, err.message);
-	else if (!ok)
-		snprintf(detail, sizeof(detail), "a test run failed: %.500s",
+	else if (oc.type[0] != '\0')
+		snprintf(detail, sizeof(detail), "a test run failed: %.600s",
 			 resp);
 	else
-		snprintf(detail, sizeof(detail),
-			 "a test run importing numpy and pandas succeeded");
+		ok = true, snprintf(detail, sizeof(detail),
+				    "a test run importing numpy and pandas "
+				    "succeeded");
 	return add_feature(list, "sandbox", ok, true, detail);
 }
 
-int pexos_check(const pexos_context *ctx, char **ret_report, pexos_error *err)
+int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 {
 	_cleanup_json_ json_t *list = json_array();
 	_cleanup_json_ json_t *report = NULL;
+	const char *mode = "none";
 	bool all = true;
 	size_t i;
 	json_t *f;
 	char *s;
 
-	if (!ctx || !ret_report)
+	if (!opts || !ret_report)
 		return pexos_fail(err, EINVAL, "check", "missing argument");
 	if (!list || check_namespaces(list) < 0 || check_seccomp(list) < 0 ||
-	    check_cgroups(list) < 0 ||
-	    check_sandbox((pexos_context *)ctx, list) < 0)
+	    check_cgroups(opts, list, &mode) < 0 ||
+	    check_sandbox(opts, list) < 0)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");
 	json_array_foreach(list, i, f)
 	{
@@ -167,8 +184,8 @@ int pexos_check(const pexos_context *ctx, char **ret_report, pexos_error *err)
 		    !json_is_true(json_object_get(f, "ok")))
 			all = false;
 	}
-	report = json_pack("{s:b, s:s, s:O}", "ok", all, "version",
-			   PEXOS_VERSION, "features", list);
+	report = json_pack("{s:b, s:s, s:s, s:O}", "ok", all, "version",
+			   PEXOS_VERSION, "limits", mode, "features", list);
 	s = report ? json_dumps(report, JSON_COMPACT) : NULL;
 	if (!s)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");

@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -161,7 +162,19 @@ static _Noreturn void child_init(const struct child_args *a)
 	/* The parent writes our id maps, then says go. EOF: it gave up. */
 	if (read(CFD_GO, &go, 1) != 1)
 		_exit(1);
-	if (ns_apply_child(&err) < 0 || mnt_apply_child(a->ctx, &err) < 0)
+	if (ns_apply_child(&err) < 0)
+		child_die(CFD_SYNC, &err);
+	/* The run dies with the thread that runs it. Set after the id change
+	 * above, which clears it; if the parent went before this line, the
+	 * status pipe has no reader left. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(1);
+	{
+		struct pollfd p = {.fd = CFD_STATUS, .events = POLLOUT};
+		if (poll(&p, 1, 0) < 0 || (p.revents & POLLERR))
+			_exit(1);
+	}
+	if (mnt_apply_child(a->ctx, &err) < 0)
 		child_die(CFD_SYNC, &err);
 	script = _Fork();
 	if (script < 0) {

@@ -73,6 +73,10 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *   "result_max"   bytes of the serialised result
  *   "script_max"   bytes of the script
  *   "stdin_max"    bytes of the request's stdin
+ *   "limits"       "auto" or "cgroup" (a cgroup per run, required: the
+ *                  default) or "rlimit" (per-process rlimits only, for
+ *                  hosts without a writable cgroup)
+ *   "uid_base"     first of the two unprivileged host uids runs map to
  * Both strings are borrowed. Returns 0, or -EINVAL with `err` naming the
  * option and the accepted range. */
 PEXOS_EXPORT int pexos_options_set(pexos_options *opts, const char *name, const char *value,
@@ -103,12 +107,16 @@ PEXOS_EXPORT int pexos_run_script(pexos_context *ctx, const char *request, size_
  * memory. */
 PEXOS_EXPORT char *pexos_error_response(const pexos_error *err);
 
-/* Probes which isolation features work on this host, by trying each one for
- * real. *ret_report becomes a new JSON object text (free with pexos_free):
- *   {"ok": bool, "features": [{"name", "ok", "required", "detail"}...]}
+/* Probes which isolation features work on this host with `opts`
+ * (borrowed), by trying each one for real, ending with a test run. Works
+ * also where no context can be made: that is what it explains.
+ * *ret_report becomes a new JSON object text (free with pexos_free):
+ *   {"ok": bool, "limits": MODE, "features": [{"name", "ok", "required",
+ *    "detail"}...]}
  * Returns 1 if every required feature works, 0 if one is missing, or a
  * negative errno if the probe itself could not run. */
-PEXOS_EXPORT int pexos_check(const pexos_context *ctx, char **ret_report, pexos_error *err);
+PEXOS_EXPORT int pexos_check(const pexos_options *opts, char **ret_report,
+			     pexos_error *err);
 
 /* Frees a string returned by this library; NULL is allowed. */
 PEXOS_EXPORT void pexos_free(void *p);
