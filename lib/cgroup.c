@@ -52,7 +52,7 @@ static int write_file(const char *dir, const char *file, const char *value)
 	_cleanup_close_ int fd = -1;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return write_all(fd, value, strlen(value));
@@ -286,8 +286,8 @@ static int move_out_of(const char *own, pexos_error *err)
 	return 0;
 }
 
-static int prepare_v2(struct cg_root *root, const char *sysfs,
-		      const char *self, pexos_error *err)
+int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
+		  pexos_error *err)
 {
 	char own_rel[PATH_MAX], own[PATH_MAX];
 	int r;
@@ -345,7 +345,7 @@ int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
 				  mode);
 	if (statfs(sysfs, &sf) == 0 &&
 	    (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC)
-		return prepare_v2(root, sysfs, self, err);
+		return cg_prepare_v2(root, sysfs, self, err);
 	snprintf(probe, sizeof(probe), "%s/memory", sysfs);
 	if (access(probe, F_OK) == 0)
 		return prepare_v1(root, sysfs, self, err);
@@ -358,7 +358,9 @@ static int create_dir(struct cg_run *run, const char *base, const char *name,
 	char *p = run->path[run->n];
 
 	snprintf(p, PATH_MAX, "%s/%s", base, name);
-	if (mkdir(p, 0755) < 0)
+	/* EEXIST: left by a dead process whose pid ours recycled; its limits
+	 * are written anew below. */
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
 		return pexos_fail_errno(err, errno, "cgroup",
 					"create the run's cgroup '%s'", p);
 	run->n++;

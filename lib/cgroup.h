@@ -44,6 +44,11 @@ struct cg_run {
 int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
 	       const char *self, pexos_error *err);
 
+/* The cgroup v2 branch of cg_prepare, whatever `sysfs` is (unit tests run
+ * it on a fake tree). */
+int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
+		  pexos_error *err);
+
 /* A short name of the mode, for stats and --check: "cgroup-v2", ... */
 const char *cg_mode_name(enum cg_mode mode);
 

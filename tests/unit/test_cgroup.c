@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The cgroup v2 path on a fake cgroupfs tree (this host's memory, pids and
+ * cpu controllers are bound to v1, so no real v2 hierarchy can have them),
+ * and /proc/self/cgroup parsing for both versions. The v1 path runs for
+ * real in every other test. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "tap.h"
+
+static char tree[64];
+
+static void put(const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char *get(const char *rel)
+{
+	static char buf[256];
+	char path[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	f = fopen(path, "r");
+	if (!f)
+		return "(missing)";
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void dir(const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	mkdir(path, 0755);
+}
+
+int main(void)
+{
+	struct cg_root root;
+	struct cg_run run;
+	pexos_error err = {0};
+	char name[64];
+	int r;
+
+	snprintf(tree, sizeof(tree), "/tmp/pexos-cgtest-XXXXXX");
+	if (!mkdtemp(tree))
+		return 1;
+	/* A pod's cgroup, as Kubernetes delegates it, with a process in it. */
+	dir("kubepods");
+	dir("kubepods/pod1");
+	put("kubepods/pod1/cgroup.controllers", "cpuset cpu io memory pids\n");
+	put("kubepods/pod1/cgroup.subtree_control", "");
+	put("kubepods/pod1/cgroup.procs", "1\n");
+	dir("kubepods/pod1/pexos");
+	put("kubepods/pod1/pexos/cgroup.controllers", "cpu memory pids\n");
+	put("kubepods/pod1/pexos/cgroup.subtree_control", "");
+
+	r = cg_prepare_v2(&root, tree, "0::/kubepods/pod1\n", &err);
+	tap_ok(r == 0 && root.mode == CG_V2, "v2: prepared (%s)", err.message);
+	tap_ok(strstr(root.base[0], "/kubepods/pod1/pexos") != NULL,
+	       "v2: runs go below the process's own cgroup: %s", root.base[0]);
+	tap_ok(strcmp(get("kubepods/pod1/pexos/cgroup.subtree_control"),
+		      "+cpu") == 0,
+	       "v2: controllers enabled for the runs (last write +cpu)");
+
+	/* The run's control files, as the kernel would create them. */
+	snprintf(name, sizeof(name), "kubepods/pod1/pexos/run-%d-0",
+		 (int)getpid());
+	dir(name);
+	{
+		const char *files[] = {"memory.max", "memory.swap.max",
+				       "memory.oom.group", "pids.max",
+				       "cgroup.procs", "cgroup.kill"};
+		char rel[128];
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			snprintf(rel, sizeof(rel), "%s/%s", name, files[i]);
+			put(rel, "");
+		}
+		r = cg_run_create(&root, 100, 32, &run, &err);
+		tap_ok(r == 0 && run.n == 1, "v2: run cgroup made (%s)",
+		       err.message);
+		snprintf(rel, sizeof(rel), "%s/memory.max", name);
+		tap_ok(strcmp(get(rel), "104857600") == 0,
+		       "v2: memory.max is the limit in bytes");
+		snprintf(rel, sizeof(rel), "%s/memory.swap.max", name);
+		tap_ok(strcmp(get(rel), "0") == 0, "v2: no swap beyond it");
+		snprintf(rel, sizeof(rel), "%s/memory.oom.group", name);
+		tap_ok(strcmp(get(rel), "1") == 0,
+		       "v2: an OOM kill takes the whole run");
+		snprintf(rel, sizeof(rel), "%s/pids.max", name);
+		tap_ok(strcmp(get(rel), "32") == 0, "v2: pids.max");
+		tap_ok(cg_run_attach(&run, 4242, &err) == 0, "v2: attach");
+		snprintf(rel, sizeof(rel), "%s/cgroup.procs", name);
+		tap_ok(strcmp(get(rel), "4242") == 0,
+		       "v2: attach writes the pid to cgroup.procs");
+		snprintf(rel, sizeof(rel), "%s/cpu.stat", name);
+		put(rel, "usage_usec 2500000\nuser_usec 2000000\n");
+		tap_ok(cg_run_cpu_ms(&root, &run) == 2500,
+		       "v2: CPU time from cpu.stat usage_usec");
+		snprintf(rel, sizeof(rel), "%s/memory.events", name);
+		put(rel, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n");
+		tap_ok(!cg_run_oom(&root, &run),
+		       "v2: hitting max without an OOM kill is no MemoryLimit");
+		put(rel, "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
+		tap_ok(cg_run_oom(&root, &run), "v2: oom_kill 1 is a MemoryLimit");
+	}
+	/* Fail closed: no controllers to give. */
+	put("kubepods/pod1/cgroup.controllers", "cpu io\n");
+	r = cg_prepare_v2(&root, tree, "0::/kubepods/pod1\n", &err);
+	tap_ok(r < 0 && strstr(err.message, "--limits=rlimit"),
+	       "v2: without memory and pids controllers it refuses, naming "
+	       "the fix");
+	r = cg_prepare(&root, "rlimit", tree, "", &err);
+	tap_ok(r == 0 && root.mode == CG_NONE, "rlimit mode needs no cgroup");
+	r = cg_prepare(&root, "sometimes", tree, "", &err);
+	tap_ok(r < 0, "an unknown limits mode is refused");
+	r = cg_prepare(&root, "auto", "/nonexistent", "", &err);
+	tap_ok(r < 0 && strstr(err.message, "no cgroup filesystem"),
+	       "no cgroup filesystem: refused (%s)", err.message);
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tree);
+		if (system(cmd) != 0)
+			return 1;
+	}
+	return tap_done();
+}
