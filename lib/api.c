@@ -224,6 +224,12 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	return 0;
 }
 
+void pexos_context_cancel(pexos_context *ctx)
+{
+	if (ctx)
+		atomic_store(&ctx->cancelled, true);
+}
+
 void pexos_context_free(pexos_context *ctx)
 {
 	if (!ctx)

@@ -11,6 +11,7 @@
 #define PEXOS_PLAN_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <linux/filter.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,6 +68,7 @@ struct mnt_op {
 
 struct pexos_context {
 	struct pexos_options opts;
+	atomic_bool cancelled; /* pexos_context_cancel */
 	struct cg_root cg;
 	/* mount plan, applied in order by the sandbox's init */
 	struct mnt_op *mnt_ops;

@@ -339,17 +339,22 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 }
 
 struct cpu_watch {
-	const struct cg_root *root;
+	const struct pexos_context *ctx;
 	const struct cg_run *run;
 	uint64_t limit_ms;
+	bool cancelled;
 };
 
-/* The whole run's CPU time, all processes together, from its cgroup. */
+/* Ends the run early: the context was cancelled, or the whole run's CPU
+ * time, all processes together, reached its limit (from its cgroup). */
 static bool cpu_over(void *arg)
 {
-	const struct cpu_watch *c = arg;
+	struct cpu_watch *c = arg;
 
-	return cg_run_cpu_ms(c->root, c->run) >= c->limit_ms;
+	if (atomic_load(&c->ctx->cancelled))
+		return c->cancelled = true;
+	return c->ctx->cg.mode != CG_NONE &&
+	       cg_run_cpu_ms(&c->ctx->cg, c->run) >= c->limit_ms;
 }
 
 /* Runs the started sandbox to its end: output, clock, CPU. */
@@ -357,10 +362,10 @@ static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
 		 const struct cg_run *cg, struct run_fds *f, uint64_t t0,
 		 struct sandbox_result *res, pexos_error *err)
 {
-	struct cpu_watch cw = {&ctx->cg, cg, plan->cpu_ms};
+	struct cpu_watch cw = {ctx, cg, plan->cpu_ms, false};
 	struct sup_watch w = {
 		.deadline_ms = t0 + plan->wall_ms,
-		.over = ctx->cg.mode == CG_NONE ? NULL : cpu_over,
+		.over = cpu_over,
 		.arg = &cw,
 		.period_ms = 100,
 	};
@@ -373,9 +378,13 @@ static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
 
 	f->out[0] = s[0].fd, f->err[0] = s[1].fd, f->res[0] = s[2].fd;
 	res->timed_out = w.timed_out;
-	res->cpu_over = w.tripped;
+	res->cpu_over = w.tripped && !cw.cancelled;
 	if (r < 0)
 		return pexos_fail_errno(err, -r, "monitor", "watch the run");
+	if (cw.cancelled)
+		return pexos_fail(err, ECANCELED, "cancel",
+				  "the run was cancelled: pexos is shutting "
+				  "down");
 	return 0;
 }
 
@@ -389,6 +398,9 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	if (atomic_load(&ctx->cancelled))
+		return pexos_fail(err, ECANCELED, "cancel",
+				  "pexos is shutting down");
 	res->out.max = ctx->opts.output_max;
 	res->err.max = ctx->opts.output_max;
 	/* Room for the header line on top of the largest allowed result. */

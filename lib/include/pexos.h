@@ -102,6 +102,11 @@ PEXOS_EXPORT int pexos_run_script(pexos_context *ctx, const char *request, size_
 		     char **ret_response, pexos_outcome *ret_outcome,
 		     pexos_error *err);
 
+/* Ends every run in progress on `ctx` and refuses new ones: their
+ * pexos_run_script returns -ECANCELED. For a daemon's shutdown after its
+ * grace period. Thread-safe; cannot be undone. */
+PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
+
 /* Turns a library failure into the SandboxError response object of
  * pexos(7). Returns a new string (free with pexos_free) or NULL when out of
  * memory. */

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* httpd.h - pexos-httpd: a thin HTTP front end over libpexos. */
+#ifndef PEXOS_HTTPD_H
+#define PEXOS_HTTPD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pexos.h"
+
+struct config {
+	const char *listen;    /* address to bind, "0.0.0.0" by default */
+	unsigned port;         /* 8080 by default; 0 = any free port */
+	unsigned workers;      /* sandboxes at once */
+	unsigned queue;        /* requests waiting for a worker */
+	size_t max_body;       /* bytes */
+	unsigned conn_limit;   /* connections at once */
+	unsigned conn_timeout; /* idle seconds before a connection is closed */
+	double grace;          /* seconds to finish runs on SIGTERM */
+	char *token;           /* bearer token, or NULL */
+	pexos_options *opts;
+};
+
+/* ---- queue.c: the bounded worker pool -------------------------------- */
+
+struct job;
+typedef void (*job_done_fn)(struct job *job);
+
+struct job {
+	const char *body;
+	size_t len;
+	char *response;       /* out: new, pexos_free */
+	pexos_outcome outcome;
+	int error;            /* out: 0, or the negative errno of the run */
+	pexos_error err;
+	uint64_t queued_ns, started_ns, finished_ns;
+	job_done_fn done;     /* called on the worker thread */
+	void *arg;
+	struct job *next;
+};
+
+int queue_start(pexos_context *ctx, unsigned workers, unsigned capacity);
+/* false when every worker is busy and the queue is full */
+bool queue_push(struct job *job);
+/* Waits until no job is queued or running, or until `deadline_ns`. */
+bool queue_wait_idle(uint64_t deadline_ns);
+void queue_stop(void);
+unsigned queue_busy(void);
+unsigned queue_length(void);
+
+/* ---- metrics.c -------------------------------------------------------- */
+
+void metrics_request(const char *outcome, int status, double seconds,
+		     bool execute);
+/* Prometheus text exposition; new string (free). */
+char *metrics_render(unsigned workers, unsigned busy, unsigned queued,
+		     unsigned queue_capacity);
+
+/* ---- server.c --------------------------------------------------------- */
+
+int server_start(const struct config *cfg, pexos_context *ctx,
+		 const char *check_report, unsigned *ret_port);
+/* Stops accepting new connections; in-flight ones go on. */
+void server_quiesce(void);
+/* Waits (until `deadline_ns`) for open connections to be answered. */
+void server_drain(uint64_t deadline_ns);
+void server_stop(void);
+
+uint64_t mono_ns(void);
+
+#endif

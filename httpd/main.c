@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* pexos-httpd - POST /execute over libpexos (see pexos-httpd(8)). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "httpd.h"
+
+/* A flag, its PEXOS_* variable, and where it goes: a pexos option (lib) or
+ * a daemon setting. Flags win over the environment. */
+struct setting {
+	const char *flag;
+	const char *env;
+	const char *lib; /* pexos_options_set name, or NULL */
+	const char *help;
+};
+
+static const struct setting settings[] = {
+	{"port", "PORT", NULL, "TCP port (default 8080; $PORT as on Cloud Run)"},
+	{"listen", "PEXOS_LISTEN", NULL, "address to listen on (default 0.0.0.0)"},
+	{"workers", "PEXOS_WORKERS", NULL, "sandboxes at once (default: CPUs)"},
+	{"queue", "PEXOS_QUEUE", NULL, "requests that may wait for a sandbox (default 4 x workers)"},
+	{"max-body", "PEXOS_MAX_BODY", NULL, "largest request body, bytes (default 8388608)"},
+	{"conn-limit", "PEXOS_CONN_LIMIT", NULL, "connections at once (default 256)"},
+	{"conn-timeout", "PEXOS_CONN_TIMEOUT", NULL, "idle seconds before a connection is closed (default 30)"},
+	{"grace", "PEXOS_GRACE", NULL, "seconds to finish runs on SIGTERM (default 10)"},
+	{"token-file", "PEXOS_TOKEN_FILE", NULL, "file holding the bearer token"},
+	{"timeout", "PEXOS_TIMEOUT", "timeout", "wall-clock limit, seconds (default 30)"},
+	{"cpu", "PEXOS_CPU", "cpu", "CPU-time limit, seconds (default 30)"},
+	{"memory", "PEXOS_MEMORY", "memory_mb", "memory limit, MiB (default 512)"},
+	{"pids", "PEXOS_PIDS", "pids", "processes and threads (default 64)"},
+	{"tmp", "PEXOS_TMP", "tmp_mb", "size of /tmp, MiB (default 64)"},
+	{"output-max", "PEXOS_OUTPUT_MAX", "output_max", "captured bytes of stdout and stderr each (default 1048576)"},
+	{"result-max", "PEXOS_RESULT_MAX", "result_max", "bytes of the result (default 8388608)"},
+	{"limits", "PEXOS_LIMITS", "limits", "cgroup (default) or rlimit"},
+	{"python", "PEXOS_PYTHON", "python", "interpreter (default /usr/bin/python3)"},
+};
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void usage(FILE *f)
+{
+	fputs("Usage: pexos-httpd [OPTIONS]\n\n"
+	      "Serves POST /execute, GET /health and GET /metrics over "
+	      "libpexos.\nEvery option can also be set by its environment "
+	      "variable.\n\n",
+	      f);
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		fprintf(f, "  --%-13s %-19s %s\n", settings[i].flag,
+			settings[i].env, settings[i].help);
+	fputs("  -h, --help                        show this help\n"
+	      "  -V, --version                     show the version\n"
+	      "\nPEXOS_TOKEN sets the bearer token directly. See "
+	      "pexos-httpd(8).\n",
+	      f);
+}
+
+static int to_uint(const char *name, const char *v, unsigned min, unsigned max,
+		   unsigned *ret)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || n < min || n > max) {
+		fprintf(stderr, "pexos-httpd: %s must be a whole number from %u "
+				"to %u, got '%s'\n",
+			name, min, max, v);
+		return -1;
+	}
+	*ret = (unsigned)n;
+	return 0;
+}
+
+static char *read_token(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char buf[4096];
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "pexos-httpd: cannot read token file '%s': %s\n",
+			path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+			 buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "pexos-httpd: token file '%s' is empty\n", path);
+		return NULL;
+	}
+	return strdup(buf);
+}
+
+static int apply(struct config *c, const struct setting *s, const char *v)
+{
+	pexos_error err = {0};
+	unsigned u;
+
+	if (s->lib) {
+		if (pexos_options_set(c->opts, s->lib, v, &err) < 0) {
+			fprintf(stderr, "pexos-httpd: --%s: %s\n", s->flag,
+				err.message);
+			return -1;
+		}
+		if (strcmp(s->lib, "timeout") == 0 && !getenv("PEXOS_CPU"))
+			(void)pexos_options_set(c->opts, "cpu", v, &err);
+		return 0;
+	}
+	if (strcmp(s->flag, "listen") == 0)
+		c->listen = v;
+	else if (strcmp(s->flag, "token-file") == 0)
+		return (c->token = read_token(v)) ? 0 : -1;
+	else if (strcmp(s->flag, "grace") == 0) {
+		char *end;
+		c->grace = strtod(v, &end);
+		if (*end || end == v || c->grace < 0 || c->grace > 3600) {
+			fprintf(stderr, "pexos-httpd: grace must be 0 to 3600 "
+					"seconds, got '%s'\n", v);
+			return -1;
+		}
+	} else if (to_uint(s->flag, v, 0, 1u << 31, &u) < 0)
+		return -1;
+	else if (strcmp(s->flag, "port") == 0 && u <= 65535)
+		c->port = u;
+	else if (strcmp(s->flag, "workers") == 0 && u >= 1 && u <= 4096)
+		c->workers = u;
+	else if (strcmp(s->flag, "queue") == 0 && u <= 65536)
+		c->queue = u;
+	else if (strcmp(s->flag, "max-body") == 0 && u >= 1024)
+		c->max_body = u;
+	else if (strcmp(s->flag, "conn-limit") == 0 && u >= 1)
+		c->conn_limit = u;
+	else if (strcmp(s->flag, "conn-timeout") == 0 && u >= 1)
+		c->conn_timeout = u;
+	else {
+		fprintf(stderr, "pexos-httpd: --%s %s is out of range\n",
+			s->flag, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int configure(int argc, char **argv, struct config *c)
+{
+	struct option longopts[N_SETTINGS + 3];
+	const char *given[N_SETTINGS] = {0};
+	int opt, idx;
+
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		longopts[i] = (struct option){settings[i].flag,
+					      required_argument, NULL, 0};
+	longopts[N_SETTINGS] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[N_SETTINGS + 1] =
+		(struct option){"version", no_argument, NULL, 'V'};
+	longopts[N_SETTINGS + 2] = (struct option){0};
+	while ((opt = getopt_long(argc, argv, "hV", longopts, &idx)) != -1) {
+		if (opt == 0)
+			given[idx] = optarg;
+		else if (opt == 'h') {
+			usage(stdout);
+			exit(0);
+		} else if (opt == 'V') {
+			printf("pexos-httpd %s\n", pexos_version());
+			exit(0);
+		} else
+			return -1;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pexos-httpd: unexpected argument '%s'\n",
+			argv[optind]);
+		return -1;
+	}
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const char *v = given[i] ? given[i] : getenv(settings[i].env);
+		if (v && *v && apply(c, &settings[i], v) < 0)
+			return -2;
+	}
+	if (!c->token && getenv("PEXOS_TOKEN") && *getenv("PEXOS_TOKEN"))
+		c->token = strdup(getenv("PEXOS_TOKEN"));
+	if (c->queue == (unsigned)-1)
+		c->queue = 4 * c->workers;
+	return 0;
+}
+
+/* Refuses to start where the sandbox cannot work, saying what is missing. */
+static char *startup_check(const struct config *c)
+{
+	pexos_error err = {0};
+	char *report = NULL;
+	int r = pexos_check(c->opts, &report, &err);
+
+	if (r < 0) {
+		fprintf(stderr, "pexos-httpd: cannot check the sandbox: %s\n",
+			err.message);
+		return NULL;
+	}
+	if (r == 0) {
+		fprintf(stderr, "pexos-httpd: refusing to start, the sandbox "
+				"cannot work on this host (see pexos-run "
+				"--check):\n%s\n",
+			report);
+		pexos_free(report);
+		return NULL;
+	}
+	return report;
+}
+
+static void shutdown_gracefully(pexos_context *ctx, double grace)
+{
+	uint64_t deadline = mono_ns() + (uint64_t)(grace * 1e9);
+
+	server_quiesce(); /* no new connections from here on */
+	if (!queue_wait_idle(deadline)) {
+		fprintf(stderr, "{\"severity\":\"WARNING\",\"message\":\"grace "
+				"period over: cancelling the runs left\"}\n");
+		pexos_context_cancel(ctx);
+		queue_wait_idle(mono_ns() + 10 * 1000000000ull);
+	}
+	server_drain(mono_ns() + 2 * 1000000000ull);
+	server_stop();
+	queue_stop();
+}
+
+int main(int argc, char **argv)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct config c = {
+		.listen = "0.0.0.0",
+		.port = 8080,
+		.workers = cpus > 0 ? (unsigned)cpus : 1,
+		.queue = (unsigned)-1,
+		.max_body = 8u << 20,
+		.conn_limit = 256,
+		.conn_timeout = 30,
+		.grace = 10,
+	};
+	pexos_context *ctx = NULL;
+	pexos_error err = {0};
+	char *report;
+	sigset_t sigs;
+	unsigned port;
+	int sig, r;
+
+	c.opts = pexos_options_new();
+	if (!c.opts)
+		return 1;
+	r = configure(argc, argv, &c);
+	if (r < 0) {
+		if (r == -1)
+			usage(stderr);
+		return 2;
+	}
+	/* Signals go to this thread only, through sigwait below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	report = startup_check(&c);
+	if (!report)
+		return 1;
+	if (pexos_context_new(c.opts, &ctx, &err) < 0) {
+		fprintf(stderr, "pexos-httpd: %s\n", err.message);
+		return 1;
+	}
+	if (queue_start(ctx, c.workers, c.queue) < 0 ||
+	    server_start(&c, ctx, report, &port) < 0) {
+		fprintf(stderr, "pexos-httpd: cannot listen on %s port %u\n",
+			c.listen, c.port);
+		return 1;
+	}
+	fprintf(stderr,
+		"{\"severity\":\"INFO\",\"message\":\"pexos-httpd %s listening "
+		"on %s port %u\",\"port\":%u,\"workers\":%u,\"queue\":%u}\n",
+		pexos_version(), c.listen, port, port, c.workers, c.queue);
+	do
+		r = sigwait(&sigs, &sig);
+	while (r != 0);
+	fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"signal %d: "
+			"finishing the runs in flight (grace %g s)\"}\n",
+		sig, c.grace);
+	shutdown_gracefully(ctx, c.grace);
+	pexos_context_free(ctx);
+	pexos_options_free(c.opts);
+	pexos_free(report);
+	free(c.token);
+	fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"stopped\"}\n");
+	return 0;
+}

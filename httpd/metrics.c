@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics.c - counters for GET /metrics (Prometheus text format 0.0.4). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpd.h"
+
+static const char *const outcomes[] = {
+	"ok",          "InvalidRequest",  "SyntaxError",    "MissingMain",
+	"InvalidMain", "ScriptError",     "NotSerializable", "Timeout",
+	"MemoryLimit", "ResultTooLarge",  "Killed",          "Busy",
+	"SandboxError",
+};
+#define N_OUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
+
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				 0.5,   1,    2.5,   5,    10,  30};
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+static const int codes[] = {200, 400, 401, 404, 405, 413, 415, 422, 500, 503};
+#define N_CODES (sizeof(codes) / sizeof(codes[0]))
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t by_outcome[N_OUTCOMES];
+static uint64_t by_code[N_CODES + 1]; /* last: any other code */
+static uint64_t bucket_count[N_BUCKETS];
+static uint64_t duration_count;
+static double duration_sum;
+
+void metrics_request(const char *outcome, int status, double seconds,
+		     bool execute)
+{
+	size_t c;
+
+	pthread_mutex_lock(&lock);
+	for (c = 0; c < N_CODES && codes[c] != status; c++)
+		;
+	by_code[c]++;
+	if (execute) {
+		for (size_t i = 0; i < N_OUTCOMES; i++)
+			if (strcmp(outcomes[i], outcome) == 0)
+				by_outcome[i]++;
+		for (size_t i = 0; i < N_BUCKETS; i++)
+			if (seconds <= buckets[i])
+				bucket_count[i]++;
+		duration_count++;
+		duration_sum += seconds;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+char *metrics_render(unsigned workers, unsigned busy, unsigned queued,
+		     unsigned queue_capacity)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return NULL;
+	pthread_mutex_lock(&lock);
+	fputs("# HELP pexos_requests_total POST /execute requests answered, "
+	      "by outcome (\"ok\" or the response type).\n"
+	      "# TYPE pexos_requests_total counter\n",
+	      f);
+	for (size_t i = 0; i < N_OUTCOMES; i++)
+		fprintf(f, "pexos_requests_total{outcome=\"%s\"} %llu\n",
+			outcomes[i], (unsigned long long)by_outcome[i]);
+	fputs("# HELP pexos_http_responses_total HTTP responses, by status "
+	      "code.\n# TYPE pexos_http_responses_total counter\n",
+	      f);
+	for (size_t i = 0; i < N_CODES; i++)
+		fprintf(f, "pexos_http_responses_total{code=\"%d\"} %llu\n",
+			codes[i], (unsigned long long)by_code[i]);
+	fprintf(f, "pexos_http_responses_total{code=\"other\"} %llu\n",
+		(unsigned long long)by_code[N_CODES]);
+	fputs("# HELP pexos_execute_duration_seconds Time from the end of "
+	      "the request body to the response, POST /execute.\n"
+	      "# TYPE pexos_execute_duration_seconds histogram\n",
+	      f);
+	for (size_t i = 0; i < N_BUCKETS; i++)
+		fprintf(f,
+			"pexos_execute_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			buckets[i], (unsigned long long)bucket_count[i]);
+	fprintf(f,
+		"pexos_execute_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		"pexos_execute_duration_seconds_sum %.6f\n"
+		"pexos_execute_duration_seconds_count %llu\n",
+		(unsigned long long)duration_count, duration_sum,
+		(unsigned long long)duration_count);
+	pthread_mutex_unlock(&lock);
+	fprintf(f,
+		"# HELP pexos_sandboxes_busy Sandboxes running a script now.\n"
+		"# TYPE pexos_sandboxes_busy gauge\npexos_sandboxes_busy %u\n"
+		"# HELP pexos_workers Sandboxes that may run at once.\n"
+		"# TYPE pexos_workers gauge\npexos_workers %u\n"
+		"# HELP pexos_queue_length Requests waiting for a sandbox.\n"
+		"# TYPE pexos_queue_length gauge\npexos_queue_length %u\n"
+		"# HELP pexos_queue_capacity Requests that may wait.\n"
+		"# TYPE pexos_queue_capacity gauge\npexos_queue_capacity %u\n"
+		"# HELP pexos_pool_size Warm sandboxes waiting for a script.\n"
+		"# TYPE pexos_pool_size gauge\npexos_pool_size 0\n",
+		busy, workers, queued, queue_capacity);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - the libmicrohttpd side of pexos-httpd.
+ *
+ * The first call of the access handler for a connection sees only the
+ * headers: method, path, token, Content-Type and Content-Length are checked
+ * there and refused (405, 404, 401, 415, 413) before any body is read. The
+ * body then goes into a capped buffer; only once it is complete does the
+ * request ask the worker queue for a sandbox (503 Busy when there is no
+ * room), and the connection is suspended until a worker resumes it with
+ * the response. Per-connection state lives in *con_cls and is freed, after
+ * the log line, in the completion callback.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "httpd.h"
+
+enum route { R_NONE, R_EXECUTE, R_HEALTH, R_METRICS };
+enum state { S_HEADERS, S_BODY, S_RUNNING, S_ANSWERED };
+
+struct conn {
+	enum route route;
+	enum state state;
+	struct MHD_Connection *mhd;
+	char method[16];
+	char url[256];
+	char *body;
+	size_t len, cap;
+	bool too_large;
+	struct job job;
+	int status;
+	char outcome[32];
+	size_t response_size;
+	uint64_t start_ns, body_ns;
+	char remote[64];
+	char agent[128];
+};
+
+static struct MHD_Daemon *daemon_;
+static const struct config *cfg;
+static pexos_context *ctx;
+static const char *check_report;
+
+/* ---- responses ---------------------------------------------------------- */
+
+static enum MHD_Result send_text(struct conn *s, int status, const char *type,
+				 const char *text, size_t len, bool copy)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		len, (void *)text,
+		copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+	char timing[128];
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	if (s->route == R_EXECUTE && s->job.started_ns) {
+		snprintf(timing, sizeof(timing),
+			 "queue;dur=%.3f, run;dur=%.3f",
+			 (double)(s->job.started_ns - s->job.queued_ns) / 1e6,
+			 (double)(s->job.finished_ns - s->job.started_ns) / 1e6);
+		MHD_add_response_header(r, "Server-Timing", timing);
+	}
+	if (status == 503)
+		MHD_add_response_header(r, "Retry-After", "1");
+	if (status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate",
+					"Bearer realm=\"pexos\"");
+	if (status == 405)
+		MHD_add_response_header(r, "Allow",
+					s->route == R_EXECUTE ? "POST"
+							      : "GET, HEAD");
+	ret = MHD_queue_response(s->mhd, (unsigned)status, r);
+	MHD_destroy_response(r);
+	s->status = status;
+	s->response_size = len;
+	s->state = S_ANSWERED;
+	return ret;
+}
+
+/* An error response of pexos's own: {"error": ..., "type": ...}. */
+static enum MHD_Result send_error(struct conn *s, int status, const char *type,
+				  const char *message)
+{
+	char buf[768];
+	size_t n = 0;
+
+	/* The messages are ours: plain ASCII without quotes or backslashes. */
+	n = (size_t)snprintf(buf, sizeof(buf),
+			     "{\"error\":\"%s\",\"type\":\"%s\"}", message,
+			     type);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	snprintf(s->outcome, sizeof(s->outcome), "%s", type);
+	return send_text(s, status, "application/json", buf, n, true);
+}
+
+static enum MHD_Result send_health(struct conn *s)
+{
+	char *buf = NULL;
+	int n = asprintf(&buf,
+			 "{\"status\":\"healthy\",\"version\":\"%s\","
+			 "\"workers\":%u,\"busy\":%u,\"queue\":%u,"
+			 "\"queue_capacity\":%u,\"pool\":{\"size\":0},"
+			 "\"isolation\":%s}",
+			 pexos_version(), cfg->workers, queue_busy(),
+			 queue_length(), cfg->queue, check_report);
+
+	if (n < 0)
+		return MHD_NO;
+	return send_text(s, 200, "application/json", buf, (size_t)n, false);
+}
+
+static enum MHD_Result send_metrics(struct conn *s)
+{
+	char *text = metrics_render(cfg->workers, queue_busy(), queue_length(),
+				    cfg->queue);
+
+	if (!text)
+		return MHD_NO;
+	return send_text(s, 200, "text/plain; version=0.0.4", text,
+			 strlen(text), false);
+}
+
+/* ---- checks done on the headers alone ----------------------------------- */
+
+/* Constant time in the length of the given token. */
+static bool token_ok(struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    "Authorization");
+	size_t want = strlen(cfg->token), got;
+	unsigned char diff = 0;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	got = strlen(h);
+	for (size_t i = 0; i < got; i++)
+		diff |= (unsigned char)(h[i] ^ cfg->token[i % (want ? want : 1)]);
+	return diff == 0 && got == want;
+}
+
+static bool json_content_type(struct MHD_Connection *c)
+{
+	const char *t = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    "Content-Type");
+	size_t n = strlen("application/json");
+
+	return t && strncasecmp(t, "application/json", n) == 0 &&
+	       (t[n] == '\0' || t[n] == ';' || t[n] == ' ');
+}
+
+static enum MHD_Result on_headers(struct conn *s, struct MHD_Connection *c,
+				  const char *url, const char *method)
+{
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	const char *cl;
+
+	if (strcmp(url, "/execute") == 0)
+		s->route = R_EXECUTE;
+	else if (strcmp(url, "/health") == 0)
+		s->route = R_HEALTH;
+	else if (strcmp(url, "/metrics") == 0)
+		s->route = R_METRICS;
+	else
+		return send_error(s, 404, "InvalidRequest",
+				  "no such endpoint: use POST /execute, GET "
+				  "/health or GET /metrics");
+	if (s->route != R_EXECUTE) {
+		if (!get)
+			return send_error(s, 405, "InvalidRequest",
+					  "this endpoint answers GET");
+		return s->route == R_HEALTH ? send_health(s) : send_metrics(s);
+	}
+	if (strcmp(method, "POST") != 0)
+		return send_error(s, 405, "InvalidRequest",
+				  "/execute answers POST");
+	if (cfg->token && !token_ok(c))
+		return send_error(s, 401, "InvalidRequest",
+				  "a valid 'Authorization: Bearer TOKEN' "
+				  "header is required");
+	if (!json_content_type(c))
+		return send_error(s, 415, "InvalidRequest",
+				  "the body must be sent with Content-Type: "
+				  "application/json");
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (cl && strtoull(cl, NULL, 10) > cfg->max_body)
+		return send_error(s, 413, "InvalidRequest",
+				  "the request body is larger than the "
+				  "server's limit");
+	s->state = S_BODY;
+	return MHD_YES;
+}
+
+/* ---- the body, the run -------------------------------------------------- */
+
+static int append(struct conn *s, const char *data, size_t n)
+{
+	if (s->too_large || s->len + n > cfg->max_body) {
+		s->too_large = true; /* read and drop the rest */
+		return 0;
+	}
+	if (s->len + n > s->cap) {
+		size_t cap = s->cap ? s->cap : 16384;
+		char *p;
+		while (cap < s->len + n)
+			cap *= 2;
+		if (cap > cfg->max_body)
+			cap = cfg->max_body;
+		p = realloc(s->body, cap);
+		if (!p)
+			return -1;
+		s->body = p;
+		s->cap = cap;
+	}
+	memcpy(s->body + s->len, data, n);
+	s->len += n;
+	return 0;
+}
+
+/* Worker thread: the run is over; hand the connection back to MHD. */
+static void run_done(struct job *j)
+{
+	struct conn *s = j->arg;
+
+	MHD_resume_connection(s->mhd);
+}
+
+static enum MHD_Result on_body_complete(struct conn *s)
+{
+	if (s->too_large)
+		return send_error(s, 413, "InvalidRequest",
+				  "the request body is larger than the "
+				  "server's limit");
+	s->body_ns = mono_ns();
+	s->job = (struct job){.body = s->body ? s->body : "",
+			      .len = s->len,
+			      .done = run_done,
+			      .arg = s};
+	s->state = S_RUNNING;
+	/* Suspend first: the worker may finish and resume at once. */
+	MHD_suspend_connection(s->mhd);
+	if (!queue_push(&s->job)) {
+		MHD_resume_connection(s->mhd);
+		s->job.started_ns = 0;
+		return send_error(s, 503, "Busy",
+				  "all sandboxes and the queue are full; "
+				  "retry later");
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_run_finished(struct conn *s)
+{
+	struct job *j = &s->job;
+	char *text;
+
+	if (j->error == -ECANCELED)
+		return send_error(s, 503, "Busy",
+				  "pexos-httpd is shutting down; retry later");
+	if (j->error < 0) {
+		text = pexos_error_response(&j->err);
+		snprintf(s->outcome, sizeof(s->outcome), "SandboxError");
+		if (!text)
+			return MHD_NO;
+		/* pexos_free and free are the same allocator. */
+		return send_text(s, 500, "application/json", text,
+				 strlen(text), false);
+	}
+	snprintf(s->outcome, sizeof(s->outcome), "%s",
+		 j->outcome.type[0] ? j->outcome.type : "ok");
+	/* The library's strings are malloc'd: MHD frees them with free(). */
+	text = j->response;
+	j->response = NULL;
+	return send_text(s, j->outcome.http_status, "application/json", text,
+			 strlen(text), false);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct conn *s = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (!s) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     "User-Agent");
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return MHD_NO;
+		*con_cls = s;
+		s->mhd = c;
+		s->start_ns = mono_ns();
+		snprintf(s->method, sizeof(s->method), "%s", method);
+		snprintf(s->url, sizeof(s->url), "%s", url);
+		snprintf(s->agent, sizeof(s->agent), "%s", ua ? ua : "");
+		if (ci && ci->client_addr) {
+			const struct sockaddr *sa = ci->client_addr;
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET,
+					  &((const struct sockaddr_in *)sa)->sin_addr,
+					  s->remote, sizeof(s->remote));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6,
+					  &((const struct sockaddr_in6 *)sa)->sin6_addr,
+					  s->remote, sizeof(s->remote));
+		}
+		return on_headers(s, c, url, method);
+	}
+	switch (s->state) {
+	case S_BODY:
+		if (*upload_size) {
+			if (append(s, upload, *upload_size) < 0)
+				return MHD_NO;
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		return on_body_complete(s);
+	case S_RUNNING:
+		return on_run_finished(s);
+	case S_ANSWERED:
+		*upload_size = 0; /* drop a body sent after an early answer */
+		return MHD_YES;
+	case S_HEADERS:
+	default:
+		return MHD_NO;
+	}
+}
+
+/* ---- the log line, metrics, cleanup ------------------------------------- */
+
+static void json_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
+static void log_request(const struct conn *s, double seconds)
+{
+	const char *severity = s->status >= 500 ? "ERROR"
+			       : s->status >= 400 ? "WARNING"
+						  : "INFO";
+
+	flockfile(stderr);
+	fprintf(stderr, "{\"severity\":\"%s\",\"message\":\"", severity);
+	json_escape(stderr, s->method);
+	fputc(' ', stderr);
+	json_escape(stderr, s->url);
+	fprintf(stderr, " %d %s\",\"httpRequest\":{\"requestMethod\":\"",
+		s->status, s->outcome[0] ? s->outcome : "-");
+	json_escape(stderr, s->method);
+	fputs("\",\"requestUrl\":\"", stderr);
+	json_escape(stderr, s->url);
+	fprintf(stderr,
+		"\",\"status\":%d,\"latency\":\"%.6fs\",\"requestSize\":\"%zu\","
+		"\"responseSize\":\"%zu\",\"remoteIp\":\"",
+		s->status, seconds, s->len, s->response_size);
+	json_escape(stderr, s->remote);
+	fputs("\",\"userAgent\":\"", stderr);
+	json_escape(stderr, s->agent);
+	fprintf(stderr, "\",\"protocol\":\"HTTP/1.1\"},\"outcome\":\"%s\"",
+		s->outcome[0] ? s->outcome : "-");
+	if (s->route == R_EXECUTE && s->job.started_ns)
+		fprintf(stderr, ",\"queue_ms\":%.3f,\"run_ms\":%.3f",
+			(double)(s->job.started_ns - s->job.queued_ns) / 1e6,
+			(double)(s->job.finished_ns - s->job.started_ns) / 1e6);
+	fputs("}\n", stderr);
+	funlockfile(stderr);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode why)
+{
+	struct conn *s = *con_cls;
+	double seconds;
+
+	(void)cls;
+	(void)c;
+	if (!s)
+		return;
+	seconds = (double)(mono_ns() - s->start_ns) / 1e9;
+	if (s->state != S_ANSWERED) /* client gone, or a timeout */
+		s->status = why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408
+									 : 499;
+	log_request(s, seconds);
+	metrics_request(s->outcome, s->status,
+			s->body_ns ? (double)(mono_ns() - s->body_ns) / 1e9
+				   : seconds,
+			s->route == R_EXECUTE && s->outcome[0]);
+	free(s->body);
+	free(s);
+	*con_cls = NULL;
+}
+
+/* ---- the daemon ----------------------------------------------------------- */
+
+static int parse_addr(const char *addr, unsigned port,
+		      struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+int server_start(const struct config *config, pexos_context *context,
+		 const char *report, unsigned *ret_port)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *info;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_EPOLL_LINUX_ONLY | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
+	int family;
+
+	cfg = config;
+	ctx = context;
+	check_report = report;
+	family = parse_addr(cfg->listen, cfg->port, &ss);
+	if (family < 0)
+		return -EINVAL;
+	if (family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	daemon_ = MHD_start_daemon(
+		flags, (uint16_t)cfg->port, NULL, NULL, on_request, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 128u, MHD_OPTION_END);
+	if (!daemon_)
+		return -EADDRNOTAVAIL;
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	*ret_port = info ? info->port : cfg->port;
+	return 0;
+}
+
+void server_quiesce(void)
+{
+	MHD_socket fd = MHD_quiesce_daemon(daemon_);
+
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void server_drain(uint64_t deadline_ns)
+{
+	while (mono_ns() < deadline_ns) {
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(
+			daemon_, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!info || info->num_connections == 0)
+			return;
+		usleep(20000);
+	}
+}
+
+void server_stop(void)
+{
+	MHD_stop_daemon(daemon_);
+	daemon_ = NULL;
+}
