@@ -21,6 +21,7 @@ struct config {
 	unsigned conn_timeout; /* idle seconds before a connection is closed */
 	double grace;          /* seconds to finish runs on SIGTERM */
 	char *token;           /* bearer token, or NULL */
+	bool no_listen;        /* connections only via server_add_connection */
 	pexos_options *opts;
 };
 
@@ -63,6 +64,8 @@ char *metrics_render(unsigned workers, unsigned busy, unsigned queued,
 
 int server_start(const struct config *cfg, pexos_context *ctx,
 		 const char *check_report, unsigned *ret_port);
+/* Hands an already connected socket to the server (fuzzing, tests). */
+int server_add_connection(int fd);
 /* Stops accepting new connections; in-flight ones go on. */
 void server_quiesce(void);
 /* Waits (until `deadline_ns`) for open connections to be answered. */

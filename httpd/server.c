@@ -453,6 +453,20 @@ int server_start(const struct config *config, pexos_context *context,
 		return -EINVAL;
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (cfg->no_listen) {
+		/* its warnings about TCP options on a socketpair are noise */
+		flags = (flags & ~(unsigned)MHD_USE_ERROR_LOG) |
+			MHD_USE_NO_LISTEN_SOCKET;
+		daemon_ = MHD_start_daemon(
+			flags, 0, NULL, NULL, on_request, NULL,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+			MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+			MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+			MHD_OPTION_END);
+		*ret_port = 0;
+		return daemon_ ? 0 : -EINVAL;
+	}
 	daemon_ = MHD_start_daemon(
 		flags, (uint16_t)cfg->port, NULL, NULL, on_request, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -466,6 +480,17 @@ int server_start(const struct config *config, pexos_context *context,
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	*ret_port = info ? info->port : cfg->port;
 	return 0;
+}
+
+int server_add_connection(int fd)
+{
+	struct sockaddr_in peer = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	return MHD_add_connection(daemon_, fd, (struct sockaddr *)&peer,
+				  sizeof(peer)) == MHD_YES
+		       ? 0
+		       : -EIO;
 }
 
 void server_quiesce(void)
