@@ -36,6 +36,8 @@ static const struct setting settings[] = {
 	{"tmp", "PEXOS_TMP", "tmp_mb", "size of /tmp, MiB (default 64)"},
 	{"output-max", "PEXOS_OUTPUT_MAX", "output_max", "captured bytes of stdout and stderr each (default 1048576)"},
 	{"result-max", "PEXOS_RESULT_MAX", "result_max", "bytes of the result (default 8388608)"},
+	{"script-max", "PEXOS_SCRIPT_MAX", "script_max", "bytes of the script (default 1048576)"},
+	{"stdin-max", "PEXOS_STDIN_MAX", "stdin_max", "bytes of the request's stdin (default 1048576)"},
 	{"limits", "PEXOS_LIMITS", "limits", "cgroup (default) or rlimit"},
 	{"python", "PEXOS_PYTHON", "python", "interpreter (default /usr/bin/python3)"},
 };
