@@ -27,6 +27,7 @@ struct cli {
 	bool result_only;
 	bool stats;
 	bool check;
+	bool cpu_given; /* --cpu seen: --timeout leaves the CPU limit alone */
 	const char *json_file;
 	const char *stdin_file;
 	const char *junit_file;
@@ -63,7 +64,10 @@ static void usage(FILE *f)
 	      "  -j, --jobs N          run N scripts at a time (default: the\n"
 	      "                        number of online CPUs)\n"
 	      "      --junit FILE      also write a JUnit XML report to FILE\n"
-	      "      --timeout SECONDS wall-clock and CPU limit (default 30)\n"
+	      "      --timeout SECONDS wall-clock limit, and CPU unless --cpu\n"
+	      "                        (default 30)\n"
+	      "      --cpu SECONDS     CPU-time limit of the whole run\n"
+	      "                        (default: as --timeout)\n"
 	      "      --memory MB       memory limit (default 512)\n"
 	      "      --stats           add wall_ms, cpu_ms, max_rss_kb, limits\n"
 	      "      --limits MODE     cgroup (default: a cgroup per run,\n"
@@ -375,6 +379,7 @@ enum {
 	OPT_CHECK,
 	OPT_JUNIT,
 	OPT_LIMITS,
+	OPT_CPU,
 };
 
 static int parse_jobs(const char *s, unsigned *ret_jobs)
@@ -410,6 +415,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"jobs", required_argument, NULL, 'j'},
 		{"junit", required_argument, NULL, OPT_JUNIT},
 		{"limits", required_argument, NULL, OPT_LIMITS},
+		{"cpu", required_argument, NULL, OPT_CPU},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -428,8 +434,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			c->stdin_file = optarg;
 			break;
 		case OPT_TIMEOUT:
+			/* the CPU limit follows, unless --cpu says otherwise */
 			if (set_option(c->opts, "timeout", optarg) < 0 ||
-			    set_option(c->opts, "cpu", optarg) < 0)
+			    (!c->cpu_given &&
+			     set_option(c->opts, "cpu", optarg) < 0))
 				return -1;
 			break;
 		case OPT_MEMORY:
@@ -455,6 +463,11 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_LIMITS:
 			if (set_option(c->opts, "limits", optarg) < 0)
+				return -1;
+			break;
+		case OPT_CPU:
+			c->cpu_given = true;
+			if (set_option(c->opts, "cpu", optarg) < 0)
 				return -1;
 			break;
 		case 'h':

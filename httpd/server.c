@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +416,26 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the daemon ----------------------------------------------------------- */
 
+/* libmicrohttpd's own messages (malformed requests, ...), as log lines of
+ * the same JSON shape as ours. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	flockfile(stderr);
+	fputs("{\"severity\":\"WARNING\",\"message\":\"libmicrohttpd: ",
+	      stderr);
+	json_escape(stderr, msg);
+	fputs("\"}\n", stderr);
+	funlockfile(stderr);
+}
+
 static int parse_addr(const char *addr, unsigned port,
 		      struct sockaddr_storage *ss)
 {
@@ -474,7 +495,8 @@ int server_start(const struct config *config, pexos_context *context,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 128u, MHD_OPTION_END);
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 128u,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!daemon_)
 		return -EADDRNOTAVAIL;
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);

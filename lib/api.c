@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 #include "util.h"
 
 extern const char pexos_runner_py[];
+extern const char pexos_init_elf[];
+extern const unsigned long pexos_init_elf_len;
 
 #define KIB 1024ULL
 #define MIB (1024ULL * 1024ULL)
@@ -175,6 +178,30 @@ static void build_command(pexos_context *ctx)
 	ctx->envp[i] = NULL;
 }
 
+/* pexos-init in a sealed, executable memory file: runs exec it from any
+ * mount namespace, and no run can change it. */
+static int prepare_init(pexos_context *ctx, pexos_error *err)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd, r;
+
+#ifdef MFD_EXEC
+	fd = memfd_create("pexos-init", flags | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
+#endif
+		fd = memfd_create("pexos-init", flags);
+	if (fd < 0)
+		return pexos_fail_errno(err, errno, "init", "memfd_create");
+	ctx->init_fd = fd;
+	r = write_all(fd, pexos_init_elf, pexos_init_elf_len);
+	if (r < 0)
+		return pexos_fail_errno(err, -r, "init", "write pexos-init");
+	if (fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		return pexos_fail_errno(err, errno, "init", "seal pexos-init");
+	return 0;
+}
+
 static int prepare_cgroups(pexos_context *ctx, pexos_error *err)
 {
 	char self[4096];
@@ -207,9 +234,12 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	if (!ctx)
 		return pexos_fail(err, ENOMEM, "context", "out of memory");
 	ctx->opts = *opts;
+	ctx->init_fd = -1;
 	ns_prepare(ctx);
 	build_command(ctx);
 	r = prepare_cgroups(ctx, err);
+	if (r == 0)
+		r = prepare_init(ctx, err);
 	if (r == 0)
 		r = caps_prepare(ctx, err);
 	if (r == 0)
@@ -234,6 +264,8 @@ void pexos_context_free(pexos_context *ctx)
 {
 	if (!ctx)
 		return;
+	if (ctx->init_fd >= 0)
+		close(ctx->init_fd);
 	free(ctx->mnt_ops);
 	free(ctx->bpf);
 	free(ctx);

@@ -77,6 +77,8 @@ struct pexos_context {
 	struct sock_filter *bpf;
 	size_t bpf_len;
 	int last_cap;
+	/* sealed memory file holding pexos-init, exec'd as each run's pid 1 */
+	int init_fd;
 	/* the interpreter's command line and environment */
 	char *argv[ARGV_MAX];
 	char *envp[ENVP_MAX];

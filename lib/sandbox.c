@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ enum {
 	CFD_SYNC,   /* setup errors to the parent; close-on-exec */
 	CFD_GO,     /* parent -> init: the id maps are written */
 	CFD_STATUS, /* init -> parent: the script's wait status */
+	CFD_INIT,   /* pexos-init, exec'd by init; close-on-exec */
 	N_CFD,
 };
 
@@ -86,9 +88,10 @@ static int child_fds(const int src[N_CFD], pexos_error *err)
 	if (close_range(N_CFD, ~0U, 0) < 0)
 		return pexos_fail_child(err, errno, "fds",
 					"close inherited descriptors", NULL);
-	if (fcntl(CFD_SYNC, F_SETFD, FD_CLOEXEC) < 0)
-		return pexos_fail_child(err, errno, "fds", "mark sync pipe",
-					NULL);
+	if (fcntl(CFD_SYNC, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(CFD_INIT, F_SETFD, FD_CLOEXEC) < 0)
+		return pexos_fail_child(err, errno, "fds",
+					"mark descriptors close-on-exec", NULL);
 	return 0;
 }
 
@@ -149,6 +152,22 @@ fail:
 	child_die(CFD_SYNC, &err);
 }
 
+/* Replaces init by pexos-init, watching `script`. Returns on failure. */
+static void exec_init(pid_t script)
+{
+	char arg[24], *p = arg + sizeof(arg);
+	unsigned long v = (unsigned long)script;
+	char *argv[] = {"pexos-init", NULL, NULL};
+	char *envp[] = {NULL};
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) && p > arg);
+	argv[1] = p;
+	syscall(SYS_execveat, CFD_INIT, "", argv, envp, AT_EMPTY_PATH);
+}
+
 /* pid 1 of the run. */
 static _Noreturn void child_init(const struct child_args *a)
 {
@@ -184,22 +203,18 @@ static _Noreturn void child_init(const struct child_args *a)
 	}
 	if (script == 0)
 		child_exec(a);
-	/* init keeps only the status pipe and no privilege at all. */
+	/* No privilege left, and none of the caller's memory, arguments or
+	 * environment: init becomes pexos-init, which keeps only the status
+	 * pipe. The sync pipe closes with the exec, or carries its failure. */
 	for (int fd = 0; fd < N_CFD; fd++)
-		if (fd != CFD_STATUS)
+		if (fd != CFD_STATUS && fd != CFD_SYNC && fd != CFD_INIT)
 			close(fd);
 	caps_drop_bounding_child(a->ctx->last_cap, &err);
 	caps_clear_child(&err);
-	for (;;) {
-		int st;
-		pid_t w = waitpid(-1, &st, __WALL);
-		if (w == script) {
-			(void)!write(CFD_STATUS, &st, sizeof(st));
-			_exit(0);
-		}
-		if (w < 0 && errno == ECHILD)
-			_exit(0);
-	}
+	exec_init(script);
+	pexos_fail_child(&err, errno, "exec", "start the run's init", NULL);
+	kill(script, SIGKILL);
+	child_die(CFD_SYNC, &err);
 }
 
 static int make_pipe(int p[2], bool nonblock_read)
@@ -303,6 +318,7 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 	a.src[CFD_SYNC] = f->sync[1];
 	a.src[CFD_GO] = f->go[0];
 	a.src[CFD_STATUS] = f->status[1];
+	a.src[CFD_INIT] = ctx->init_fd;
 	rlimits_prepare(&ctx->opts, plan, ctx->cg.mode == CG_NONE, &a.rlimits);
 
 	pid = sup_clone(NS_CLONE_FLAGS, &f->pidfd);

@@ -17,8 +17,18 @@ failed for the right reason (the exact errno, or the exact failure type).
   re.search matches, {"$in": [...]} one of the values; several operators in
   one dict must all hold.
 * The attacks that need something on the host (a listener, a host process, a
-  second run, an environment variable, a SysV segment) are the host_* and
-  net_host_* functions below.
+  second or concurrent run, an environment variable, a SysV segment, a look
+  at the host's cgroups, /tmp or memory while the run goes on) are the
+  host_* and net_host_* functions below.
+* Order: the attack files that only look (all but res_*) run 4 at a time
+  first; then the res_* files and the host tests one by one (they load the
+  host or measure it); host_zz_nothing_left always runs last, whatever the
+  filter, and checks that the whole suite left no process, cgroup, mount or
+  temporary file of pexos on the host.
+* Every attack is harmless to the host even where the sandbox failed:
+  nothing is created outside /tmp, write attempts use names that do not
+  exist or open without writing, only signal 0 is sent, and every bomb is
+  capped.
 
 Every run must also give the exit status SPEC §6 pairs with its response and
 must answer within its timeout + 10 s. Stdlib only; run by /usr/bin/python3.
@@ -38,7 +48,9 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ATTACKS = os.path.join(HERE, "attacks")
@@ -49,6 +61,13 @@ HEADER = re.compile(r"#\s*pexos:\s*(\{.*\})\s*$")
 EXIT_FOR_TYPE = {"InvalidRequest": 2, "SandboxError": 3}
 
 PEXOS = None
+OUR_PIDS = set()  # every pexos-run this suite started: its run cgroups are run-<pid>-<n>
+MARKERS = []      # every marker this suite made
+BASELINE = {}     # host state when the suite started (for host_zz_nothing_left)
+# Host ids of the sandbox's uid 0 and uid 1000 (pexos's default uid_base);
+# main() adds what a run's uid_map says.
+PEXOS_UIDS = {2000000000, 2000000001}
+SCRIPT_UID = 2000000001  # host uid of the script's uid 1000
 
 
 # --------------------------------------------------------------- running pexos
@@ -77,28 +96,45 @@ class Run:
 
 
 class Pending:
-    """A pexos-run started in the background; finish() waits for it."""
+    """A pexos-run started in the background: the request is sent and the
+    answer read by a thread at once (so the harness can look at the host
+    while the run goes on); finish() waits for it. script_for_pid, if given,
+    makes the script once pexos-run's host pid is known (to name it inside)."""
 
-    def __init__(self, req, env=None):
+    def __init__(self, req, env=None, script_for_pid=None, args=()):
         self.req, self.t0 = req, time.monotonic()
-        self.proc = subprocess.Popen([PEXOS, "--json", "-"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([PEXOS, *args, "--json", "-"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        OUR_PIDS.add(self.proc.pid)
+        if script_for_pid is not None:
+            req["script"] = script_for_pid(self.proc.pid)
+        self.answer, self.t_end = None, None
+        self.thread = threading.Thread(target=self._talk, daemon=True)
+        self.thread.start()
+
+    def _talk(self):
+        try:
+            self.answer = self.proc.communicate(
+                json.dumps(self.req).encode(), timeout=self.req.get("timeout", DEFAULT_TIMEOUT) + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+        self.t_end = time.monotonic()
+
+    def done(self):
+        return not self.thread.is_alive()
 
     def finish(self):
-        req, proc = self.req, self.proc
-        try:
-            out, err = proc.communicate(json.dumps(req).encode(),
-                                        timeout=req.get("timeout", DEFAULT_TIMEOUT) + 30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            return Run(req, None, None, "", time.monotonic() - self.t0,
+        self.thread.join()
+        if self.answer is None:
+            return Run(self.req, None, None, "", self.t_end - self.t0,
                        "no answer within timeout + 30 s (pexos-run killed)")
-        return judge(req, out, err, proc.returncode, time.monotonic() - self.t0)
+        out, err = self.answer
+        return judge(self.req, out, err, self.proc.returncode, self.t_end - self.t0)
 
 
-def run_pexos(req, env=None):
-    return Pending(req, env).finish()
+def run_pexos(req, env=None, args=()):
+    return Pending(req, env, args=args).finish()
 
 
 def judge(req, out, err, returncode, elapsed):
@@ -206,16 +242,181 @@ def host_procs_with(marker):
     return found
 
 
-def start_marker_process(marker):
-    """A harmless host process carrying marker in its command line."""
+def start_marker_process(marker, uid=None):
+    """A harmless host process carrying marker in its command line (as host
+    uid `uid` if given, with no supplementary groups)."""
+    ids = {} if uid is None else {"user": uid, "group": uid, "extra_groups": [], "cwd": "/"}
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, **ids)
 
 
 def stop(proc):
     proc.kill()
     proc.wait()
+
+
+def proc_pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def proc_read(pid, name):
+    try:
+        with open("/proc/%d/%s" % (pid, name), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def proc_uids(pid):
+    """Real, effective, saved, fs uid of a host process (None if gone)."""
+    status = proc_read(pid, "status")
+    for line in (status or b"").decode("utf-8", "replace").splitlines():
+        if line.startswith("Uid:"):
+            return [int(x) for x in line.split()[1:]]
+    return None
+
+
+def proc_cmdline(pid):
+    return (proc_read(pid, "cmdline") or b"").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+RUN_CGROUP = re.compile(r"^(.*)/pexos/run-(\d+)-\d+$")
+OWN_CGROUPS = {}  # hierarchy id -> this harness's cgroup there (pexos-run inherits it)
+
+
+def run_cgroup_of(pid):
+    """The pexos-run pid whose run cgroup a host process is in, counting only
+    run cgroups made under this harness's own cgroups (so those of pexos-runs
+    this suite may have started; not those of other users of the host or of
+    pexos-runs in containers, whose pid numbers mean something else)."""
+    if not OWN_CGROUPS:
+        for line in (proc_read(os.getpid(), "cgroup") or b"").decode().splitlines():
+            hid, _, path = line.split(":", 2)
+            OWN_CGROUPS[hid] = path.rstrip("/")
+    owner = None
+    for line in (proc_read(pid, "cgroup") or b"").decode("utf-8", "replace").splitlines():
+        hid, _, path = line.split(":", 2)
+        m = RUN_CGROUP.match(path)
+        if m:
+            if m.group(1) != OWN_CGROUPS.get(hid):
+                return None
+            owner = int(m.group(2))
+    return owner
+
+
+def run_procs(pexos_pid):
+    """Host processes (pid: cmdline) in a run cgroup of that pexos-run."""
+    return ["%d: %s" % (p, proc_cmdline(p)[:120]) for p in proc_pids()
+            if run_cgroup_of(p) == pexos_pid]
+
+
+def run_cgroup_dirs():
+    """Every run-* directory under a pexos/ directory of every mounted cgroup
+    hierarchy (v1 controllers and the v2 tree), at any depth up to 8."""
+    found = []
+    for top in sorted(os.listdir("/sys/fs/cgroup")):
+        base = os.path.join("/sys/fs/cgroup", top)
+        if os.path.islink(base) or not os.path.isdir(base):
+            continue
+        for dirpath, dirnames, _ in os.walk(base):
+            if os.path.basename(dirpath) == "pexos":
+                found += [os.path.join(dirpath, d) for d in dirnames if d.startswith("run-")]
+                dirnames[:] = [d for d in dirnames if not d.startswith("run-")]
+            if dirpath.count("/") - base.count("/") >= 8:
+                dirnames[:] = []
+    return sorted(found)
+
+
+def own_run_dir(d):
+    """Whether a run cgroup directory sits under this harness's own cgroup
+    in its hierarchy (/sys/fs/cgroup/<hierarchy><own path>/pexos/run-*)."""
+    run_cgroup_of(os.getpid())  # fills OWN_CGROUPS
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # cgroup v2 mounted right there
+        rest = d[len("/sys/fs/cgroup"):]
+    else:  # v1 (or hybrid): /sys/fs/cgroup/<hierarchy>/...
+        rest = "/" + d[len("/sys/fs/cgroup/"):].split("/", 1)[-1]  # /<path>/pexos/run-*
+    return "/pexos/" in rest and rest.rsplit("/pexos/", 1)[0] in OWN_CGROUPS.values()
+
+
+def run_dirs_of(pexos_pid):
+    return [d for d in run_cgroup_dirs()
+            if re.match(r"run-%d-\d+$" % pexos_pid, os.path.basename(d)) and own_run_dir(d)]
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def mount_points():
+    points = set()
+    for line in (read_text("/proc/self/mountinfo") or "").splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            points.add(fields[4])
+    return points
+
+
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+
+
+def temp_entries():
+    names = set()
+    for d in TEMP_DIRS:
+        try:
+            names.update(os.path.join(d, n) for n in os.listdir(d))
+        except OSError:
+            pass
+    return names
+
+
+def mem_available():
+    for line in (read_text("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def wait_for_run_file(pend, path, limit=10.0):
+    """Wait until a process of the run sees `path` (looked at from the host
+    through /proc/<pid>/root, which host root may follow into the sandbox).
+    True when it appeared, False when the run ended or `limit` s passed."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and not pend.done():
+        for pid in proc_pids():
+            if run_cgroup_of(pid) == pend.proc.pid and os.path.exists(
+                    "/proc/%d/root%s" % (pid, path)):
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def wait_all(pendings, every=0.05, probe=None):
+    """Wait for the runs; call probe() every `every` s meanwhile. Returns
+    the probe's answers."""
+    seen = []
+    while not all(p.done() for p in pendings):
+        if probe is not None:
+            seen.append(probe())
+        time.sleep(every)
+    return seen
+
+
+def learn_sandbox_ids():
+    """Host ids a run's uid_map gives the sandbox (added to PEXOS_UIDS) and
+    the one its uid 1000, the script's, maps to (SCRIPT_UID)."""
+    global SCRIPT_UID
+    run = run_pexos({"script": UIDMAP_SCRIPT})
+    maps = (run.result() or {}).get("maps") or {}
+    for rows in maps.values():
+        PEXOS_UIDS.update(outside + i for _, outside, count in rows for i in range(min(count, 4)))
+    for inside, outside, count in maps.get("uid_map", []):
+        if inside <= 1000 < inside + count:
+            SCRIPT_UID = outside + 1000 - inside
 
 
 def host_local_ipv4():
@@ -234,7 +435,9 @@ def host_local_ipv4():
 
 
 def marker():
-    return "pexos-sec-" + secrets.token_hex(8)
+    name = "pexos-sec-" + secrets.token_hex(8)
+    MARKERS.append(name)
+    return name
 
 
 # ------------------------------------------------------- host-side attacks
@@ -766,10 +969,1059 @@ def host_fork_bomb_contained():
     return diag, neighbour
 
 
+SIGNAL_SCRIPT = r'''
+import ctypes
+import errno
+import os
+
+TARGETS = %r
+NR_PTRACE, NR_PROCESS_VM_READV, NR_PIDFD_OPEN = 101, 310, 434
+PTRACE_ATTACH = 16
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+
+def name(e):
+    return errno.errorcode.get(e, "errno %%d" %% e)
+
+
+def sys_errno(nr, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) if isinstance(a, int) else a
+                                          for a in args])
+    if r == -1:
+        return name(ctypes.get_errno())
+    if nr == NR_PIDFD_OPEN:
+        os.close(r)
+    return "succeeded"
+
+
+def kill(pid):
+    try:
+        os.kill(pid, 0)
+        return "succeeded"
+    except OSError as e:
+        return name(e.errno)
+
+
+def main():
+    out = {"kill(-1, 0)": kill(-1)}
+    for label, pid in TARGETS.items():
+        out[label] = {
+            "kill(pid, 0)": kill(pid),
+            "kill(-pid, 0)": kill(-pid),
+            "pidfd_open": sys_errno(NR_PIDFD_OPEN, pid, 0),
+            "ptrace(PTRACE_ATTACH)": sys_errno(NR_PTRACE, PTRACE_ATTACH, pid, None, None),
+            "process_vm_readv": sys_errno(NR_PROCESS_VM_READV, pid, None, 0, None, 0, 0),
+        }
+    return out
+'''
+
+
+def host_signal_ptrace_outside():
+    """Host processes by their host pid: this harness, the pexos-run running
+    the script, and a host process running as the very host uid the
+    script's uid 1000 maps to (the one a missing PID namespace would let it
+    signal). Inside, kill(pid, 0), kill(-pid, 0) and pidfd_open find none of
+    them (ESRCH) and kill(-1, 0) finds nothing at all (ESRCH); ptrace
+    PTRACE_ATTACH and process_vm_readv are refused by seccomp (EPERM).
+    Only signal 0 is sent and nothing is attached: harmless anywhere."""
+    name = marker()
+    same_uid = start_marker_process(name, uid=SCRIPT_UID)
+    try:
+        time.sleep(0.1)
+        targets = {"harness": os.getpid(), "same host uid": same_uid.pid}
+
+        def script(pexos_pid):
+            targets["pexos-run"] = pexos_pid
+            return SIGNAL_SCRIPT % (targets,)
+        run = Pending({"script": None, "timeout": 10}, script_for_pid=script).finish()
+        uids = proc_uids(same_uid.pid)
+    finally:
+        stop(same_uid)
+    diag = [run.problem] if run.problem else []
+    if min(targets.values()) <= 64:
+        diag.append("a target's host pid is <= 64 and may exist inside too: %s (rerun)" % targets)
+    if not uids or uids[0] != SCRIPT_UID:
+        diag.append("harness: the same-uid host process runs as %s, not %d" % (uids, SCRIPT_UID))
+    want = {"kill(pid, 0)": "ESRCH", "kill(-pid, 0)": "ESRCH", "pidfd_open": "ESRCH",
+            "ptrace(PTRACE_ATTACH)": "EPERM", "process_vm_readv": "EPERM"}
+    expect = {"result": dict({label: want for label in targets}, **{"kill(-1, 0)": "ESRCH"})}
+    diag.extend(mismatches(expect, run.resp))
+    return diag, run
+
+
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+             "USER": "sandbox", "LOGNAME": "sandbox", "OPENBLAS_NUM_THREADS": "1",
+             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+
+ENV_SECRET_SCRIPT = r'''
+import errno
+import os
+
+MARKER = %r + %r
+
+
+def main():
+    files = {}
+    for d in sorted(os.listdir("/proc")):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%%s/environ" %% d, "rb") as f:
+                files[d] = "HAS THE SECRET" if MARKER.encode() in f.read() else "clean"
+        except OSError as e:
+            files[d] = errno.errorcode.get(e.errno, str(e.errno))
+    return {
+        "environ": dict(os.environ),
+        "secret in os.environ": sorted(k for k, v in os.environ.items()
+                                       if MARKER in k or MARKER in v),
+        "PEXOS_SECRET set": "PEXOS_SECRET" in os.environ,
+        "/proc/self/environ": files.get(str(os.getpid())),
+        "/proc/1/environ": files.get("1"),
+        "/proc/*/environ": files,
+    }
+'''
+
+
+def host_env_secret_absent():
+    """PEXOS_SECRET (and a PYTHONPATH and an API token) set on the pexos-run
+    process do not reach the script: os.environ is exactly the sandbox's
+    clean set (PATH, HOME, TMPDIR, LANG, USER, LOGNAME, the BLAS thread
+    counts, with their fixed values), no /proc/<pid>/environ the script can
+    read holds the secret, and init's (/proc/1/environ) is either unreadable
+    for the script (EACCES) or clean."""
+    name = marker()
+    env = dict(os.environ, PEXOS_SECRET=name, PYTHONPATH="/tmp/" + name, API_TOKEN=name)
+    half = len(name) // 2
+    run = run_pexos({"script": ENV_SECRET_SCRIPT % (name[:half], name[half:])}, env=env)
+    diag = [run.problem] if run.problem else []
+    res = run.result()
+    if not isinstance(res, dict):
+        return diag + ["no result"], run
+    if res.get("environ") != CLEAN_ENV:
+        diag.append("os.environ is %s, expected exactly %s" % (res.get("environ"), CLEAN_ENV))
+    if res.get("secret in os.environ") != [] or res.get("PEXOS_SECRET set") is not False:
+        diag.append("HOLE: the secret is in the script's os.environ")
+    leaked = sorted(p for p, v in (res.get("/proc/*/environ") or {}).items() if v == "HAS THE SECRET")
+    if leaked:
+        diag.append("HOLE: the secret is readable in /proc/%s/environ" % ",".join(leaked))
+    if res.get("/proc/self/environ") != "clean":
+        diag.append("could not read its own /proc/self/environ (test could not look): %r"
+                    % res.get("/proc/self/environ"))
+    if res.get("/proc/1/environ") not in ("EACCES", "clean"):
+        diag.append("/proc/1/environ gave %r, expected EACCES or clean" % res.get("/proc/1/environ"))
+    return diag, run
+
+
+HOLD_SCRIPT = r'''
+import time
+
+
+def main():
+    time.sleep(%r)
+    return {"held": True}
+'''
+
+
+def host_env_not_in_sandbox_init():
+    """Defence in depth for the secret above: no process of the run (looked
+    at from the host, by its run cgroup, while the script sleeps) holds
+    PEXOS_SECRET in its environment or command line, init included. The
+    script cannot read init's environ (EACCES), but anything that gets
+    uid 0 inside the sandbox (init's uid) could; a sandbox init made by
+    fork() without exec keeps pexos-run's whole memory, environment
+    included, which is what this catches."""
+    name = marker()
+    env = dict(os.environ, PEXOS_SECRET=name)
+    pend = Pending({"script": HOLD_SCRIPT % 1.5, "timeout": 10}, env=env)
+    holders, looked, deadline = set(), set(), time.monotonic() + 5
+    while not pend.done() and time.monotonic() < deadline:
+        for pid in proc_pids():
+            if run_cgroup_of(pid) != pend.proc.pid:
+                continue
+            looked.add(pid)
+            for part in ("environ", "cmdline"):
+                if name.encode() in (proc_read(pid, part) or b""):
+                    holders.add("host pid %d (uid %s, %s) /proc/%d/%s"
+                                % (pid, (proc_uids(pid) or ["?"])[0],
+                                   proc_cmdline(pid)[:60], pid, part))
+        time.sleep(0.2)
+    run = pend.finish()
+    diag = [run.problem] if run.problem else []
+    if not looked:
+        diag.append("found no process of the run on the host (test could not look)")
+    if holders:
+        diag.append("HOLE (defence in depth): processes inside the sandbox hold pexos-run's "
+                    "secret environment: %s" % sorted(holders))
+    return diag, run
+
+
+LEAK_SCRIPT = r'''
+import os
+import sys
+
+NEEDLES = [a + b for a, b in %r]
+
+
+def main():
+    hits, looked = set(), 0
+
+    def look(where, data):
+        nonlocal looked
+        looked += 1
+        if isinstance(data, bytes):
+            data = data.replace(b"\0", b" ").decode("utf-8", "replace")
+        for n in NEEDLES:
+            if n in data:
+                hits.add("%%s contains %%s" %% (where, n))
+
+    for pid in sorted(d for d in os.listdir("/proc") if d.isdigit()):
+        for part in ("cmdline", "environ", "status", "stat", "comm", "maps", "mountinfo",
+                     "cgroup", "cpuset", "attr/current"):
+            try:
+                with open("/proc/%%s/%%s" %% (pid, part), "rb") as f:
+                    look("/proc/%%s/%%s" %% (pid, part), f.read())
+            except OSError:
+                pass
+        links = ["exe", "cwd", "root"]
+        try:
+            links += ["fd/" + fd for fd in os.listdir("/proc/%%s/fd" %% pid)]
+        except OSError:
+            pass
+        for link in links:
+            try:
+                look("/proc/%%s/%%s" %% (pid, link), os.readlink("/proc/%%s/%%s" %% (pid, link)))
+            except OSError:
+                pass
+    for name in os.listdir("/etc"):
+        path = os.path.join("/etc", name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                look(path, f.read())
+    look("sys.path", repr(sys.path))
+    look("sys.executable", sys.executable)
+    look("os.getcwd()", os.getcwd())
+    look("os.environ", repr(dict(os.environ)))
+    return {"hits": sorted(hits), "looked": looked}
+'''
+
+
+def host_repo_paths_not_leaked():
+    """No path of the repository or of the build (the pexos-run binary and
+    its directory) can be read anywhere inside: not in any process's
+    cmdline, environ, status, maps, mountinfo, cgroup, exe/cwd/root/fd
+    links, nor in /etc, sys.path, the cwd or the environment. (Knowing where
+    and how the supervisor is installed is the first step of an escape; the
+    directories themselves are absent, see host_paths_not_visible.)"""
+    needles = sorted({REPO, os.path.dirname(PEXOS), PEXOS})
+    split = [(n[:len(n) // 2], n[len(n) // 2:]) for n in needles]
+    run = run_pexos({"script": LEAK_SCRIPT % (split,)})
+    diag = [run.problem] if run.problem else []
+    res = run.result()
+    if not isinstance(res, dict):
+        return diag + ["no result"], run
+    if not res.get("looked"):
+        diag.append("looked at nothing (test could not look)")
+    if res.get("hits"):
+        diag.append("HOLE (information leak): host paths of pexos are readable inside: %s"
+                    % res["hits"])
+    return diag, run
+
+
+IPC_OWNER_SCRIPT = r'''
+import ctypes
+import errno
+import os
+import time
+from multiprocessing import shared_memory
+
+KEY, NAME, HOLD = %d, %r, %r
+IPC_CREAT, IPC_EXCL, IPC_RMID = 0o1000, 0o2000, 0
+
+
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = IPC_CREAT | IPC_EXCL | 0o666
+    ids = {"shm": libc.shmget(ctypes.c_int(KEY), ctypes.c_size_t(4096), flags),
+           "sem": libc.semget(ctypes.c_int(KEY), 1, flags),
+           "msg": libc.msgget(ctypes.c_int(KEY), flags)}
+    try:
+        posix = shared_memory.SharedMemory(name=NAME, create=True, size=4096)
+        posix_made = "created"
+    except Exception as e:  # noqa: BLE001 - reported by type
+        posix, posix_made = None, type(e).__name__
+    with open("/tmp/" + NAME, "w") as f:
+        f.write("run A")
+    t_made = time.time()
+    time.sleep(HOLD)
+    t_release = time.time()
+    still = {"shm": libc.shmget(ctypes.c_int(KEY), ctypes.c_size_t(0), 0) == ids["shm"]}
+    libc.shmctl(ids["shm"], IPC_RMID, None)
+    libc.semctl(ids["sem"], 0, IPC_RMID)
+    libc.msgctl(ids["msg"], IPC_RMID, None)
+    if posix is not None:
+        posix.close()
+        posix.unlink()
+    return {"made": {k: v >= 0 for k, v in ids.items()}, "still there": still,
+            "posix shm": posix_made, "t_made": t_made, "t_release": t_release}
+'''
+
+IPC_PEEKER_SCRIPT = r'''
+import ctypes
+import errno
+import os
+import time
+from multiprocessing import shared_memory
+
+KEY, NAME = %d, %r
+
+
+def err(e):
+    return errno.errorcode.get(e, "errno %%d" %% e)
+
+
+def get(r, libc):
+    return "found (id %%d)" %% r if r >= 0 else err(ctypes.get_errno())
+
+
+def main():
+    t = time.time()
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {"t": t,
+           "shmget": get(libc.shmget(ctypes.c_int(KEY), ctypes.c_size_t(0), 0), libc),
+           "semget": get(libc.semget(ctypes.c_int(KEY), 0, 0), libc),
+           "msgget": get(libc.msgget(ctypes.c_int(KEY), 0), libc)}
+    listed = {}
+    for kind in ("shm", "sem", "msg"):
+        with open("/proc/sysvipc/" + kind) as f:
+            listed[kind] = [int(line.split()[0]) for line in f.readlines()[1:] if line.strip()]
+    out["/proc/sysvipc"] = listed
+    try:
+        out["/dev/shm"] = sorted(os.listdir("/dev/shm"))
+    except OSError as e:
+        out["/dev/shm"] = err(e.errno)
+    try:
+        shared_memory.SharedMemory(name=NAME).close()
+        out["attach posix shm"] = "attached"
+    except Exception as e:  # noqa: BLE001
+        out["attach posix shm"] = type(e).__name__
+    out["A's /tmp file"] = os.path.exists("/tmp/" + NAME)
+    return out
+'''
+
+
+def host_ipc_concurrent_runs():
+    """Two CONCURRENT runs: A makes a SysV shared memory segment, semaphore
+    set and message queue under a known key (and tries a POSIX shm segment
+    and a /tmp file) and holds them for 4 s; B, started while A holds them
+    (checked by their timestamps), finds none of them (shmget, semget,
+    msgget: ENOENT), /proc/sysvipc lists nothing at all, /dev/shm does not
+    exist (ENOENT), attaching A's POSIX segment fails (FileNotFoundError)
+    and A's /tmp file is not there. A's POSIX shm fails cleanly
+    (FileNotFoundError: no /dev/shm). Neither the key nor the name ever
+    shows up in the host's /proc/sysvipc or /dev/shm."""
+    name = marker()
+    key = 0x5E000000 | secrets.randbits(24)
+    owner = Pending({"script": IPC_OWNER_SCRIPT % (key, name, 3.0), "timeout": 15})
+    wait_for_run_file(owner, "/tmp/" + name)  # A made everything before this file
+    peeker = run_pexos({"script": IPC_PEEKER_SCRIPT % (key, name)})
+    host_keys = []
+    for kind in ("shm", "sem", "msg"):
+        for line in (read_text("/proc/sysvipc/" + kind) or "").splitlines()[1:]:
+            if line.split() and int(line.split()[0]) == key:
+                host_keys.append(kind)
+    host_shm = [n for n in os.listdir("/dev/shm") if name in n] if os.path.isdir("/dev/shm") else []
+    a = owner.finish()
+    diag = [r.problem for r in (a, peeker) if r.problem]
+    ares, bres = a.result() or {}, peeker.result() or {}
+    if ares.get("made") != {"shm": True, "sem": True, "msg": True}:
+        diag.append("run A could not make its SysV objects (test could not attack)")
+        diag.extend(a.diag())
+    if ares.get("posix shm") != "FileNotFoundError":
+        diag.append("run A's POSIX shm gave %r, expected FileNotFoundError" % ares.get("posix shm"))
+    if not (ares.get("t_made", 1e18) < bres.get("t", 0) < ares.get("t_release", 0)):
+        diag.append("run B did not look while run A held its objects (timing; test could not attack)")
+    diag.extend(mismatches({"result": {
+        "shmget": "ENOENT", "semget": "ENOENT", "msgget": "ENOENT",
+        "/proc/sysvipc": {"shm": [], "sem": [], "msg": []},
+        "/dev/shm": "ENOENT", "attach posix shm": "FileNotFoundError",
+        "A's /tmp file": False}}, peeker.resp))
+    if host_keys:
+        diag.append("HOLE: run A's SysV key is in the host's /proc/sysvipc (%s)" % host_keys)
+    if host_shm:
+        diag.append("HOLE: run A's POSIX shm is in the host's /dev/shm: %s" % host_shm)
+    return diag, peeker
+
+
+TMP_FILL_SCRIPT = r'''
+import errno
+import os
+import time
+
+MARKER, HOLD = %r, %r
+MIB = 1 << 20
+
+
+def main():
+    written, err, files = 0, None, []
+    chunk = b"\x03" * MIB
+    try:
+        while err is None and written < 256 * MIB:
+            files.append("/tmp/%%s-%%d" %% (MARKER, len(files)))
+            with open(files[-1], "wb", buffering=0) as f:
+                for _ in range(8):
+                    try:
+                        written += f.write(chunk)
+                    except OSError as e:
+                        err = errno.errorcode.get(e.errno, str(e.errno))
+                        break
+        t_full = time.time()
+        os.mkdir("/tmp/full")  # a directory: it needs no data block on the full tmpfs
+        time.sleep(HOLD)
+        t_release = time.time()
+    finally:
+        for path in files:
+            os.unlink(path)
+        if os.path.isdir("/tmp/full"):
+            os.rmdir("/tmp/full")
+    return {"errno": err, "written": written, "t_full": t_full, "t_release": t_release}
+'''
+
+
+def host_tmp_fill_no_host_effect():
+    """Filling /tmp (ENOSPC at its 64 MiB) and holding it full for 2 s does
+    nothing on the host: while it is full (checked by timestamps), the
+    host's /tmp has lost less than 3/4 of what the run wrote (it is a tmpfs
+    of the run, not the host's disk) and holds no file with the run's
+    marker; afterwards neither. Capped at 256 MiB."""
+    name = marker()
+    st = os.statvfs("/tmp")
+    before = st.f_bavail * st.f_frsize
+    pend = Pending({"script": TMP_FILL_SCRIPT % (name, 2.0), "timeout": 20})
+    wait_for_run_file(pend, "/tmp/full")
+    time.sleep(0.2)
+    st = os.statvfs("/tmp")
+    during, t_measure = st.f_bavail * st.f_frsize, time.time()
+    seen_during = [n for n in os.listdir("/tmp") if name in n]
+    run = pend.finish()
+    seen_after = [n for n in os.listdir("/tmp") if name in n]
+    diag = [run.problem] if run.problem else []
+    res = run.result() or {}
+    written = res.get("written") or 0
+    if res.get("errno") != "ENOSPC" or not (60 << 20) <= written <= (64 << 20):
+        diag.append("the fill did not end in ENOSPC at about 64 MiB: %r after %d bytes"
+                    % (res.get("errno"), written))
+    if not (res.get("t_full", 1e18) < t_measure < res.get("t_release", 0)):
+        diag.append("the host was not measured while the run's /tmp was full (timing)")
+    drop = before - during
+    if written and drop >= written * 3 // 4:
+        diag.append("HOLE?: the host's /tmp lost %d MiB while the run held %d MiB in its /tmp"
+                    % (drop >> 20, written >> 20))
+    if seen_during or seen_after:
+        diag.append("HOLE: the run's files appeared in the host's /tmp: %s"
+                    % sorted(set(seen_during + seen_after)))
+    return diag, run
+
+
+HELLO_SCRIPT = r'''
+import time
+
+
+def main():
+    t = time.time()
+    block = bytearray(32 << 20)  # 32 MiB, touched
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return {"hello": "world", "t": t, "touched_mb": len(block) >> 20}
+'''
+
+
+def host_memory_bombs_neighbour():
+    """While a numpy bomb (np.ones(10**9)) and a pure-Python bomb run with
+    memory_mb 128 (both must end as MemoryLimit), a concurrent hello run
+    (itself touching 32 MiB) succeeds normally, and the host's available
+    memory never drops by 1 GiB or more (an unlimited numpy bomb takes 8 GB)."""
+    with open(os.path.join(ATTACKS, "res_memory_bomb_numpy.py"), encoding="utf-8") as f:
+        numpy_bomb = f.read()
+    with open(os.path.join(ATTACKS, "res_memory_bomb_list.py"), encoding="utf-8") as f:
+        list_bomb = f.read()
+    base = mem_available()
+    bombs = [Pending({"script": numpy_bomb, "timeout": 20, "memory_mb": 128}),
+             Pending({"script": list_bomb, "timeout": 20, "memory_mb": 128})]
+    time.sleep(0.15)
+    hello = Pending({"script": HELLO_SCRIPT, "timeout": 10})
+    t_hello = time.monotonic()
+    lows = wait_all(bombs + [hello], 0.02, mem_available)
+    runs = [p.finish() for p in bombs]
+    said = hello.finish()
+    diag = [r.problem for r in runs + [said] if r.problem]
+    for label, r in zip(("numpy bomb", "list bomb"), runs):
+        if (r.resp or {}).get("type") != "MemoryLimit":
+            diag.append("%s: expected type MemoryLimit" % label)
+            diag.extend(r.diag())
+    if not any(p.t_end > t_hello for p in bombs):
+        diag.append("the hello run did not overlap the bombs (test could not attack)")
+    if (said.result() or {}).get("hello") != "world":
+        diag.append("HOLE: the concurrent hello run failed while the memory bombs ran")
+    elif said.elapsed > 5:
+        diag.append("the concurrent hello run took %.1f s" % said.elapsed)
+    lows = [m for m in lows if m is not None]
+    if base and lows and base - min(lows) >= 1 << 30:
+        diag.append("HOLE?: the host's MemAvailable dropped by %d MiB during the bombs"
+                    % ((base - min(lows)) >> 20))
+    return diag, said
+
+
+FORK_BOMB_SCRIPT = r'''
+import errno
+import os
+import time
+
+
+def main():
+    me, err, forked = os.getpid(), None, 0
+    r, w = os.pipe()
+    for _ in range(9):  # every process forks again: at most 2**9 = 512 without a limit
+        try:
+            if os.fork() > 0:
+                forked += 1
+        except OSError as e:
+            err = err or errno.errorcode.get(e.errno, str(e.errno))
+            time.sleep(0.01)
+    if os.getpid() != me:
+        os.write(w, ("%s\n" % err).encode())  # what this process saw, one short line
+        time.sleep(3)
+        os._exit(0)
+    time.sleep(1.5)
+    os.close(w)
+    os.set_blocking(r, False)
+    try:
+        seen = os.read(r, 1 << 16).decode().split()
+    except BlockingIOError:
+        seen = []
+    errors = sorted(set(seen) - {"None"} | ({err} if err else set()))
+    return {"errors": errors, "children reporting": len(seen), "main forked": forked}
+'''
+
+
+def watch_bomb(script, what):
+    """Run a bomb while watching its pids cgroup from the host. Returns the
+    run and the diagnostics common to fork and thread bombs."""
+    before = len(proc_pids())
+    pend = Pending({"script": script, "timeout": 10})
+
+    def probe():
+        for d in run_dirs_of(pend.proc.pid):
+            cur, top = read_text(d + "/pids.current"), read_text(d + "/pids.max")
+            if cur is not None:
+                m = re.search(r"max (\d+)", read_text(d + "/pids.events") or "")
+                return int(cur), (top or "").strip(), int(m.group(1)) if m else None
+        return None
+    seen = [s for s in wait_all([pend], 0.02, probe) if s]
+    run = pend.finish()
+    time.sleep(0.5)
+    diag = [run.problem] if run.problem else []
+    if run.elapsed > run.req["timeout"]:
+        diag.append("the run took %.1f s, over its %s s timeout" % (run.elapsed, run.req["timeout"]))
+    if not seen:
+        diag.append("could not find the run's pids cgroup while it ran (test could not look)")
+    else:
+        if {s[1] for s in seen} != {"64"}:
+            diag.append("pids.max was %s, expected 64" % sorted({s[1] for s in seen}))
+        if max(s[0] for s in seen) > 64:
+            diag.append("HOLE: the run's pids cgroup held %d tasks" % max(s[0] for s in seen))
+        if not any(s[2] for s in seen):
+            diag.append("pids.events never counted a refused %s (max 0)" % what)
+    left = run_procs(pend.proc.pid)
+    if left:
+        diag.append("HOLE: processes of the %s bomb survive the run: %s" % (what, left[:5]))
+    after = len(proc_pids())
+    for _ in range(3):  # other work on the host comes and goes: the lowest of a few looks
+        if after <= before + 25:
+            break
+        time.sleep(0.5)
+        after = min(after, len(proc_pids()))
+    if after > before + 25:
+        diag.append("the host has %d processes after the %s bomb, %d before" % (after, what, before))
+    return run, diag
+
+
+def host_fork_bomb_exponential():
+    """A real fork bomb (exponential: every child forks again), watched from
+    the host: the run's pids cgroup never holds more than its pids.max of
+    64 tasks and counts the refusals (pids.events max > 0); the bomb's
+    processes report the fork errors they saw through a pipe: exactly
+    EAGAIN; the run answers within its timeout; afterwards no process of
+    the run is left on the host and the host's process count is back to
+    what it was (within 25: other work on the host). Capped at 2**9 processes
+    that exit after 3 s, in case the limit were missing."""
+    run, diag = watch_bomb(FORK_BOMB_SCRIPT, "fork")
+    if (run.result() or {}).get("errors") != ["EAGAIN"]:
+        diag.append("the bomb's processes did not see exactly EAGAIN from fork (the pids limit)")
+        diag.extend(run.diag())
+    return diag, run
+
+
+THREAD_BOMB_SCRIPT = r'''
+import threading
+import time
+
+
+def main():
+    release, threads, error = threading.Event(), [], None
+    try:
+        for _ in range(1024):  # capped, in case the limit were missing
+            t = threading.Thread(target=release.wait, daemon=True)
+            t.start()
+            threads.append(t)
+    except RuntimeError as e:
+        error = "%s: %s" % (type(e).__name__, e)
+    time.sleep(1.0)  # hold them while the host looks
+    release.set()
+    for t in threads:
+        t.join()
+    return {"error": error, "started": len(threads)}
+'''
+
+
+def host_thread_bomb_contained():
+    """A thread bomb held for 1 s, watched from the host: the run's pids
+    cgroup never holds more than 64 tasks and counts the refusals, the
+    script gets RuntimeError "can't start new thread" and returns normally
+    within its timeout, and afterwards nothing of the run is left and the
+    host's process count is back to what it was (within 25)."""
+    run, diag = watch_bomb(THREAD_BOMB_SCRIPT, "thread")
+    if (run.result() or {}).get("error") != "RuntimeError: can't start new thread":
+        diag.append("the bomb did not end in RuntimeError: can't start new thread")
+        diag.extend(run.diag())
+    return diag, run
+
+
+CPU_SCRIPT = r'''
+import os
+import time
+
+
+def burn(until):
+    x = 0
+    while time.time() < until:
+        for _ in range(100000):
+            x += 1
+    return x
+
+
+def main():
+    until = time.time() + 30
+    for _ in range(4):
+        if os.fork() == 0:
+            burn(until)
+            os._exit(0)
+    burn(until)
+    return {"burned": True}
+'''
+
+
+def host_cpu_time_multiproc():
+    """CPU time is limited for the whole run, not per process: main() and
+    four child processes burn CPU under a CPU-time limit of 1 s and a
+    wall-clock limit of 10 s (pexos-run --cpu 1 --timeout 10). The verdict
+    must be Timeout naming the CPU-time limit, well before the wall clock:
+    even a busy host gives the run 1 s of CPU in 10 s. stats.cpu_ms shows
+    the limit held (the cgroup is read every 100 ms, so a little over 1 s
+    with five burners on the host's cores). Every burner stops by itself
+    after 30 s so a missing limit cannot keep the host busy."""
+    diag = []
+    run = run_pexos({"script": CPU_SCRIPT, "stats": True},
+                    args=("--timeout", "10", "--cpu", "1"))
+    resp = run.resp if isinstance(run.resp, dict) else {}
+    cpu_ms = (resp.get("stats") or {}).get("cpu_ms")
+    if run.problem:
+        diag.append(run.problem)
+    elif resp.get("type") != "Timeout" or "CPU-time limit of 1 s" not in (resp.get("error") or ""):
+        diag.append("expected Timeout naming the CPU-time limit of 1 s, got %r: %r"
+                    % (resp.get("type"), resp.get("error")))
+    elif cpu_ms is None or cpu_ms > 1800:
+        diag.append("HOLE: the run used %s ms of CPU under a 1 s limit" % cpu_ms)
+    elif run.elapsed > 8:
+        diag.append("the CPU limit fired only after %.1f s" % run.elapsed)
+    return diag, run
+
+
+DAEMON_SCRIPT = r'''
+import os
+import time
+
+MARKER = %r
+DAEMON = (
+    "import os, signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+    "m = sys.argv[1]\n"
+    "open('/tmp/' + m + '-alive', 'w').write('alive')\n"
+    "t0 = time.time()\n"
+    "while time.time() < t0 + 8:\n"
+    "    time.sleep(0.1)\n"
+    "    if time.time() < t0 + 0.8:\n"
+    "        continue\n"
+    "    for fd, tag in ((1, '-stdout'), (2, '-stderr')):\n"
+    "        try:\n"
+    "            os.write(fd, (m + tag + '\\n').encode())\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    try:\n"
+    "        open('/tmp/' + m + '-file', 'w').write('written by the daemon')\n"
+    "    except OSError:\n"
+    "        pass\n"
+)
+
+
+def main():
+    pid = os.fork()
+    if pid == 0:  # fork, setsid, fork: the grandchild keeps fds 1 and 2
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv("/usr/bin/python3", ["/usr/bin/python3", "-c", DAEMON, MARKER])
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    deadline = time.time() + 5
+    while time.time() < deadline and not os.path.exists("/tmp/%%s-alive" %% MARKER):
+        time.sleep(0.02)
+    return {"daemon alive": os.path.exists("/tmp/%%s-alive" %% MARKER)}
+'''
+
+NEXT_RUN_SCRIPT = r'''
+import os
+import time
+
+MARKER = %r
+
+
+def main():
+    time.sleep(2.5)
+    procs = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%%s/cmdline" %% d, "rb") as f:
+                    procs.append(f.read().replace(b"\0", b" ").decode("utf-8", "replace"))
+            except OSError:
+                pass
+    return {"tmp": sorted(os.listdir("/tmp")),
+            "marker processes": [p[:80] for p in procs if MARKER in p]}
+'''
+
+
+def host_daemon_no_crosstalk():
+    """A daemonised grandchild (fork, setsid, fork; SIGTERM/SIGHUP ignored)
+    that keeps the run's stdout/stderr and, from 0.8 s on, writes its
+    marker to fd 1, fd 2 and a /tmp file. main() returns as soon as it is
+    alive. The next run, started right after and lasting 2.5 s, shows
+    nothing of it: not in its stdout/stderr, its /tmp or its /proc; the
+    daemon is gone from the host 1 s after its run answered, and no marker
+    file reached the host's /tmp."""
+    name = marker()
+    first = run_pexos({"script": DAEMON_SCRIPT % name, "timeout": 10})
+    second = run_pexos({"script": NEXT_RUN_SCRIPT % name, "timeout": 10})
+    diag = [r.problem for r in (first, second) if r.problem]
+    if (first.result() or {}).get("daemon alive") is not True:
+        diag.append("the daemon did not start (test could not attack)")
+        diag.extend(first.diag())
+    text = json.dumps(second.resp)
+    if name + "-std" in text:
+        diag.append("HOLE: the previous run's daemon wrote into the next run's output")
+    res = second.result()
+    if not isinstance(res, dict):
+        diag.append("the next run gave no result")
+    else:
+        if any(name in n for n in res.get("tmp", [])):
+            diag.append("HOLE: the previous run's files are in the next run's /tmp: %s"
+                        % [n for n in res["tmp"] if name in n])
+        if res.get("marker processes"):
+            diag.append("HOLE: the previous run's daemon is visible in the next run: %s"
+                        % res["marker processes"])
+    time.sleep(0.2)
+    left = host_procs_with(name)
+    if left:
+        diag.append("HOLE: the daemon survives on the host: %s" % left)
+        for line in left:
+            try:
+                os.kill(int(line.split(":")[0]), 9)
+            except OSError:
+                pass
+    files = [n for n in os.listdir("/tmp") if name in n]
+    if files:
+        diag.append("HOLE: the daemon's files reached the host's /tmp: %s" % files)
+    return diag, second
+
+
+PAIR_SCRIPT = r'''
+import ctypes
+import errno
+import os
+import socket
+import subprocess
+import time
+
+ME, OTHER = %r, %r
+KEYS = {ME: %d, OTHER: %d}
+IPC_CREAT, IPC_EXCL, IPC_RMID = 0o1000, 0o2000, 0
+
+
+def err(e):
+    return errno.errorcode.get(e, "errno %%d" %% e)
+
+
+def look(libc, name):
+    cmdlines = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%%s/cmdline" %% d, "rb") as f:
+                    cmdlines.append(f.read())
+            except OSError:
+                pass
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect("\0" + name)
+        connect = "connected"
+    except OSError as e:
+        connect = err(e.errno)
+    s.close()
+    shm = libc.shmget(ctypes.c_int(KEYS[name]), ctypes.c_size_t(0), 0)
+    with open("/proc/sysvipc/shm") as f:
+        keys = [int(line.split()[0]) for line in f.readlines()[1:] if line.strip()]
+    with open("/proc/net/unix") as f:
+        unix = f.read()
+    return {"/tmp file": os.path.exists("/tmp/" + name),
+            "process": any(name.encode() in c for c in cmdlines),
+            "abstract socket listed": name in unix,
+            "connect abstract socket": connect,
+            "shmget": "found" if shm >= 0 else err(ctypes.get_errno()),
+            "in /proc/sysvipc/shm": KEYS[name] in keys}
+
+
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/tmp/" + ME, "w") as f:
+        f.write("mine")
+    child = subprocess.Popen(["/usr/bin/python3", "-c", "import time; time.sleep(8)", ME])
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind("\0" + ME)
+    srv.listen(4)
+    shm = libc.shmget(ctypes.c_int(KEYS[ME]), ctypes.c_size_t(4096), IPC_CREAT | IPC_EXCL | 0o666)
+    time.sleep(0.3)  # the child's exec has replaced its command line
+    t_ready = time.time()
+    time.sleep(1.5)
+    t_look = time.time()
+    out = {"mine": look(libc, ME), "other": look(libc, OTHER)}
+    time.sleep(0.5)
+    t_gone = time.time()
+    child.kill()
+    child.wait()
+    srv.close()
+    libc.shmctl(shm, IPC_RMID, None)
+    os.unlink("/tmp/" + ME)
+    out.update({"t_ready": t_ready, "t_look": t_look, "t_gone": t_gone})
+    return out
+'''
+
+
+def host_concurrent_runs_isolated():
+    """Two runs at once, each leaving traces under its own marker: a /tmp
+    file, a child process with the marker in its command line, a listening
+    abstract unix socket (network namespace) and a SysV segment (IPC
+    namespace). Each sees all of its own (control) and none of the other's
+    while both hold them (checked by timestamps): no file, no process, the
+    socket neither listed in /proc/net/unix nor connectable (ECONNREFUSED),
+    the segment not found (ENOENT) nor listed."""
+    a, b = marker(), marker()
+    ka, kb = (0x5E000000 | secrets.randbits(24) for _ in range(2))
+    pa = Pending({"script": PAIR_SCRIPT % (a, b, ka, kb), "timeout": 15})
+    pb = Pending({"script": PAIR_SCRIPT % (b, a, kb, ka), "timeout": 15})
+    ra, rb = pa.finish(), pb.finish()
+    diag = [r.problem for r in (ra, rb) if r.problem]
+    mine = {"/tmp file": True, "process": True, "abstract socket listed": True,
+            "connect abstract socket": "connected", "shmget": "found", "in /proc/sysvipc/shm": True}
+    other = {"/tmp file": False, "process": False, "abstract socket listed": False,
+             "connect abstract socket": "ECONNREFUSED", "shmget": "ENOENT",
+             "in /proc/sysvipc/shm": False}
+    for label, r in (("run A", ra), ("run B", rb)):
+        for m in mismatches({"result": {"mine": mine}}, r.resp):
+            diag.append("%s (control, test could not look): %s" % (label, m))
+        for m in mismatches({"result": {"other": other}}, r.resp):
+            diag.append("HOLE: %s sees the other run: %s" % (label, m))
+    x, y = ra.result() or {}, rb.result() or {}
+    for me, them, label in ((x, y, "A"), (y, x, "B")):
+        if not (them.get("t_ready", 1e18) < me.get("t_look", 0) < them.get("t_gone", 0)):
+            diag.append("run %s did not look while the other held its traces (timing)" % label)
+    if diag:
+        diag.extend(ra.diag())
+    return diag, rb
+
+
+KILLED_SCRIPT = r'''
+import subprocess
+import time
+
+MARKER = %r
+LOOP = (
+    "import signal, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+    "time.sleep(60)\n"
+)
+
+
+def main():
+    null = subprocess.DEVNULL
+    subprocess.Popen(["/usr/bin/python3", "-c", LOOP, MARKER], start_new_session=True,
+                     stdin=null, stdout=null, stderr=null)
+    time.sleep(20)
+    return {"slept": True}
+'''
+
+
+def host_pexos_run_killed():
+    """pexos-run itself SIGKILLed in the middle of a run (an OOM kill of the
+    supervisor, a CI job cancelled): 1 s later no process of the run is
+    left on the host (not the script, not its setsid'd child ignoring
+    SIGTERM/SIGHUP), the run's cgroups hold no process, and the next run
+    removes the dead run's cgroup directories."""
+    name = marker()
+    pend = Pending({"script": KILLED_SCRIPT % name, "timeout": 30})
+    deadline = time.monotonic() + 10
+    while not host_procs_with(name) and time.monotonic() < deadline and not pend.done():
+        time.sleep(0.05)
+    diag = []
+    if not host_procs_with(name):
+        diag.append("the run's child never started (test could not attack)")
+    dirs = run_dirs_of(pend.proc.pid)
+    pend.proc.kill()
+    pend.thread.join()
+    time.sleep(1.0)
+    left = host_procs_with(name) + run_procs(pend.proc.pid)
+    if left:
+        diag.append("HOLE: processes of the run survive pexos-run's death: %s" % sorted(set(left)))
+        for line in left:
+            try:
+                os.kill(int(line.split(":")[0]), 9)
+            except OSError:
+                pass
+    busy = [d for d in dirs if (read_text(d + "/cgroup.procs") or "").strip()]
+    if busy:
+        diag.append("HOLE: the dead run's cgroups still hold processes: %s" % busy)
+    nxt = run_pexos({"script": HOLD_SCRIPT % 0})
+    if nxt.problem or nxt.result() != {"held": True}:
+        diag.append("the next run failed")
+        diag.extend(nxt.diag())
+    stale = run_dirs_of(pend.proc.pid)
+    if stale:
+        diag.append("the dead run's cgroup directories were not removed by the next run: %s" % stale)
+    return diag, nxt
+
+
+def host_zz_nothing_left():
+    """Runs last, after the whole suite: nothing of pexos is left on the
+    host. No process with one of the suite's markers, none in a run cgroup
+    of a pexos-run this suite started, no such pexos-run alive; no process
+    of the sandbox's host uids (PEXOS_UIDS) without a live supervisor (no
+    ancestor but host init that is not a sandbox uid: its pexos-run is
+    gone; seen twice, 1 s apart); no run-<pid>-<n> cgroup directory of the suite's
+    pexos-runs in any hierarchy; no host mount mentioning pexos or owned by
+    the sandbox's uids, and no new mount point on /tmp, /proc or the cgroup
+    trees since the suite started; no new entry in /tmp,
+    /var/tmp, /dev/shm or /run that carries a marker, belongs to the
+    sandbox's uids or is named pexos* (the integration tests' own
+    pexos-test-* directories aside)."""
+    diag = []
+
+    def supervisor(pid):
+        """The first ancestor not running as a sandbox uid (pexos-run or a
+        daemon of another user of this host), None if that is host init."""
+        for _ in range(64):
+            status = (proc_read(pid, "status") or b"").decode("utf-8", "replace")
+            m = re.search(r"^PPid:\s*(\d+)", status, re.M)
+            pid = int(m.group(1)) if m else 0
+            if pid <= 1:
+                return None
+            uids = proc_uids(pid)
+            if uids and not PEXOS_UIDS.intersection(uids):
+                return pid
+        return None
+
+    def orphans():
+        found = {}
+        for pid in proc_pids():
+            uids = proc_uids(pid)
+            if uids and PEXOS_UIDS.intersection(uids) and supervisor(pid) is None:
+                found[pid] = "%d (uid %d): %s" % (pid, uids[0], proc_cmdline(pid)[:100])
+        return found
+    first = orphans()
+    time.sleep(1.0)
+    second = orphans()
+    lasting = [second[p] for p in second if p in first]
+    if lasting:
+        diag.append("HOLE: sandbox processes without a live pexos-run: %s" % lasting)
+    for pid in proc_pids():
+        cmd = proc_cmdline(pid)
+        if pid == os.getpid():
+            continue
+        if any(m in cmd for m in MARKERS):
+            diag.append("HOLE: a process with a suite marker is left: %d: %s" % (pid, cmd[:120]))
+        elif run_cgroup_of(pid) in OUR_PIDS:
+            diag.append("HOLE: a process in a run cgroup of the suite is left: %d: %s"
+                        % (pid, cmd[:120]))
+        elif pid in OUR_PIDS:
+            diag.append("a pexos-run started by the suite is still alive: %d" % pid)
+    # The suite's pexos-runs are all reaped by now: a live process with one
+    # of their pids is someone else's, and so is its run cgroup.
+    ours = [d for d in run_cgroup_dirs()
+            if int(os.path.basename(d).split("-")[1]) in OUR_PIDS and own_run_dir(d)
+            and not os.path.exists("/proc/" + os.path.basename(d).split("-")[1])]
+    if ours:
+        diag.append("run cgroups of the suite's pexos-runs are left: %s" % ours)
+    mounts = read_text("/proc/self/mountinfo") or ""
+    named = [line for line in mounts.splitlines() if "pexos" in line]
+    if named:
+        diag.append("mounts mentioning pexos on the host: %s" % named)
+    # pexos's own mounts (a tmpfs owned by its uid_base, /proc, the staging
+    # tmpfs on /tmp) live in each run's mount namespace; none may show up
+    # in the host's. Other new mounts (containers of other host users) are
+    # not pexos's.
+    ids = tuple("uid=%d" % u for u in PEXOS_UIDS)
+    new_points = sorted(p for p in mount_points() - BASELINE.get("mounts", set())
+                        if p == "/tmp" or p.startswith(("/tmp/", "/proc/", "/sys/fs/cgroup/")))
+    owned = [line for line in mounts.splitlines() if any(i + "," in line + "," for i in ids)]
+    if new_points or owned:
+        diag.append("HOLE: sandbox mounts on the host: %s" % (new_points + owned))
+    for path in sorted(temp_entries() - BASELINE.get("temp", set())):
+        base = os.path.basename(path)
+        try:
+            owner = os.lstat(path).st_uid
+        except OSError:
+            continue
+        if any(m in base for m in MARKERS) or owner in PEXOS_UIDS or (
+                "pexos" in base and not base.startswith("pexos-test-")):
+            diag.append("a temporary entry of pexos is left: %s (owner %d)" % (path, owner))
+    if not OUR_PIDS:
+        diag.append("the suite started no pexos-run (nothing was checked)")
+    return diag, None
+
+
 HOST_TESTS = [host_namespaces_fresh, net_host_listeners, host_background_killed,
               host_tmp_not_persistent, host_paths_not_visible, host_uid_map, host_proc_isolation,
               host_env_not_leaked, host_hostname_isolated, host_ipc_isolated,
-              host_fork_bomb_contained]
+              host_fork_bomb_contained, host_pexos_run_killed, host_signal_ptrace_outside,
+              host_env_secret_absent, host_env_not_in_sandbox_init, host_repo_paths_not_leaked,
+              host_ipc_concurrent_runs, host_tmp_fill_no_host_effect,
+              host_memory_bombs_neighbour, host_fork_bomb_exponential, host_thread_bomb_contained,
+              host_cpu_time_multiproc, host_daemon_no_crosstalk, host_concurrent_runs_isolated]
+# After everything else, whatever the filter: what the whole suite left behind.
+FINAL_TESTS = [host_zz_nothing_left]
 
 
 # ------------------------------------------------------------------- driver
@@ -785,6 +2037,7 @@ def file_test(name):
         diag.extend(mismatches(expect, run.resp))
         return diag, run
     test.__name__ = name
+    test.parallel = not name.startswith("res_")
     return test
 
 
@@ -796,6 +2049,13 @@ def all_tests():
             sys.exit("Bail out! attacks/%s.py has no %s.expect.json" % (n, n))
         tests.append(file_test(n))
     return tests + HOST_TESTS
+
+
+def guarded(test):
+    try:
+        return test()
+    except Exception as e:  # a harness bug is a failure, not a crash
+        return ["harness exception: %r" % e], None
 
 
 def say(line):
@@ -825,13 +2085,19 @@ def main(argv):
     if check.returncode != 0:
         why = (check.stdout + check.stderr).decode("utf-8", "replace").strip().splitlines()
         return skip_all("pexos-run --check failed: %s" % (why[-1] if why else "no output"))
+    learn_sandbox_ids()
+    BASELINE.update(mounts=mount_points(), temp=temp_entries())
     tests = [t for t in all_tests() if not filters or any(f in t.__name__ for f in filters)]
+    tests += FINAL_TESTS
     failed, t0 = 0, time.monotonic()
+    # The attack files that only look (not res_*: those load the host and
+    # time themselves) run 4 at a time first; the rest one by one, in order.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        early = {t: pool.submit(guarded, t) for t in tests if getattr(t, "parallel", False)}
+        for t in early.values():
+            t.result()
     for n, test in enumerate(tests, 1):
-        try:
-            diag, run = test()
-        except Exception as e:  # a harness bug is a failure, not a crash
-            diag, run = ["harness exception: %r" % e], None
+        diag, run = early[test].result() if test in early else guarded(test)
         if diag:
             failed += 1
             say("not ok %d - %s" % (n, test.__name__))

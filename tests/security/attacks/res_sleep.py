@@ -1,6 +1,6 @@
 # pexos: {"timeout": 2}
 # A script that sleeps uses no CPU: only the wall-clock limit can stop it,
-# and it must, as Timeout.
+# and it must, as Timeout naming the wall-clock limit.
 import time
 
 

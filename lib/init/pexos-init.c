@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pexos-init - pid 1 of every run, after setup.
+ *
+ * The sandbox's setup process is a fork of the program that runs pexos (a
+ * daemon, say), so until it execs it holds a copy of that program's memory,
+ * command line and environment. Once it has forked the script's process it
+ * execs this: a static program without libc, embedded in libpexos and
+ * exec'd from a sealed memory file, with no environment. It reaps every
+ * process of the run, writes the wait status of the script's process
+ * (argv[1]) to fd 7 and exits, which makes the kernel kill what is left.
+ *
+ * Built with -nostdlib -static; x86_64 and aarch64.
+ */
+#define STATUS_FD 7
+#define ECHILD 10
+#define EINTR 4
+#define WALL 0x40000000
+
+#if defined(__x86_64__)
+#define NR_WRITE 1
+#define NR_EXIT_GROUP 231
+#define NR_WAIT4 61
+static long sys4(long n, long a, long b, long c, long d)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+__asm__(".text\n.global _start\n_start:\n"
+	"  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n"
+	"  call init_main\n  hlt\n");
+#elif defined(__aarch64__)
+#define NR_WRITE 64
+#define NR_EXIT_GROUP 94
+#define NR_WAIT4 260
+static long sys4(long n, long a, long b, long c, long d)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+			 : "memory");
+	return x0;
+}
+__asm__(".text\n.global _start\n_start:\n"
+	"  mov x0, sp\n  bl init_main\n  brk #0\n");
+#else
+#error "pexos-init: unsupported architecture"
+#endif
+
+__attribute__((noreturn)) static void die(long code)
+{
+	for (;;)
+		sys4(NR_EXIT_GROUP, code, 0, 0, 0);
+}
+
+__attribute__((noreturn, used)) void init_main(long *sp);
+
+__attribute__((noreturn, used)) void init_main(long *sp)
+{
+	long argc = sp[0];
+	const char *arg = argc > 1 ? (const char *)sp[2] : "";
+	long script = 0;
+
+	for (; *arg >= '0' && *arg <= '9'; arg++)
+		script = script * 10 + (*arg - '0');
+	if (script <= 0)
+		die(2);
+	for (;;) {
+		int status = 0;
+		long pid = sys4(NR_WAIT4, -1, (long)&status, WALL, 0);
+		if (pid == script) {
+			sys4(NR_WRITE, STATUS_FD, (long)&status, sizeof(status),
+			     0);
+			die(0);
+		}
+		if (pid == -ECHILD)
+			die(0);
+		/* another reaped process, or EINTR: go on */
+	}
+}
