@@ -26,7 +26,7 @@ static const struct setting settings[] = {
 	{"queue", "PEXOS_QUEUE", NULL, "requests that may wait for a sandbox (default 4 x workers)"},
 	{"max-body", "PEXOS_MAX_BODY", NULL, "largest request body, bytes (default 8388608)"},
 	{"conn-limit", "PEXOS_CONN_LIMIT", NULL, "connections at once (default 256)"},
-	{"conn-timeout", "PEXOS_CONN_TIMEOUT", NULL, "idle seconds before a connection is closed (default 30)"},
+	{"conn-timeout", "PEXOS_CONN_TIMEOUT", NULL, "seconds a connection may idle, and a request body may take (default 30)"},
 	{"grace", "PEXOS_GRACE", NULL, "seconds to finish runs on SIGTERM (default 10)"},
 	{"token-file", "PEXOS_TOKEN_FILE", NULL, "file holding the bearer token"},
 	{"timeout", "PEXOS_TIMEOUT", "timeout", "wall-clock limit, seconds (default 30)"},
@@ -53,8 +53,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < N_SETTINGS; i++)
 		fprintf(f, "  --%-13s %-19s %s\n", settings[i].flag,
 			settings[i].env, settings[i].help);
-	fputs("  -h, --help                        show this help\n"
-	      "  -V, --version                     show the version\n"
+	fputs("  -h, --help                          show this help\n"
+	      "  -V, --version                       show the version\n"
 	      "\nPEXOS_TOKEN sets the bearer token directly. See "
 	      "pexos-httpd(8).\n",
 	      f);
@@ -124,29 +124,30 @@ static int apply(struct config *c, const struct setting *s, const char *v)
 	else if (strcmp(s->flag, "grace") == 0) {
 		char *end;
 		c->grace = strtod(v, &end);
-		if (*end || end == v || c->grace < 0 || c->grace > 3600) {
+		if (*end || end == v || !(c->grace >= 0 && c->grace <= 3600)) {
 			fprintf(stderr, "pexos-httpd: grace must be 0 to 3600 "
 					"seconds, got '%s'\n", v);
 			return -1;
 		}
-	} else if (to_uint(s->flag, v, 0, 1u << 31, &u) < 0)
-		return -1;
-	else if (strcmp(s->flag, "port") == 0 && u <= 65535)
-		c->port = u;
-	else if (strcmp(s->flag, "workers") == 0 && u >= 1 && u <= 4096)
-		c->workers = u;
-	else if (strcmp(s->flag, "queue") == 0 && u <= 65536)
-		c->queue = u;
-	else if (strcmp(s->flag, "max-body") == 0 && u >= 1024)
+	} else if (strcmp(s->flag, "port") == 0) {
+		if (to_uint(s->flag, v, 0, 65535, &c->port) < 0)
+			return -1;
+	} else if (strcmp(s->flag, "workers") == 0) {
+		if (to_uint(s->flag, v, 1, 4096, &c->workers) < 0)
+			return -1;
+	} else if (strcmp(s->flag, "queue") == 0) {
+		if (to_uint(s->flag, v, 0, 65536, &c->queue) < 0)
+			return -1;
+	} else if (strcmp(s->flag, "max-body") == 0) {
+		if (to_uint(s->flag, v, 1024, 1u << 30, &u) < 0)
+			return -1;
 		c->max_body = u;
-	else if (strcmp(s->flag, "conn-limit") == 0 && u >= 1)
-		c->conn_limit = u;
-	else if (strcmp(s->flag, "conn-timeout") == 0 && u >= 1)
-		c->conn_timeout = u;
-	else {
-		fprintf(stderr, "pexos-httpd: --%s %s is out of range\n",
-			s->flag, v);
-		return -1;
+	} else if (strcmp(s->flag, "conn-limit") == 0) {
+		if (to_uint(s->flag, v, 1, 65536, &c->conn_limit) < 0)
+			return -1;
+	} else if (strcmp(s->flag, "conn-timeout") == 0) {
+		if (to_uint(s->flag, v, 1, 3600, &c->conn_timeout) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -259,6 +260,8 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		if (r == -1)
 			usage(stderr);
+		pexos_options_free(c.opts);
+		free(c.token);
 		return 2;
 	}
 	/* Signals go to this thread only, through sigwait below. */

@@ -63,13 +63,16 @@ static enum MHD_Result send_text(struct conn *s, int status, const char *type,
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
-	if (s->route == R_EXECUTE && s->job.started_ns) {
+	if (s->route == R_EXECUTE && s->job.started_ns)
 		snprintf(timing, sizeof(timing),
-			 "queue;dur=%.3f, run;dur=%.3f",
+			 "queue;dur=%.3f, run;dur=%.3f, total;dur=%.3f",
 			 (double)(s->job.started_ns - s->job.queued_ns) / 1e6,
-			 (double)(s->job.finished_ns - s->job.started_ns) / 1e6);
-		MHD_add_response_header(r, "Server-Timing", timing);
-	}
+			 (double)(s->job.finished_ns - s->job.started_ns) / 1e6,
+			 (double)(mono_ns() - s->start_ns) / 1e6);
+	else
+		snprintf(timing, sizeof(timing), "total;dur=%.3f",
+			 (double)(mono_ns() - s->start_ns) / 1e6);
+	MHD_add_response_header(r, "Server-Timing", timing);
 	if (status == 503)
 		MHD_add_response_header(r, "Retry-After", "1");
 	if (status == 401)
@@ -328,6 +331,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			if (append(s, upload, *upload_size) < 0)
 				return MHD_NO;
 			*upload_size = 0;
+			/* A client trickling its body (or sending one without
+			 * end) holds a connection: the whole body gets
+			 * --conn-timeout seconds, then the connection is
+			 * closed (libmicrohttpd 0.9.75 sends no answer queued
+			 * before the body is in). */
+			if (mono_ns() - s->start_ns >
+			    (uint64_t)cfg->conn_timeout * 1000000000u)
+				return send_error(s, 408, "InvalidRequest",
+						  "the request body took longer "
+						  "than the server allows");
 			return MHD_YES;
 		}
 		return on_body_complete(s);
@@ -359,7 +372,7 @@ static void json_escape(FILE *f, const char *s)
 
 static void log_request(const struct conn *s, double seconds)
 {
-	const char *severity = s->status >= 500 ? "ERROR"
+	const char *severity = s->status >= 500 && s->status != 503 ? "ERROR"
 			       : s->status >= 400 ? "WARNING"
 						  : "INFO";
 
@@ -490,13 +503,14 @@ int server_start(const struct config *config, pexos_context *context,
 	}
 	daemon_ = MHD_start_daemon(
 		flags, (uint16_t)cfg->port, NULL, NULL, on_request, NULL,
+		/* first, so that it catches messages about the others */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 128u,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 128u, MHD_OPTION_END);
 	if (!daemon_)
 		return -EADDRNOTAVAIL;
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);

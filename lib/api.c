@@ -121,20 +121,20 @@ int pexos_options_set(pexos_options *o, const char *name, const char *value,
 		else
 			r = parse_u64(value, numeric_options[i].min,
 				      numeric_options[i].max, &v);
+		if (r < 0 && numeric_options[i].seconds)
+			return pexos_fail(err, EINVAL, "options",
+					  "%s must be a number of seconds from "
+					  "%g to %g, got '%s'",
+					  name,
+					  (double)numeric_options[i].min / 1000,
+					  (double)numeric_options[i].max / 1000,
+					  value);
 		if (r < 0)
-			return pexos_fail(
-				err, EINVAL, "options",
-				"%s must be a %s between %g and %g, got '%s'",
-				name,
-				numeric_options[i].seconds ? "number of seconds"
-							   : "whole number",
-				numeric_options[i].seconds
-					? (double)numeric_options[i].min / 1000
-					: (double)numeric_options[i].min,
-				numeric_options[i].seconds
-					? (double)numeric_options[i].max / 1000
-					: (double)numeric_options[i].max,
-				value);
+			return pexos_fail(err, EINVAL, "options",
+					  "%s must be a whole number from "
+					  "%" PRIu64 " to %" PRIu64 ", got '%s'",
+					  name, numeric_options[i].min,
+					  numeric_options[i].max, value);
 		*field = v;
 		return 0;
 	}
