@@ -32,11 +32,20 @@ install_missing() {
 		"${missing[@]}" >/dev/null
 }
 
+quiet() { # run a command; show its output only if it fails
+	local out
+	if ! out=$("$@" 2>&1); then
+		printf '%s\n' "$out" >&2
+		echo "pexos.sh: failed: $*" >&2
+		exit 1
+	fi
+}
+
 build() { # build DIR [meson options]
 	local dir=$1
 	shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
-	ninja -C "$dir" >/dev/null
+	[ -f "$dir/build.ninja" ] || quiet meson setup "$dir" "$@"
+	quiet ninja -C "$dir"
 }
 
 run_suite() { # run_suite DIR: the meson suite, its log kept for counting

@@ -35,6 +35,10 @@ import threading
 import time
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from strictjson import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+                        strict_loads, subset_problems)
+
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 HELLO_RESULT = {"message": "Hello, World!"}
 # Guard for one HTTP exchange; no case should come close to it.
@@ -49,30 +53,6 @@ WORKDIR = tempfile.mkdtemp(prefix="pexos-test-http-")
 
 
 # --------------------------------------------------------------- JSON helpers
-
-
-class NotStrictJSON(ValueError):
-    pass
-
-
-def _reject_constant(name):
-    raise NotStrictJSON(f"non-RFC-8259 constant {name}")
-
-
-def _no_duplicates(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise NotStrictJSON(f"duplicate key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def strict_loads(text):
-    """json.loads that refuses NaN/Infinity and duplicate keys (RFC 8259)."""
-    return json.loads(
-        text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
-    )
 
 
 def clip(data, limit=500):

@@ -26,6 +26,10 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from strictjson import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+                        strict_loads, subset_problems)
+
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 FAILING = 'def main():\n    print("before")\n    return 1 / 0\n'
 SYNTAX = "def main(:\n    return 1\n"
@@ -57,34 +61,11 @@ SUMMARY = re.compile(
 # ------------------------------------------------------------------ helpers
 
 
-class NotStrictJSON(ValueError):
-    pass
-
-
-def _reject_constant(name):
-    raise NotStrictJSON(f"non-RFC-8259 constant {name}")
-
-
-class Obj(dict):
-    """A JSON object that remembers its key order as written."""
-    key_order = ()
-
-
-def _pairs(pairs):
-    """Keep key order (to check that "file" comes first), refuse duplicates."""
-    obj = Obj(pairs)
-    if len(obj) != len(pairs):
-        raise NotStrictJSON(f"duplicate key in {[k for k, _ in pairs]}")
-    obj.key_order = [k for k, _ in pairs]
-    return obj
-
-
 def parse_line(line):
-    return json.loads(line, parse_constant=_reject_constant,
-                      object_pairs_hook=_pairs)
+    return strict_loads(line)
 
 
-def short(value, limit=300):
+def short_text(value, limit=300):
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -98,8 +79,8 @@ class Run:
         argv = " ".join(shlex.quote(os.fsdecode(a)) for a in self.argv)
         return [f"command: {argv}",
                 f"exit: {self.rc}  wall: {self.wall:.2f} s",
-                f"stdout: {short(self.out.decode('utf-8', 'replace'), 1500)!r}",
-                f"stderr: {short(self.err.decode('utf-8', 'replace'), 600)!r}"]
+                f"stdout: {short_text(self.out.decode('utf-8', 'replace'), 1500)!r}",
+                f"stderr: {short_text(self.err.decode('utf-8', 'replace'), 600)!r}"]
 
 
 def pexos(*args, stdin=b""):

@@ -28,6 +28,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from strictjson import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+                        strict_loads, subset_problems)
+
 MIB = 1024 * 1024
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 # Guard for one pexos-run invocation; no case should come close to it.
@@ -40,66 +44,6 @@ WORKDIR = tempfile.mkdtemp(prefix="pexos-test-cli-")
 
 
 # --------------------------------------------------------------- JSON helpers
-
-
-class NotStrictJSON(ValueError):
-    pass
-
-
-def _reject_constant(name):
-    raise NotStrictJSON(f"non-RFC-8259 constant {name}")
-
-
-def _no_duplicates(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise NotStrictJSON(f"duplicate key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def strict_loads(text):
-    """json.loads that refuses NaN/Infinity and duplicate keys (RFC 8259)."""
-    return json.loads(
-        text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
-    )
-
-
-def same(a, b):
-    """Deep equality that keeps JSON types apart (true != 1, 3 != 3.0)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def subset_problems(expected, got, path="response"):
-    """Recursive dict subset; lists and scalars must be equal (typed)."""
-    if isinstance(expected, dict):
-        if not isinstance(got, dict):
-            return [f"{path}: expected an object, got {short(got)}"]
-        problems = []
-        for key, value in expected.items():
-            sub = f"{path}[{json.dumps(key)}]"
-            if key not in got:
-                problems.append(f"{sub} is missing")
-            else:
-                problems += subset_problems(value, got[key], sub)
-        return problems
-    if not same(expected, got):
-        return [f"{path}: expected {short(expected)}, got {short(got)}"]
-    return []
-
-
-def short(value, limit=300):
-    text = json.dumps(value, ensure_ascii=False)
-    if len(text) > limit:
-        text = text[:limit] + f"... ({len(text)} chars)"
-    return text
 
 
 # ------------------------------------------------------------ running pexos
