@@ -202,20 +202,6 @@ static int prepare_init(pexos_context *ctx, pexos_error *err)
 	return 0;
 }
 
-static int prepare_cgroups(pexos_context *ctx, pexos_error *err)
-{
-	char self[4096];
-	_cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -errno : read_all(fd, self, sizeof(self) - 1);
-
-	if (n < 0 && strcmp(ctx->opts.limits, "rlimit") != 0)
-		return pexos_fail_errno(err, (int)-n, "cgroup",
-					"read /proc/self/cgroup");
-	self[n < 0 ? 0 : n] = '\0';
-	return cg_prepare(&ctx->cg, ctx->opts.limits, "/sys/fs/cgroup", self,
-			  err);
-}
-
 int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		      pexos_error *err)
 {
@@ -237,7 +223,7 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	ctx->init_fd = -1;
 	ns_prepare(ctx);
 	build_command(ctx);
-	r = prepare_cgroups(ctx, err);
+	r = cg_prepare_self(&ctx->cg, ctx->opts.limits, err);
 	if (r == 0)
 		r = prepare_init(ctx, err);
 	if (r == 0)

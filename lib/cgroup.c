@@ -134,6 +134,64 @@ static bool own_path(const char *self, const char *controller, char *out,
 	return false;
 }
 
+/* Where the hierarchy of `controller` (v1) or the unified one (v2: "") is
+ * mounted below `sysfs`, from /proc/self/mountinfo text: its mount point
+ * and the cgroup path the mount shows as its root. A container's runtime
+ * often mounts only the container's own cgroup there. */
+static bool find_mount(const char *mountinfo, const char *controller,
+		       const char *sysfs, char *point, size_t psize,
+		       char *root, size_t rsize)
+{
+	const char *line = mountinfo;
+	size_t slen = strlen(sysfs);
+
+	while (line && *line) {
+		char mroot[PATH_MAX], mpoint[PATH_MAX], fstype[32], super[512];
+		const char *dash = strstr(line, " - ");
+		const char *end = strchr(line, '\n');
+
+		if (dash && (!end || dash < end) &&
+		    sscanf(line, "%*s %*s %*s %4095s %4095s", mroot, mpoint) == 2 &&
+		    sscanf(dash + 3, "%31s %*s %511s", fstype, super) == 2 &&
+		    strncmp(mpoint, sysfs, slen) == 0 &&
+		    (mpoint[slen] == '/' || mpoint[slen] == '\0')) {
+			bool match = false;
+			if (!*controller)
+				match = strcmp(fstype, "cgroup2") == 0 &&
+					mpoint[slen] == '\0';
+			else if (strcmp(fstype, "cgroup") == 0) {
+				char *tok, *save = NULL;
+				for (tok = strtok_r(super, ",", &save); tok && !match;
+				     tok = strtok_r(NULL, ",", &save))
+					match = strcmp(tok, controller) == 0;
+			}
+			if (match) {
+				snprintf(point, psize, "%s", mpoint);
+				snprintf(root, rsize, "%s", mroot);
+				return true;
+			}
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/* The directory of cgroup `own` in the tree mounted at `point`, whose root
+ * is `root`; -EXDEV if `own` lies outside what that mount shows. */
+static int cgroup_dir(const char *point, const char *root, const char *own,
+		      char *out, size_t size)
+{
+	size_t rlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
+
+	if (strncmp(own, root, rlen) != 0 ||
+	    (own[rlen] != '/' && own[rlen] != '\0'))
+		return -EXDEV;
+	own += rlen;
+	if (strcmp(own, "/") == 0)
+		own = "";
+	return str_concat(out, size, point, own, "");
+}
+
 static bool proc_alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;
@@ -198,33 +256,44 @@ static int fail_no_cgroup(pexos_error *err, int code, const char *what,
 {
 	return pexos_fail(
 		err, code ? code : ENOTSUP, "cgroup",
-		"%s%s%s%s: pexos enforces memory, process and CPU limits with "
-		"a cgroup per run and refuses to run scripts without one. Give "
-		"it a writable cgroup (a container needs --privileged or "
-		"--cgroupns=private with a delegated cgroup, see pexos(7)) or "
-		"accept weaker per-process limits with --limits=rlimit",
-		what, path ? " '" : "", path ? path : "",
-		path ? "'" : "");
+		"%s%s%s%s (%s): pexos enforces memory, process and CPU limits "
+		"with a cgroup per run and refuses to run scripts without one. "
+		"Give it a writable cgroup tree that contains its own cgroup (in "
+		"a container: the host's /sys/fs/cgroup mounted read-write, see "
+		"pexos(7)) or accept weaker per-process limits with "
+		"--limits=rlimit",
+		what, path ? " '" : "", path ? path : "", path ? "'" : "",
+		strerror(code ? code : ENOTSUP));
 }
 
 static int prepare_v1(struct cg_root *root, const char *sysfs,
-		      const char *self, pexos_error *err)
+		      const char *self, const char *mountinfo,
+		      pexos_error *err)
 {
 	for (int c = 0; c < CG1_N; c++) {
-		char own[PATH_MAX], dir[PATH_MAX];
+		char own[PATH_MAX], point[PATH_MAX], mroot[PATH_MAX];
+		char dir[PATH_MAX];
 		bool required = c == CG1_MEMORY || c == CG1_PIDS;
+		int r;
 
-		if (str_concat(dir, sizeof(dir), sysfs, "/", v1_names[c]) < 0 ||
-		    !own_path(self, v1_names[c], own, sizeof(own)) ||
-		    access(dir, F_OK) < 0) {
+		if (!own_path(self, v1_names[c], own, sizeof(own)) ||
+		    !find_mount(mountinfo, v1_names[c], sysfs, point,
+				sizeof(point), mroot, sizeof(mroot))) {
 			if (required)
 				return fail_no_cgroup(
 					err, ENOENT,
-					"no cgroup v1 controller", v1_names[c]);
+					"no mounted cgroup v1 controller",
+					v1_names[c]);
 			continue;
 		}
-		if (str_concat(root->base[c], sizeof(root->base[c]), dir,
-			       strcmp(own, "/") == 0 ? "" : own, "/pexos") < 0)
+		r = cgroup_dir(point, mroot, own, dir, sizeof(dir));
+		if (r == -EXDEV)
+			return fail_no_cgroup(err, EXDEV,
+					      "pexos's own cgroup is outside "
+					      "the tree mounted at",
+					      point);
+		if (r < 0 || str_concat(root->base[c], sizeof(root->base[c]),
+					dir, "/pexos", "") < 0)
 			return fail_no_cgroup(err, ENAMETOOLONG,
 					      "path too long", own);
 		if (mkdir(root->base[c], 0755) < 0 && errno != EEXIST) {
@@ -287,16 +356,24 @@ static int move_out_of(const char *own, pexos_error *err)
 }
 
 int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
-		  pexos_error *err)
+		  const char *mountinfo, pexos_error *err)
 {
-	char own_rel[PATH_MAX], own[PATH_MAX];
+	char own_rel[PATH_MAX], own[PATH_MAX], point[PATH_MAX], mroot[PATH_MAX];
 	int r;
 
 	if (!own_path(self, "", own_rel, sizeof(own_rel)))
 		return fail_no_cgroup(err, ENOENT, "no cgroup v2 entry in",
 				      "/proc/self/cgroup");
-	if (str_concat(own, sizeof(own), sysfs,
-		       strcmp(own_rel, "/") == 0 ? "" : own_rel, "") < 0)
+	if (!find_mount(mountinfo, "", sysfs, point, sizeof(point), mroot,
+			sizeof(mroot)))
+		return fail_no_cgroup(err, ENOENT, "no cgroup2 mount at", sysfs);
+	r = cgroup_dir(point, mroot, own_rel, own, sizeof(own));
+	if (r == -EXDEV)
+		return fail_no_cgroup(err, EXDEV,
+				      "pexos's own cgroup is outside the tree "
+				      "mounted at",
+				      point);
+	if (r < 0)
 		return fail_no_cgroup(err, ENAMETOOLONG, "path too long",
 				      own_rel);
 	r = enable_controllers(own);
@@ -328,7 +405,7 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 }
 
 int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
-	       const char *self, pexos_error *err)
+	       const char *self, const char *mountinfo, pexos_error *err)
 {
 	char probe[PATH_MAX];
 	struct statfs sf;
@@ -345,10 +422,10 @@ int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
 				  mode);
 	if (statfs(sysfs, &sf) == 0 &&
 	    (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC)
-		return cg_prepare_v2(root, sysfs, self, err);
+		return cg_prepare_v2(root, sysfs, self, mountinfo, err);
 	snprintf(probe, sizeof(probe), "%s/memory", sysfs);
 	if (access(probe, F_OK) == 0)
-		return prepare_v1(root, sysfs, self, err);
+		return prepare_v1(root, sysfs, self, mountinfo, err);
 	return fail_no_cgroup(err, ENOENT, "no cgroup filesystem at", sysfs);
 }
 
@@ -506,4 +583,53 @@ void cg_run_destroy(const struct cg_root *root, struct cg_run *run)
 		remove_dir(run->path[i]);
 	}
 	run->n = 0;
+}
+
+/* A whole /proc file, NUL-terminated; NULL on failure. */
+static char *slurp(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0, cap = 16384;
+	char *buf = fd < 0 ? NULL : malloc(cap);
+
+	while (buf) {
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0) {
+				free(buf);
+				return NULL;
+			}
+			break;
+		}
+		len += (size_t)n;
+		if (len + 1 == cap) {
+			char *p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+			cap *= 2;
+		}
+	}
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+int cg_prepare_self(struct cg_root *root, const char *mode, pexos_error *err)
+{
+	_cleanup_free_ char *self = NULL, *mountinfo = NULL;
+
+	if (strcmp(mode, "rlimit") == 0)
+		return cg_prepare(root, mode, "/sys/fs/cgroup", "", "", err);
+	self = slurp("/proc/self/cgroup");
+	mountinfo = slurp("/proc/self/mountinfo");
+	if (!self || !mountinfo)
+		return pexos_fail_errno(err, errno ? errno : EIO, "cgroup",
+					"read /proc/self/cgroup and "
+					"/proc/self/mountinfo");
+	return cg_prepare(root, mode, "/sys/fs/cgroup", self, mountinfo, err);
 }

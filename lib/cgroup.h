@@ -35,19 +35,24 @@ struct cg_run {
 
 /* Parent, once per context. `mode` is "auto" or "cgroup" (cgroups required)
  * or "rlimit" (none used). `sysfs` is the cgroup mount root, normally
- * "/sys/fs/cgroup", and `self` the content of /proc/self/cgroup (both
- * parameters so the unit tests can point them at a fake tree). Finds the
+ * "/sys/fs/cgroup", `self` the content of /proc/self/cgroup and `mountinfo`
+ * that of /proc/self/mountinfo (parameters so the unit tests can point them
+ * at a fake tree). pexos's own cgroup must lie inside the mounted tree. Finds the
  * hierarchy, creates the base directories, enables controllers (v2: moving
  * this process out of a cgroup that must stay free of processes) and removes
  * stale run cgroups of processes that died. Fails closed with a message that
  * says how to get a writable cgroup. */
 int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
-	       const char *self, pexos_error *err);
+	       const char *self, const char *mountinfo, pexos_error *err);
+
+/* cg_prepare for this process: /sys/fs/cgroup, /proc/self/cgroup and
+ * /proc/self/mountinfo. */
+int cg_prepare_self(struct cg_root *root, const char *mode, pexos_error *err);
 
 /* The cgroup v2 branch of cg_prepare, whatever `sysfs` is (unit tests run
  * it on a fake tree). */
 int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
-		  pexos_error *err);
+		  const char *mountinfo, pexos_error *err);
 
 /* A short name of the mode, for stats and --check: "cgroup-v2", ... */
 const char *cg_mode_name(enum cg_mode mode);

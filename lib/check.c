@@ -102,17 +102,10 @@ static int check_seccomp(json_t *list)
 static int check_cgroups(const pexos_options *opts, json_t *list,
 			 const char **ret_mode)
 {
-	char self[4096], detail[PATH_MAX + 700];
+	char detail[PATH_MAX + 700];
 	struct cg_root root;
 	pexos_error err = {0};
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read_all(fd, self, sizeof(self) - 1);
-	bool ok;
-
-	if (fd >= 0)
-		close(fd);
-	self[n < 0 ? 0 : n] = '\0';
-	ok = cg_prepare(&root, opts->limits, "/sys/fs/cgroup", self, &err) == 0;
+	bool ok = cg_prepare_self(&root, opts->limits, &err) == 0;
 	*ret_mode = ok ? cg_mode_name(root.mode) : "none";
 	if (!ok)
 		snprintf(detail, sizeof(detail), "%s", err.message);

@@ -164,8 +164,18 @@ int mnt_prepare(struct pexos_context *ctx, pexos_error *err)
 
 /* ---- child side: syscalls only ---------------------------------------- */
 
+/* Paths in messages are the sandbox's own, without the staging prefix. */
 #define CHILD_FAIL(err, what, arg)                                             \
-	pexos_fail_child(err, errno, "mount", what, arg)
+	pexos_fail_child(err, errno, "mount", what, in_sandbox(arg))
+
+static const char *in_sandbox(const char *path)
+{
+	size_t n = sizeof(STAGE) - 1;
+
+	if (path && strncmp(path, STAGE, n) == 0)
+		return path[n] ? path + n : "/";
+	return path;
+}
 
 /* Flags the kernel locks on a mount made in a less privileged namespace:
  * a remount must repeat them or it fails with EPERM. */

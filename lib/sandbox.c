@@ -302,6 +302,30 @@ static void kill_and_reap(struct run_fds *f)
 	}
 }
 
+/* Setup failures whose usual cause is a container's settings say so. */
+static void add_hint(pexos_error *err)
+{
+	const char *hint = NULL;
+	size_t n = strlen(err->message);
+
+	if (err->code != EPERM)
+		return;
+	if (strcmp(err->step, "uts") == 0)
+		hint = " (in a container, its seccomp profile refuses "
+		       "sethostname; see pexos(7))";
+	else if (strcmp(err->step, "mount") == 0 && strstr(err->message, "proc"))
+		hint = " (in a container, /proc has masked paths: run it with "
+		       "--security-opt systempaths=unconfined, podman: "
+		       "unmask=ALL; see pexos(7))";
+	else if (strcmp(err->step, "mount") == 0)
+		hint = " (in a container, its seccomp or AppArmor profile "
+		       "refuses mount; see pexos(7))";
+	else if (strcmp(err->step, "uid_map") == 0)
+		hint = " (pexos needs CAP_SETUID and CAP_SETGID)";
+	if (hint && n + strlen(hint) < sizeof(err->message))
+		memcpy(err->message + n, hint, strlen(hint) + 1);
+}
+
 /* Clone, join the cgroup, map ids, release the child, wait for exec. */
 static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 		 const struct cg_run *cg, struct run_fds *f, pexos_error *err)
@@ -426,8 +450,11 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	if (r < 0)
 		return r;
 	r = run_fds_open(&f, plan, err);
-	if (r == 0)
+	if (r == 0) {
 		r = start(ctx, plan, &cg, &f, err);
+		if (r < 0 && err)
+			add_hint(err);
+	}
 	if (r == 0)
 		r = watch(ctx, plan, &cg, &f, t0, res, err);
 	if (r < 0) {

@@ -56,6 +56,7 @@ int main(void)
 	struct cg_root root;
 	struct cg_run run;
 	pexos_error err = {0};
+	char mountinfo[512];
 	char name[64];
 	int r;
 
@@ -72,7 +73,9 @@ int main(void)
 	put("kubepods/pod1/pexos/cgroup.controllers", "cpu memory pids\n");
 	put("kubepods/pod1/pexos/cgroup.subtree_control", "");
 
-	r = cg_prepare_v2(&root, tree, "0::/kubepods/pod1\n", &err);
+	snprintf(mountinfo, sizeof(mountinfo),
+		 "30 22 0:27 / %s rw,relatime - cgroup2 cgroup2 rw\n", tree);
+	r = cg_prepare_v2(&root, tree, "0::/kubepods/pod1\n", mountinfo, &err);
 	tap_ok(r == 0 && root.mode == CG_V2, "v2: prepared (%s)", err.message);
 	tap_ok(strstr(root.base[0], "/kubepods/pod1/pexos") != NULL,
 	       "v2: runs go below the process's own cgroup: %s", root.base[0]);
@@ -122,16 +125,37 @@ int main(void)
 		tap_ok(cg_run_oom(&root, &run), "v2: oom_kill 1 is a MemoryLimit");
 	}
 	/* Fail closed: no controllers to give. */
+	/* A container's runtime mounted only the pod's cgroup: the paths are
+	 * resolved through the mount's root. */
+	snprintf(mountinfo, sizeof(mountinfo),
+		 "30 22 0:27 /kubepods %s rw,relatime - cgroup2 cgroup2 rw\n",
+		 tree);
+	/* the cgroup /outer/kubepods/pod1 is tree/kubepods/pod1 here */
+	snprintf(mountinfo, sizeof(mountinfo),
+		 "30 22 0:27 /outer %s rw,relatime - cgroup2 cgroup2 rw\n",
+		 tree);
+	r = cg_prepare_v2(&root, tree, "0::/outer/kubepods/pod1\n", mountinfo,
+			  &err);
+	tap_ok(r == 0 && strstr(root.base[0], "outer") == NULL &&
+		       strstr(root.base[0], "/kubepods/pod1/pexos") != NULL,
+	       "v2: the mount's root is taken off pexos's own path: %s (%s)",
+	       root.base[0], err.message);
+	r = cg_prepare_v2(&root, tree, "0::/elsewhere\n", mountinfo, &err);
+	tap_ok(r < 0 && strstr(err.message, "outside the tree"),
+	       "v2: pexos's own cgroup outside the mounted tree is refused (%s)",
+	       err.message);
+	snprintf(mountinfo, sizeof(mountinfo),
+		 "30 22 0:27 / %s rw,relatime - cgroup2 cgroup2 rw\n", tree);
 	put("kubepods/pod1/cgroup.controllers", "cpu io\n");
-	r = cg_prepare_v2(&root, tree, "0::/kubepods/pod1\n", &err);
+	r = cg_prepare_v2(&root, tree, "0::/kubepods/pod1\n", mountinfo, &err);
 	tap_ok(r < 0 && strstr(err.message, "--limits=rlimit"),
 	       "v2: without memory and pids controllers it refuses, naming "
 	       "the fix");
-	r = cg_prepare(&root, "rlimit", tree, "", &err);
+	r = cg_prepare(&root, "rlimit", tree, "", "", &err);
 	tap_ok(r == 0 && root.mode == CG_NONE, "rlimit mode needs no cgroup");
-	r = cg_prepare(&root, "sometimes", tree, "", &err);
+	r = cg_prepare(&root, "sometimes", tree, "", "", &err);
 	tap_ok(r < 0, "an unknown limits mode is refused");
-	r = cg_prepare(&root, "auto", "/nonexistent", "", &err);
+	r = cg_prepare(&root, "auto", "/nonexistent", "", "", &err);
 	tap_ok(r < 0 && strstr(err.message, "no cgroup filesystem"),
 	       "no cgroup filesystem: refused (%s)", err.message);
 	{

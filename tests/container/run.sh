@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# tests/container/run.sh - build the pexos container image and check, with
+# podman, that the sandbox works inside it with the documented flags and that
+# pexos refuses, naming the missing feature, when any one of them is left out.
+#
+#   sudo tests/container/run.sh            (from anywhere; needs root podman)
+#
+# Steps: (a) make the local debian:bookworm-slim base image with
+# /work/shared/tools/container-base.sh if it is missing (no registry needed),
+# (b) podman build, (c) pexos-run --check and the examples with the flags,
+# responses compared as JSON with examples/*.expect.json, (d) the same without
+# each flag: a refusal that names the feature, non-zero exit, nothing ran,
+# (e) the image size. TAP-ish output ending with `N passed, N failed`; exit
+# status 0 only if nothing failed.
+#
+# Environment: IMAGE (default localhost/pexos:test), BASE_SCRIPT (path of
+# container-base.sh), PEXOS_CONTAINER_ATTACKS=1 also runs the security attack
+# suite (tests/security/run_attacks.py) inside the container.
+set -uo pipefail
+
+t_start=$(date +%s)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+IMAGE=${IMAGE:-localhost/pexos:test}
+BASE_IMAGE=docker.io/library/debian:bookworm-slim
+BASE_SCRIPT=${BASE_SCRIPT:-/work/shared/tools/container-base.sh}
+
+# The documented flags (README, pexos(7) "CONTAINERS"), one per feature:
+#   /proc    a new /proc can only be mounted while no path of the container's
+#            /proc is masked or read-only (docker: systempaths=unconfined)
+#   seccomp  podman's/docker's default profile refuses sethostname, mount,
+#            pivot_root... to a container without CAP_SYS_ADMIN
+#   cgroups  a writable cgroup tree, seen from the host's cgroup namespace so
+#            that pexos makes its run cgroups inside the container's own
+FLAG_PROC=(--security-opt unmask=ALL)
+FLAG_SECCOMP=(--security-opt seccomp=unconfined)
+FLAG_CGROUP=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
+FLAGS=("${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "${FLAG_CGROUP[@]}")
+
+n=0 failed=0
+ok() { # ok STATUS DESCRIPTION [DIAGNOSTIC]
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else
+		echo "not ok $n - $2"; failed=$((failed + 1))
+		[ -n "${3:-}" ] && printf '%s\n' "$3" | head -40 | sed 's/^/#   /'
+	fi
+}
+finish() {
+	echo "# total $(($(date +%s) - t_start)) s"
+	echo "$((n - failed)) passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit
+}
+step() { echo "# $* (+$(($(date +%s) - t_start)) s)"; }
+
+# JSON equality of a response (argument) and an expect file.
+json_equal() {
+	python3 -c 'import json, sys
+got = json.loads(sys.argv[1]); want = json.load(open(sys.argv[2]))
+sys.exit(0 if got == want else 1)' "$1" "$2" 2>/dev/null
+}
+# prun ARGS...: podman run --rm ARGS, no stdin. Sets $out (stdout+stderr), $rc.
+prun() { out=$(podman run --rm "$@" </dev/null 2>&1); rc=$?; }
+# prun_in FILE ARGS...: the same with FILE piped to the container's stdin.
+# podman 4.3's attach with a piped stdin sometimes loses all of a short-lived
+# container's output (about 1 run in 50 here; podman issues #3302, #11446):
+# pexos-run always prints something, so an empty answer is retried (twice).
+prun_in() {
+	local file=$1 try; shift
+	for try in 1 2 3; do
+		out=$(podman run --rm -i "$@" <"$file" 2>&1); rc=$?
+		[ -n "$out" ] && return
+		echo "# podman returned no output (exit $rc): attach race, retrying"
+	done
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'def main():\n    x = bytearray(900 * 1024 * 1024)\n    return len(x)\n' >"$tmp/membomb.py"
+printf 'def main():\n    print("ran")\n    return 1\n' >"$tmp/ran.py"
+
+[ "$(id -u)" = 0 ] || { echo "run.sh: needs root (rootful podman)" >&2; exit 2; }
+
+# --- (a) base image ----------------------------------------------------------
+if ! command -v podman >/dev/null || ! podman image exists "$BASE_IMAGE"; then
+	step "base image $BASE_IMAGE missing: $BASE_SCRIPT"
+	out=$(bash "$BASE_SCRIPT" 2>&1); rc=$?
+	ok $rc "base image made by container-base.sh" "$(echo "$out" | tail -20)"
+	[ $rc = 0 ] || finish
+fi
+
+# --- (b) build ---------------------------------------------------------------
+step "podman build -t $IMAGE $REPO"
+t0=$(date +%s)
+old=$(podman image inspect "$IMAGE" --format '{{.Id}}' 2>/dev/null)
+out=$(podman build --pull=never -t "$IMAGE" "$REPO" 2>&1); rc=$?
+ok $rc "podman build ($(($(date +%s) - t0)) s)" "$(echo "$out" | tail -30)"
+[ $rc = 0 ] || finish
+# The image this one replaced, if it now has no name (the layer cache stays).
+new=$(podman image inspect "$IMAGE" --format '{{.Id}}')
+[ -n "$old" ] && [ "$old" != "$new" ] &&
+	[ "$(podman image inspect "$old" --format '{{len .RepoTags}}' 2>/dev/null)" = 0 ] &&
+	podman rmi "$old" >/dev/null 2>&1
+
+# --- (c) with the flags --------------------------------------------------------
+step "with ${FLAGS[*]}"
+prun "${FLAGS[@]}" "$IMAGE" --check
+[ $rc = 0 ] && ! echo "$out" | grep -q '^MISSING' &&
+	echo "$out" | grep -Eq '^limits: cgroup-v[12]$' &&
+	echo "$out" | grep -q '^pexos can run scripts on this host$'
+ok $? "--check passes fully, with cgroup limits" "rc=$rc
+$out"
+
+# The run cgroups must be inside the container's own cgroup, not at the root
+# of the host's tree.
+echo "$out" | grep -Eq '^ok +cgroups .* under /sys/fs/cgroup/.+/.+/pexos$'
+ok $? "--check: the run cgroups are under the container's own cgroup" "$(echo "$out" | grep cgroups)"
+
+for ex in hello numpy_pandas; do
+	prun_in "$REPO/examples/$ex.py" "${FLAGS[@]}" "$IMAGE" -
+	[ $rc = 0 ] && json_equal "$out" "$REPO/examples/$ex.expect.json"
+	ok $? "examples/$ex.py through pexos-run - : response equals $ex.expect.json" "rc=$rc
+got:  $out
+want: $(cat "$REPO/examples/$ex.expect.json")"
+done
+
+prun_in "$tmp/membomb.py" "${FLAGS[@]}" "$IMAGE" --stats -
+[ $rc = 1 ] && echo "$out" | grep -q '"type":"MemoryLimit"' && echo "$out" | grep -q '"limits":"cgroup-v'
+ok $? "a 900 MiB allocation ends in MemoryLimit (cgroup), exit 1" "rc=$rc $out"
+
+# --- (d) without the flags ---------------------------------------------------
+# refused DESCRIPTION REGEX FLAGS... : --check exits non-zero, names the
+# feature (REGEX, on a MISSING line), and a script is refused with a
+# SandboxError (exit 3) that names it too, without running.
+refused() {
+	local what=$1 re=$2; shift 2
+	prun "$@" "$IMAGE" --check
+	[ $rc != 0 ] && echo "$out" | grep -E '^MISSING' | grep -Eq "$re" &&
+		echo "$out" | grep -q '^pexos refuses to run scripts on this host$'
+	ok $? "$what: --check exits $rc and names it" "rc=$rc
+$out"
+	prun_in "$tmp/ran.py" "$@" "$IMAGE" -
+	[ $rc = 3 ] && echo "$out" | grep -q '"type":"SandboxError"' &&
+		echo "$out" | grep -Eq "$re" && ! echo "$out" | grep -q '"stdout":"ran'
+	ok $? "$what: a script is refused (SandboxError, exit 3), nothing ran" "rc=$rc $out"
+}
+step "without the flags"
+# With no flag the first thing missing is the cgroup; the message must say
+# how to get one or how to opt out.
+refused "no flags at all" 'cgroup.*--limits=rlimit'
+refused "without ${FLAG_CGROUP[*]}" 'cgroup.*--limits=rlimit' "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}"
+refused "without ${FLAG_PROC[*]}" 'mount.*proc' "${FLAG_SECCOMP[@]}" "${FLAG_CGROUP[@]}"
+refused "without ${FLAG_SECCOMP[*]}" "step 'uts'|hostname|seccomp" "${FLAG_PROC[@]}" "${FLAG_CGROUP[@]}"
+
+# --privileged alone works too (it gives far more than pexos needs): the
+# container's own cgroup is found through /proc/self/mountinfo.
+step "--privileged alone"
+prun --privileged "$IMAGE" --check
+[ $rc = 0 ] && echo "$out" | grep -q '^limits: cgroup-v'
+ok $? "--privileged alone: --check passes with a cgroup per run" "rc=$rc
+$out"
+
+# --limits=rlimit needs no cgroup flag, only the other two.
+step "--limits=rlimit without the cgroup flags"
+prun "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "$IMAGE" --limits=rlimit --check
+[ $rc = 0 ] && echo "$out" | grep -q '^limits: rlimit$'
+ok $? "--limits=rlimit --check passes with only ${FLAG_PROC[*]} ${FLAG_SECCOMP[*]}" "rc=$rc
+$out"
+prun_in "$REPO/examples/numpy_pandas.py" "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "$IMAGE" --limits=rlimit -
+[ $rc = 0 ] && json_equal "$out" "$REPO/examples/numpy_pandas.expect.json"
+ok $? "--limits=rlimit: examples/numpy_pandas.py gives its expected response" "rc=$rc $out"
+prun "$IMAGE" --limits=rlimit --check
+[ $rc != 0 ] && echo "$out" | grep -Eq '^MISSING +sandbox'
+ok $? "--limits=rlimit with no flags is still refused (exit $rc)" "rc=$rc
+$out"
+
+# The tightest set verified: podman's own default seccomp profile with
+# sethostname/setdomainname allowed (the only calls of pexos's set-up it
+# refuses, to containers without CAP_SYS_ADMIN), so the container keeps a
+# filter; only /proc unmasked (podman only; docker has no such flag); and
+# every capability dropped but CAP_SETUID and CAP_SETGID (to write the runs'
+# id maps).
+if [ -f /usr/share/containers/seccomp.json ]; then
+	step "unmask=/proc/* and podman's default seccomp profile + sethostname, setdomainname"
+	python3 - /usr/share/containers/seccomp.json "$tmp/seccomp.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+uts = {"sethostname", "setdomainname"}
+for rule in p["syscalls"]:
+    if rule["action"] != "SCMP_ACT_ALLOW":
+        rule["names"] = [n for n in rule["names"] if n not in uts]
+p["syscalls"] = [r for r in p["syscalls"] if r["names"]]
+p["syscalls"].append({"names": sorted(uts), "action": "SCMP_ACT_ALLOW"})
+json.dump(p, open(sys.argv[2], "w"))
+PY
+	TIGHT_SEC=(--security-opt 'unmask=/proc/*' --security-opt "seccomp=$tmp/seccomp.json" "${FLAG_CGROUP[@]}")
+	TIGHT=("${TIGHT_SEC[@]}" --cap-drop=ALL --cap-add=SETUID,SETGID)
+	prun "${TIGHT[@]}" "$IMAGE" --check
+	[ $rc = 0 ] && ! echo "$out" | grep -q '^MISSING'
+	ok $? "--check passes with unmask=/proc/* seccomp=<podman default + sethostname, setdomainname> --cap-drop=ALL --cap-add=SETUID,SETGID" "rc=$rc
+$out"
+	prun_in "$REPO/examples/numpy_pandas.py" "${TIGHT[@]}" "$IMAGE" -
+	[ $rc = 0 ] && json_equal "$out" "$REPO/examples/numpy_pandas.expect.json"
+	ok $? "... and examples/numpy_pandas.py gives its expected response" "rc=$rc $out"
+fi
+
+# --- optional: the attack suite inside the container ---------------------------
+if [ "${PEXOS_CONTAINER_ATTACKS:-0}" = 1 ]; then
+	step "tests/security/run_attacks.py inside the container"
+	# --init: the harness must not be PID 1 (it would have to reap orphans);
+	# some /bin/true first, then the harness as a child (not exec), so that
+	# its pid is above 64 (the suite refuses to judge small pids, which exist
+	# inside a sandbox too).
+	# (The harness needs the container's default capabilities: it starts and
+	# kills helper processes of other uids.)
+	ATTACK_FLAGS=("${FLAGS[@]}")
+	[ -n "${TIGHT_SEC+set}" ] && ATTACK_FLAGS=("${TIGHT_SEC[@]}")
+	out=$(podman run --rm --init "${ATTACK_FLAGS[@]}" -v "$REPO:/src/repo:ro" \
+		--entrypoint sh "$IMAGE" -c 'for i in $(seq 80); do /bin/true; done
+		python3 /src/repo/tests/security/run_attacks.py /opt/pexos/bin/pexos-run' 2>&1)
+	rc=$?
+	ok $rc "attack suite inside the container: $(echo "$out" | grep -E '^# [0-9]+ passed' | tail -1)" \
+		"$(echo "$out" | grep -E -A12 '^not ok')"
+fi
+
+# --- (e) size --------------------------------------------------------------
+size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
+echo "# image $IMAGE: $((size / 1000000)) MB ($((size / 1048576)) MiB, $size bytes)"
+[ "$size" -le 250000000 ]
+ok $? "image size $((size / 1000000)) MB <= 250 MB"
+
+finish
