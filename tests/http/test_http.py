@@ -36,8 +36,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from strictjson import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
-                        strict_loads, subset_problems)
+from harness import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+                     strict_loads, subset_problems)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 HELLO_RESULT = {"message": "Hello, World!"}

@@ -27,8 +27,8 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from strictjson import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
-                        strict_loads, subset_problems)
+from harness import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+                     strict_loads, subset_problems, tap_plan, tap_result)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 FAILING = 'def main():\n    print("before")\n    return 1 / 0\n'
@@ -564,20 +564,8 @@ def main():
     # One at a time: several cases measure wall time.
     for number, (description, fn) in enumerate(CASES, start=1):
         c = run_case(fn)
-        if c.problems:
-            failed += 1
-            print(f"not ok {number} - {description}")
-            for line in c.problems:
-                print(f"#   {line}")
-            for run in c.runs:
-                for line in run.describe():
-                    print(f"#   {line}")
-        else:
-            print(f"ok {number} - {description}")
-        sys.stdout.flush()
-    print(f"1..{len(CASES)}")
-    print(f"# {len(CASES) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+        failed += not tap_result(number, description, c.problems, c.runs)
+    return tap_plan(len(CASES), failed)
 
 
 if __name__ == "__main__":

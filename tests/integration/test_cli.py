@@ -29,8 +29,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from strictjson import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
-                        strict_loads, subset_problems)
+from harness import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+                     strict_loads, subset_problems, tap_plan, tap_result)
 
 MIB = 1024 * 1024
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
@@ -936,20 +936,8 @@ def main():
             zip(CASES, futures), start=1
         ):
             c = future.result()
-            if c.problems:
-                failed += 1
-                print(f"not ok {number} - {description}")
-                for line in c.problems:
-                    print(f"#   {line}")
-                for run in c.runs:
-                    for line in run.describe():
-                        print(f"#   {line}")
-            else:
-                print(f"ok {number} - {description}")
-            sys.stdout.flush()
-    print(f"1..{len(CASES)}")
-    print(f"# {len(CASES) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+            failed += not tap_result(number, description, c.problems, c.runs)
+    return tap_plan(len(CASES), failed)
 
 
 if __name__ == "__main__":

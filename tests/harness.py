@@ -1,7 +1,8 @@
-"""Strict JSON for the test harnesses (RFC 8259: no NaN/Infinity, no
-duplicate keys), typed comparison, and the subset match of expect.json
-files. Imported by tests/integration/*.py and tests/http/*.py."""
+"""What the test harnesses share: strict JSON (RFC 8259: no NaN/Infinity,
+no duplicate keys), typed comparison, the subset match of expect.json files,
+and TAP output. Imported by tests/integration/*.py and tests/http/*.py."""
 import json
+import sys
 
 
 class NotStrictJSON(ValueError):
@@ -66,3 +67,26 @@ def subset_problems(expected, got, path="response"):
     if not same(expected, got):
         return [f"{path}: expected {short(expected)}, got {short(got)}"]
     return []
+
+
+def tap_result(number, description, problems, runs=()):
+    """Prints one TAP line with the diagnostics of a failed case (each run
+    describes itself); returns True if the case passed."""
+    if problems:
+        print(f"not ok {number} - {description}")
+        for line in problems:
+            print(f"#   {line}")
+        for run in runs:
+            for line in run.describe():
+                print(f"#   {line}")
+    else:
+        print(f"ok {number} - {description}")
+    sys.stdout.flush()
+    return not problems
+
+
+def tap_plan(total, failed):
+    """The plan and summary lines; returns the exit status."""
+    print(f"1..{total}")
+    print(f"# {total - failed} passed, {failed} failed")
+    return 1 if failed else 0
