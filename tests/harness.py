@@ -2,6 +2,7 @@
 no duplicate keys), typed comparison, the subset match of expect.json files,
 and TAP output. Imported by tests/integration/*.py and tests/http/*.py."""
 import json
+import os
 import sys
 
 
@@ -90,3 +91,24 @@ def tap_plan(total, failed):
     print(f"1..{total}")
     print(f"# {total - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def run_case(check, fn):
+    """Runs one case on `check`; a harness bug is reported, not raised."""
+    try:
+        fn(check)
+    except Exception as e:  # a harness bug or an unexpected shape
+        check.problems.append(f"harness exception: {type(e).__name__}: {e}")
+    return check
+
+
+def binary_missing(path):
+    """None if `path` is executable; else the exit status after printing
+    the TAP for it: a skip (77), or a failure under PEXOS_MUST_WORK=1."""
+    if os.access(path, os.X_OK):
+        return None
+    if os.environ.get("PEXOS_MUST_WORK") == "1":
+        print(f"not ok 1 - {path} exists and is executable\n1..1")
+        return 1
+    print(f"1..0 # SKIP {path} not found")
+    return 77

@@ -28,7 +28,8 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
-                     strict_loads, subset_problems, tap_plan, tap_result)
+                     strict_loads, subset_problems, tap_plan, tap_result,
+                     binary_missing, run_case)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 FAILING = 'def main():\n    print("before")\n    return 1 / 0\n'
@@ -539,31 +540,19 @@ def _(c):
 # ------------------------------------------------------------------- driver
 
 
-def run_case(fn):
-    c = Check()
-    try:
-        fn(c)
-    except Exception as e:  # a harness bug or an unexpected shape: report it
-        c.problems.append(f"harness exception: {type(e).__name__}: {e}")
-    return c
-
-
 def main():
     global PEXOS_RUN, REPO_ROOT
     if len(sys.argv) != 3:
         print(f"usage: {sys.argv[0]} PEXOS_RUN REPO_ROOT", file=sys.stderr)
         return 2
     PEXOS_RUN, REPO_ROOT = os.path.abspath(sys.argv[1]), sys.argv[2]
-    if not os.access(PEXOS_RUN, os.X_OK):
-        if os.environ.get("PEXOS_MUST_WORK") == "1":
-            print(f"not ok 1 - {PEXOS_RUN} exists and is executable\n1..1")
-            return 1
-        print(f"1..0 # SKIP {PEXOS_RUN} not found")
-        return 77
+    missing = binary_missing(PEXOS_RUN)
+    if missing is not None:
+        return missing
     failed = 0
     # One at a time: several cases measure wall time.
     for number, (description, fn) in enumerate(CASES, start=1):
-        c = run_case(fn)
+        c = run_case(Check(), fn)
         failed += not tap_result(number, description, c.problems, c.runs)
     return tap_plan(len(CASES), failed)
 

@@ -30,7 +30,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
-                     strict_loads, subset_problems, tap_plan, tap_result)
+                     strict_loads, subset_problems, tap_plan, tap_result,
+                     binary_missing, run_case)
 
 MIB = 1024 * 1024
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
@@ -904,34 +905,22 @@ def _(c):
 # ------------------------------------------------------------------- driver
 
 
-def run_case(fn):
-    c = Check()
-    try:
-        fn(c)
-    except Exception as e:  # a harness bug or an unexpected shape: report it
-        c.problems.append(f"harness exception: {type(e).__name__}: {e}")
-    return c
-
-
 def main():
     global PEXOS_RUN, REPO_ROOT
     if len(sys.argv) != 3:
         print(f"usage: {sys.argv[0]} PEXOS_RUN REPO_ROOT", file=sys.stderr)
         return 2
     PEXOS_RUN, REPO_ROOT = os.path.abspath(sys.argv[1]), sys.argv[2]
-    if not os.access(PEXOS_RUN, os.X_OK):
-        if os.environ.get("PEXOS_MUST_WORK") == "1":
-            print(f"not ok 1 - {PEXOS_RUN} exists and is executable\n1..1")
-            return 1
-        print(f"1..0 # SKIP {PEXOS_RUN} not found")
-        return 77
+    missing = binary_missing(PEXOS_RUN)
+    if missing is not None:
+        return missing
     register_examples()
     CASES.sort(key=lambda item: not item[0].startswith("examples/"))
 
     failed = 0
     # Two at a time: the machine has two cores and most cases are start-up bound.
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(run_case, fn) for _, fn in CASES]
+        futures = [pool.submit(run_case, Check(), fn) for _, fn in CASES]
         for number, ((description, _), future) in enumerate(
             zip(CASES, futures), start=1
         ):
