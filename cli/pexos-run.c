@@ -28,6 +28,7 @@ struct cli {
 	bool stats;
 	bool check;
 	bool cpu_given; /* --cpu seen: --timeout leaves the CPU limit alone */
+	bool pool_given; /* --pool seen: a batch does not size the pool */
 	const char *json_file;
 	const char *stdin_file;
 	const char *junit_file;
@@ -75,6 +76,11 @@ static void usage(FILE *f)
 	      "                        rlimits, for hosts without cgroups)\n"
 	      "      --python PATH     interpreter in the sandbox "
 	      "(default /usr/bin/python3)\n"
+	      "      --pool N          keep N warm sandboxes (default: 0 for\n"
+	      "                        one script, the number of jobs for a\n"
+	      "                        batch)\n"
+	      "      --preload LIST    modules the warm sandboxes import\n"
+	      "                        (default numpy,pandas)\n"
 	      "      --check           show which isolation features work here\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
@@ -380,6 +386,8 @@ enum {
 	OPT_JUNIT,
 	OPT_LIMITS,
 	OPT_CPU,
+	OPT_POOL,
+	OPT_PRELOAD,
 };
 
 static int parse_jobs(const char *s, unsigned *ret_jobs)
@@ -416,6 +424,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"junit", required_argument, NULL, OPT_JUNIT},
 		{"limits", required_argument, NULL, OPT_LIMITS},
 		{"cpu", required_argument, NULL, OPT_CPU},
+		{"pool", required_argument, NULL, OPT_POOL},
+		{"preload", required_argument, NULL, OPT_PRELOAD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -468,6 +478,15 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		case OPT_CPU:
 			c->cpu_given = true;
 			if (set_option(c->opts, "cpu", optarg) < 0)
+				return -1;
+			break;
+		case OPT_POOL:
+			c->pool_given = true;
+			if (set_option(c->opts, "pool", optarg) < 0)
+				return -1;
+			break;
+		case OPT_PRELOAD:
+			if (set_option(c->opts, "preload", optarg) < 0)
 				return -1;
 			break;
 		case 'h':
@@ -548,19 +567,24 @@ static void batch_run_one(void *userdata, const char *file, char **ret_resp,
 	make_response(b->c, b->ctx, file, ret_resp, ret_oc);
 }
 
+static unsigned batch_jobs(const struct cli *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (c->jobs)
+		return c->jobs;
+	if (cpus > JOBS_MAX)
+		return JOBS_MAX;
+	return cpus < 1 ? 1 : (unsigned)cpus;
+}
+
 static int run_batch(struct cli *c, pexos_context *ctx,
 		     const pexos_error *ctx_err, char **files, int nfiles,
 		     FILE *junit)
 {
 	struct batch_ctx b = {.c = c, .ctx = ctx, .ctx_err = *ctx_err};
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned jobs = c->jobs;
+	unsigned jobs = batch_jobs(c);
 	int code;
-
-	if (jobs == 0 && cpus > JOBS_MAX)
-		jobs = JOBS_MAX;
-	else if (jobs == 0)
-		jobs = cpus < 1 ? 1 : (unsigned)cpus;
 	/* Once for all: a second read of a pipe would find it empty. */
 	if (c->stdin_file) {
 		c->stdin_data = read_file(c->stdin_file, &c->stdin_len);
@@ -626,6 +650,14 @@ int main(int argc, char **argv)
 		code = print_check(c.opts);
 		pexos_options_free(c.opts);
 		return code;
+	}
+	/* A batch runs on warm sandboxes, as many as run at once. */
+	if (nargs > 1 && !c.pool_given) {
+		unsigned n = batch_jobs(&c);
+		char v[16];
+
+		snprintf(v, sizeof(v), "%u", n < (unsigned)nargs ? n : (unsigned)nargs);
+		set_option(c.opts, "pool", v);
 	}
 	if (pexos_context_new(c.opts, &ctx, &err) < 0)
 		ctx = NULL;

@@ -22,6 +22,7 @@ struct config {
 	double grace;          /* seconds to finish runs on SIGTERM */
 	char *token;           /* bearer token, or NULL */
 	bool no_listen;        /* connections only via server_add_connection */
+	bool pool_given;       /* --pool or PEXOS_POOL set */
 	pexos_options *opts;
 };
 
@@ -57,7 +58,8 @@ unsigned queue_length(void);
 void metrics_request(const char *outcome, int status, double seconds,
 		     bool execute);
 /* Prometheus text exposition; new string (free). */
-char *metrics_render(unsigned workers, unsigned busy, unsigned queued,
+char *metrics_render(const char *pool_json, unsigned workers, unsigned busy,
+		     unsigned queued,
 		     unsigned queue_capacity);
 
 /* ---- server.c --------------------------------------------------------- */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "httpd.h"
 
 /* A flag, its PEXOS_* variable, and where it goes: a pexos option (lib) or
@@ -40,6 +42,9 @@ static const struct setting settings[] = {
 	{"stdin-max", "PEXOS_STDIN_MAX", "stdin_max", "bytes of the request's stdin (default 1048576)"},
 	{"limits", "PEXOS_LIMITS", "limits", "cgroup (default) or rlimit"},
 	{"python", "PEXOS_PYTHON", "python", "interpreter (default /usr/bin/python3)"},
+	{"pool", "PEXOS_POOL", "pool", "warm sandboxes kept ready (default 2 x workers; 0: none)"},
+	{"preload", "PEXOS_PRELOAD", "preload", "modules the warm sandboxes import (default numpy,pandas)"},
+	{"pool-wait", "PEXOS_POOL_WAIT", "pool_wait", "seconds a run waits for a warm sandbox (default 2)"},
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -186,6 +191,15 @@ static int configure(int argc, char **argv, struct config *c)
 		const char *v = given[i] ? given[i] : getenv(settings[i].env);
 		if (v && *v && apply(c, &settings[i], v) < 0)
 			return -2;
+		if (v && *v && strcmp(settings[i].flag, "pool") == 0)
+			c->pool_given = true;
+	}
+	if (!c->pool_given) {
+		char v[16];
+		pexos_error err = {0};
+
+		snprintf(v, sizeof(v), "%u", 2 * c->workers > 1024 ? 1024 : 2 * c->workers);
+		(void)pexos_options_set(c->opts, "pool", v, &err);
 	}
 	if (!c->token && getenv("PEXOS_TOKEN") && *getenv("PEXOS_TOKEN"))
 		c->token = strdup(getenv("PEXOS_TOKEN"));
@@ -215,6 +229,45 @@ static char *startup_check(const struct config *c)
 		return NULL;
 	}
 	return report;
+}
+
+/* Gives the warm pool time to fill before the first request: an instance
+ * is ready when it answers in milliseconds. A pool that cannot start is
+ * reported and left to the cold path. */
+static void wait_for_pool(pexos_context *ctx)
+{
+	uint64_t deadline = mono_ns() + 60 * 1000000000ull;
+	json_t *st = NULL;
+
+	for (;;) {
+		char *text = pexos_pool_status(ctx);
+		const char *state;
+
+		if (!text)
+			return;
+		json_decref(st);
+		st = json_loads(text, 0, NULL);
+		pexos_free(text);
+		state = json_string_value(json_object_get(st, "state"));
+		if (json_integer_value(json_object_get(st, "ready")) > 0)
+			break;
+		if ((state && strcmp(state, "up") != 0 &&
+		     json_object_get(st, "error")) ||
+		    json_integer_value(json_object_get(st, "slot_failures")) >= 3 ||
+		    mono_ns() > deadline) {
+			const char *e = json_string_value(json_object_get(st, "error"));
+			fprintf(stderr,
+				"{\"severity\":\"WARNING\",\"message\":\"the warm "
+				"pool is not ready; runs start cold sandboxes "
+				"until it is\",\"error\":");
+			json_dumpf(json_string(e ? e : "still starting"), stderr,
+				   JSON_ENCODE_ANY);
+			fputs("}\n", stderr);
+			break;
+		}
+		usleep(20000);
+	}
+	json_decref(st);
 }
 
 static void shutdown_gracefully(pexos_context *ctx, double grace)
@@ -278,6 +331,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pexos-httpd: %s\n", err.message);
 		return 1;
 	}
+	wait_for_pool(ctx);
 	if (queue_start(ctx, c.workers, c.queue) < 0 ||
 	    server_start(&c, ctx, report, &port) < 0) {
 		fprintf(stderr, "pexos-httpd: cannot listen on %s port %u\n",

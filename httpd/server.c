@@ -109,15 +109,18 @@ static enum MHD_Result send_error(struct conn *s, int status, const char *type,
 
 static enum MHD_Result send_health(struct conn *s)
 {
-	char *buf = NULL;
+	char *buf = NULL, *pool = pexos_pool_status(ctx);
 	int n = asprintf(&buf,
 			 "{\"status\":\"healthy\",\"version\":\"%s\","
 			 "\"workers\":%u,\"busy\":%u,\"queue\":%u,"
-			 "\"queue_capacity\":%u,\"pool\":{\"size\":0},"
+			 "\"queue_capacity\":%u,\"pool\":%s,"
 			 "\"isolation\":%s}",
 			 pexos_version(), cfg->workers, queue_busy(),
-			 queue_length(), cfg->queue, check_report);
+			 queue_length(), cfg->queue,
+			 pool ? pool : "{\"size\":0,\"state\":\"off\"}",
+			 check_report);
 
+	pexos_free(pool);
 	if (n < 0)
 		return MHD_NO;
 	return send_text(s, 200, "application/json", buf, (size_t)n, false);
@@ -125,8 +128,11 @@ static enum MHD_Result send_health(struct conn *s)
 
 static enum MHD_Result send_metrics(struct conn *s)
 {
-	char *text = metrics_render(cfg->workers, queue_busy(), queue_length(),
-				    cfg->queue);
+	char *pool = pexos_pool_status(ctx);
+	char *text = metrics_render(pool, cfg->workers, queue_busy(),
+				    queue_length(), cfg->queue);
+
+	pexos_free(pool);
 
 	if (!text)
 		return MHD_NO;

@@ -16,6 +16,7 @@
 #include "ns.h"
 #include "pexos.h"
 #include "plan.h"
+#include "pool.h"
 #include "request.h"
 #include "response.h"
 #include "sandbox.h"
@@ -23,6 +24,7 @@
 #include "util.h"
 
 extern const char pexos_runner_py[];
+extern const char pexos_zygote_py[];
 extern const char pexos_init_elf[];
 extern const unsigned long pexos_init_elf_len;
 
@@ -57,6 +59,9 @@ pexos_options *pexos_options_new(void)
 	o->stdin_max = 1 * MIB;
 	o->uid_base = 2000000000;
 	snprintf(o->limits, sizeof(o->limits), "auto");
+	o->pool = 0;
+	o->pool_wait_ms = 2000;
+	snprintf(o->preload, sizeof(o->preload), "numpy,pandas");
 	return o;
 }
 
@@ -82,7 +87,32 @@ static const struct {
 	{"script_max", offsetof(pexos_options, script_max), 16, 64 * MIB, false},
 	{"stdin_max", offsetof(pexos_options, stdin_max), 0, 1024 * MIB, false},
 	{"uid_base", offsetof(pexos_options, uid_base), 1, 4294967293ULL, false},
+	{"pool", offsetof(pexos_options, pool), 0, 1024, false},
+	{"pool_wait", offsetof(pexos_options, pool_wait_ms), 0, 600000, true},
 };
+
+/* A comma-separated list of module names (dotted), or empty. */
+static bool valid_preload(const char *v)
+{
+	bool start = true;
+
+	for (const char *c = v; *c; c++) {
+		bool alpha = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     *c == '_';
+		bool digit = *c >= '0' && *c <= '9';
+
+		if (start && !alpha)
+			return false;
+		if (!start && (*c == ',' || *c == '.')) {
+			start = true;
+			continue;
+		}
+		if (!alpha && !digit)
+			return false;
+		start = false;
+	}
+	return !start || !*v;
+}
 
 int pexos_options_set(pexos_options *o, const char *name, const char *value,
 		      pexos_error *err)
@@ -97,6 +127,15 @@ int pexos_options_set(pexos_options *o, const char *name, const char *value,
 					  "rlimit, got '%s'",
 					  value);
 		snprintf(o->limits, sizeof(o->limits), "%s", value);
+		return 0;
+	}
+	if (strcmp(name, "preload") == 0) {
+		if (strlen(value) >= sizeof(o->preload) || !valid_preload(value))
+			return pexos_fail(err, EINVAL, "options",
+					  "preload must be a comma-separated "
+					  "list of module names, got '%s'",
+					  value);
+		snprintf(o->preload, sizeof(o->preload), "%s", value);
 		return 0;
 	}
 	if (strcmp(name, "python") == 0) {
@@ -176,6 +215,14 @@ static void build_command(pexos_context *ctx)
 	for (i = 0; envp[i]; i++)
 		ctx->envp[i] = envp[i];
 	ctx->envp[i] = NULL;
+	i = 0;
+	ctx->zygote_argv[i++] = ctx->opts.python;
+	ctx->zygote_argv[i++] = "-I";
+	ctx->zygote_argv[i++] = "-B";
+	ctx->zygote_argv[i++] = "-S";
+	ctx->zygote_argv[i++] = "-c";
+	ctx->zygote_argv[i++] = (char *)pexos_zygote_py;
+	ctx->zygote_argv[i] = NULL;
 }
 
 /* pexos-init in a sealed, executable memory file: runs exec it from any
@@ -232,6 +279,8 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		r = mnt_prepare(ctx, err);
 	if (r == 0)
 		r = scmp_prepare(ctx, err);
+	if (r == 0)
+		r = pool_start(ctx, err);
 	if (r < 0) {
 		pexos_context_free(ctx);
 		return r;
@@ -250,11 +299,19 @@ void pexos_context_free(pexos_context *ctx)
 {
 	if (!ctx)
 		return;
+	pool_stop(ctx);
 	if (ctx->init_fd >= 0)
 		close(ctx->init_fd);
 	free(ctx->mnt_ops);
 	free(ctx->bpf);
 	free(ctx);
+}
+
+char *pexos_pool_status(pexos_context *ctx)
+{
+	if (!ctx || !ctx->pool)
+		return NULL;
+	return pool_status_json(ctx->pool);
 }
 
 char *pexos_error_response(const pexos_error *err)

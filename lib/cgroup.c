@@ -575,10 +575,78 @@ bool cg_run_oom(const struct cg_root *root, const struct cg_run *run)
 	       strtoull(buf, NULL, 10) > 0;
 }
 
+int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
+		      uint64_t memory_mb)
+{
+	char mem[32];
+	const char *d;
+	int r;
+
+	snprintf(mem, sizeof(mem), "%" PRIu64, memory_mb << 20);
+	if (root->mode == CG_V2)
+		return write_file(run->path[0], "memory.max", mem);
+	d = root->mode == CG_V1 ? v1_dir(root, run, CG1_MEMORY) : NULL;
+	if (!d)
+		return 0;
+	/* memsw may never be below the memory limit: which goes first
+	 * depends on the direction. Raising memsw fails when it is lower. */
+	if (!root->swap)
+		return write_file(d, "memory.limit_in_bytes", mem);
+	r = write_file(d, "memory.memsw.limit_in_bytes", mem);
+	if (r == 0)
+		return write_file(d, "memory.limit_in_bytes", mem);
+	r = write_file(d, "memory.limit_in_bytes", mem);
+	if (r == 0)
+		r = write_file(d, "memory.memsw.limit_in_bytes", mem);
+	return r;
+}
+
+uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run)
+{
+	char buf[64];
+	const char *d = NULL;
+	const char *file = NULL;
+
+	if (root->mode == CG_V2)
+		d = run->path[0], file = "memory.peak";
+	else if (root->mode == CG_V1)
+		d = v1_dir(root, run, CG1_MEMORY),
+		file = "memory.max_usage_in_bytes";
+	if (d && read_file(d, file, buf, sizeof(buf)) > 0)
+		return strtoull(buf, NULL, 10) / 1024;
+	return 0;
+}
+
+int cg_run_try_destroy(const struct cg_root *root, struct cg_run *run,
+		       bool wait)
+{
+	int left = 0;
+
+	if (wait) {
+		cg_run_destroy(root, run);
+		return 0;
+	}
+	for (int i = 0; i < run->n; i++) {
+		if (!run->path[i][0])
+			continue;
+		if (rmdir(run->path[i]) == 0 || errno == ENOENT) {
+			run->path[i][0] = '\0';
+			continue;
+		}
+		kill_procs(run->path[i]);
+		left++;
+	}
+	if (left == 0)
+		run->n = 0;
+	return left ? -EBUSY : 0;
+}
+
 void cg_run_destroy(const struct cg_root *root, struct cg_run *run)
 {
 	(void)root;
 	for (int i = 0; i < run->n; i++) {
+		if (!run->path[i][0])
+			continue;
 		kill_procs(run->path[i]);
 		remove_dir(run->path[i]);
 	}

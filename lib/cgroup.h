@@ -70,6 +70,19 @@ uint64_t cg_run_cpu_ms(const struct cg_root *root, const struct cg_run *run);
 /* True if the kernel's OOM killer acted inside the run's cgroup. */
 bool cg_run_oom(const struct cg_root *root, const struct cg_run *run);
 
+/* Changes the run's memory limit (a pooled slot, before its script).
+ * Returns 0 or -errno (v1: EBUSY when it already uses more). */
+int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
+		      uint64_t memory_mb);
+
+/* The most memory the run's cgroup was charged, in KiB (0 if unknown). */
+uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run);
+
+/* Removes the run's cgroup if its processes are gone, killing any left;
+ * with `wait`, as cg_run_destroy. Returns 0 once removed, else -EBUSY. */
+int cg_run_try_destroy(const struct cg_root *root, struct cg_run *run,
+		       bool wait);
+
 /* Kills whatever is left in the run's cgroup and removes it. */
 void cg_run_destroy(const struct cg_root *root, struct cg_run *run);
 

@@ -40,6 +40,9 @@ struct pexos_options {
 	uint64_t stdin_max;
 	uint64_t uid_base;
 	char limits[16]; /* "auto", "cgroup" or "rlimit" */
+	uint64_t pool;         /* warm sandboxes kept ready; 0: none */
+	uint64_t pool_wait_ms; /* how long a run waits for one */
+	char preload[512];     /* modules the pool imports, comma-separated */
 };
 
 enum mnt_kind {
@@ -82,6 +85,8 @@ struct pexos_context {
 	/* the interpreter's command line and environment */
 	char *argv[ARGV_MAX];
 	char *envp[ENVP_MAX];
+	char *zygote_argv[ARGV_MAX]; /* the pool's zygote */
+	struct pool *pool;           /* NULL without a pool */
 	char result_max_arg[32];
 	char uid_map[64];
 	char gid_map[64];

@@ -130,8 +130,9 @@ static int add_stats(json_t *o, const struct run_stats *st)
 		      (json_int_t)st->max_rss_kb);
 	if (!s)
 		return -ENOMEM;
-	if (st->limits &&
-	    json_object_set_new(s, "limits", json_string(st->limits))) {
+	if ((st->limits &&
+	     json_object_set_new(s, "limits", json_string(st->limits))) ||
+	    json_object_set_new(s, "pooled", json_boolean(st->pooled))) {
 		json_decref(s);
 		return -ENOMEM;
 	}

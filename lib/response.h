@@ -27,6 +27,7 @@ struct run_stats {
 	uint64_t cpu_ms;
 	uint64_t max_rss_kb;
 	const char *limits; /* limit mode in force, e.g. "cgroup-v1" */
+	bool pooled;        /* ran in a warm sandbox of the pool */
 };
 
 /* What happened. type NULL means success with `result` (JSON text,

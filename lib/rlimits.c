@@ -34,6 +34,19 @@ void rlimits_prepare(const struct pexos_options *o, const struct run_plan *plan,
 		    (rlim_t)plan->memory_mb << 20);
 }
 
+void rlimits_prepare_zygote(const struct pexos_options *o,
+			    struct rlimits_plan *rp)
+{
+	(void)o;
+	/* The zygote runs as long as the pool and holds a descriptor per live
+	 * slot; CPU time and processes are its slots' own business (each
+	 * sets its run's limits). */
+	rp->n = 0;
+	set(rp, RLIMIT_CORE, 0, 0);
+	set(rp, RLIMIT_NOFILE, 4096, 4096);
+	set(rp, RLIMIT_MSGQUEUE, 0, 0);
+}
+
 int rlimits_apply_child(const struct rlimits_plan *rp, pexos_error *err)
 {
 	for (int i = 0; i < rp->n; i++) {

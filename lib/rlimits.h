@@ -22,6 +22,10 @@ void rlimits_prepare(const struct pexos_options *opts,
 		     struct rlimits_plan *ret);
 
 /* Child: sets them (lowering only, so no privilege is needed). */
+/* Parent: the limits of the pool's zygote. */
+void rlimits_prepare_zygote(const struct pexos_options *opts,
+			    struct rlimits_plan *rp);
+
 int rlimits_apply_child(const struct rlimits_plan *rp, pexos_error *err);
 
 #endif

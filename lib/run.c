@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "plan.h"
+#include "pool.h"
 #include "request.h"
 #include "response.h"
 #include "sandbox.h"
@@ -147,10 +148,12 @@ static void judge_status(const struct run_plan *plan,
 	j->v.type = "Killed";
 }
 
-/* Returns 0 with j->v set, or a negative errno (pexos's own failure). */
+/* Returns 0 with j->v set, or a negative errno (pexos's own failure). A
+ * pooled run may end before its process's wait status arrived: it is
+ * waited for only when the channel holds no verdict. */
 static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
-		 const struct sandbox_result *sr, struct judged *j,
-		 pexos_error *err)
+		 struct sandbox_result *sr, struct pool_lease *lease,
+		 struct judged *j, pexos_error *err)
 {
 	int r;
 
@@ -167,6 +170,13 @@ static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
 	if (r < 0)
 		return pexos_fail(err, ENOMEM, "judge", "out of memory");
 	if (r == 0) {
+		json_decref(j->header);
+		j->header = NULL;
+		if (lease && lease->pool) {
+			r = pool_finish(lease, plan, sr, err);
+			if (r < 0)
+				return r;
+		}
 		if (!sr->timed_out && !sr->cpu_over && !sr->have_status)
 			return pexos_fail(err, EPROTO, "judge",
 					  "the sandbox's init ended without "
@@ -202,6 +212,7 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 	struct sandbox_result sr;
 	struct judged j = {0};
 	struct run_stats st;
+	struct pool_lease lease = {0};
 	int r;
 
 	if (!ctx || (!request && len) || !ret_response)
@@ -212,24 +223,28 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 	if (r > 0)
 		return respond_invalid(&inv, ret_response, ret_outcome, err);
 
-	r = sandbox_run(ctx, &plan, &sr, err);
+	r = pool_run(ctx->pool, &plan, &lease, &sr, err);
+	if (r == 0)
+		r = sandbox_run(ctx, &plan, &sr, err);
 	if (r < 0) {
 		run_plan_done(&plan);
 		return r;
 	}
-	r = judge(ctx, &plan, &sr, &j, err);
+	r = judge(ctx, &plan, &sr, &lease, &j, err);
 	if (r == 0) {
 		st = (struct run_stats){
 			.wall_ms = sr.wall_ms,
 			.cpu_ms = sr.cpu_ms,
 			.max_rss_kb = sr.max_rss_kb,
 			.limits = cg_mode_name(ctx->cg.mode),
+			.pooled = lease.pool != NULL,
 		};
 		if (response_build(&j.v, &sr.out, &sr.err,
 				   plan.stats ? &st : NULL, ret_response,
 				   ret_outcome) < 0)
 			r = pexos_fail(err, ENOMEM, "response", "out of memory");
 	}
+	pool_release(&lease);
 	json_decref(j.header);
 	sandbox_result_done(&sr);
 	run_plan_done(&plan);

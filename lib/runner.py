@@ -8,6 +8,9 @@
 #      result as JSON text
 #   4  the script's source (UTF-8), read once and closed
 #
+# In a pooled sandbox the zygote (zygote.py) executes this file as a module
+# instead, sets _CHANNEL and _RESULT_MAX itself and calls _main(source).
+#
 # Header: {"ok": true} or {"type": T, "error": MESSAGE[, "traceback": TB]}
 # with T one of SyntaxError, MissingMain, InvalidMain, ScriptError,
 # NotSerializable, ResultTooLarge. Everything else (timeouts, signals, memory)
@@ -25,8 +28,8 @@ def _take_fds():
     return source, open(3, "wb", buffering=0, closefd=True)
 
 
-_SOURCE, _CHANNEL = _take_fds()
-_RESULT_MAX = int(sys.argv[1])
+_CHANNEL = None
+_RESULT_MAX = 0
 _RUNNER_FILE = sys._getframe().f_code.co_filename
 
 
@@ -56,9 +59,6 @@ def _site():
         if not hasattr(builtins, name):
             setattr(builtins, name, _Quitter(name))
 
-
-if sys.flags.no_site:
-    _site()
 
 import math  # noqa: E402  (built in: no file to load)
 
@@ -100,6 +100,13 @@ def _emit(header, body=b""):
     while view:
         n = _CHANNEL.write(view)
         view = view[n:]
+    # The verdict is complete: closing the three streams lets the library
+    # answer while this process is still being torn down.
+    for fd in (3, 1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     # Skip interpreter teardown: atexit hooks and non-daemon threads of the
     # script have no say in the verdict, and teardown of numpy/pandas costs
     # milliseconds.
@@ -333,8 +340,8 @@ def _serialise(result):
     return data
 
 
-def _main():
-    code = _compile(_SOURCE)
+def _main(source):
+    code = _compile(source)
     try:
         result = _run(code)
         data = _serialise(result)
@@ -343,4 +350,9 @@ def _main():
     _emit({"ok": True}, data)
 
 
-_main()
+if __name__ == "__main__":
+    if sys.flags.no_site:
+        _site()
+    _SOURCE, _CHANNEL = _take_fds()
+    _RESULT_MAX = int(sys.argv[1])
+    _main(_SOURCE)

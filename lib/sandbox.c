@@ -57,6 +57,10 @@ struct child_args {
 	const struct pexos_context *ctx;
 	int src[N_CFD];
 	struct rlimits_plan rlimits;
+	/* The pool's zygote: keeps the setup user's capabilities (it builds
+	 * each slot's namespaces), gets no seccomp filter and runs
+	 * zygote.py; it never runs a script. */
+	bool zygote;
 };
 
 /* Setup of the sandbox's root filesystem and its process must finish in
@@ -121,6 +125,17 @@ static _Noreturn void child_exec(const struct child_args *a)
 	close(CFD_STATUS);
 	if (setsid() < 0)
 		goto fail_errno;
+	if (a->zygote) {
+		if (rlimits_apply_child(&a->rlimits, &err) < 0)
+			goto fail;
+		/* pexos-init for the slots' PID namespaces, as fd 9 */
+		if (dup2(CFD_INIT, N_CFD) < 0)
+			goto fail_errno;
+		execve(ctx->argv[0], (char **)ctx->zygote_argv, ctx->envp);
+		pexos_fail_child(&err, errno, "exec", "execute the interpreter",
+				 ctx->argv[0]);
+		goto fail;
+	}
 	if (caps_drop_bounding_child(ctx->last_cap, &err) < 0)
 		goto fail;
 	if (raw_setgroups0() < 0 || raw_setresgid(SANDBOX_GID) < 0 ||
@@ -242,6 +257,11 @@ static int make_memfd(const char *name, const char *data, size_t len)
 	return TAKE_FD(fd);
 }
 
+int sandbox_memfd(const char *name, const char *data, size_t len)
+{
+	return make_memfd(name, data, len);
+}
+
 struct run_fds {
 	int out[2], err[2], res[2], sync[2], go[2], status[2];
 	int script, stdin_fd;
@@ -326,28 +346,20 @@ static void add_hint(pexos_error *err)
 		memcpy(err->message + n, hint, strlen(hint) + 1);
 }
 
-/* Clone, join the cgroup, map ids, release the child, wait for exec. */
-static int start(const struct pexos_context *ctx, const struct run_plan *plan,
-		 const struct cg_run *cg, struct run_fds *f, pexos_error *err)
+/* Clone, join the cgroup, map ids, release the child, wait for exec. The
+ * caller's ends of the sync and go pipes are sync_r and *go_w. */
+static int launch(const struct child_args *a, const struct cg_run *cg,
+		  int sync_r, int *go_w, int *ret_pidfd,
+		  void (*close_ends)(void *), void *close_arg,
+		  pexos_error *err)
 {
-	struct child_args a = {.ctx = ctx};
+	const struct pexos_context *ctx = a->ctx;
 	pid_t pid;
 	int r;
 
-	a.src[CFD_STDIN] = f->stdin_fd;
-	a.src[CFD_STDOUT] = f->out[1];
-	a.src[CFD_STDERR] = f->err[1];
-	a.src[CFD_RESULT] = f->res[1];
-	a.src[CFD_SCRIPT] = f->script;
-	a.src[CFD_SYNC] = f->sync[1];
-	a.src[CFD_GO] = f->go[0];
-	a.src[CFD_STATUS] = f->status[1];
-	a.src[CFD_INIT] = ctx->init_fd;
-	rlimits_prepare(&ctx->opts, plan, ctx->cg.mode == CG_NONE, &a.rlimits);
-
-	pid = sup_clone(NS_CLONE_FLAGS, &f->pidfd);
+	pid = sup_clone(NS_CLONE_FLAGS, ret_pidfd);
 	if (pid == 0)
-		child_init(&a);
+		child_init(a);
 	if (pid == -ENOSPC || pid == -EUSERS)
 		return pexos_fail_errno(err, -pid, "clone",
 					"create a user namespace (the host allows "
@@ -362,7 +374,7 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 		return pexos_fail_errno(err, -pid, "clone",
 					"create the sandbox's namespaces (user, "
 					"pid, mount, net, ipc, uts)");
-	close_child_ends(f);
+	close_ends(close_arg);
 	/* The cgroup before go: init and all it starts are charged there. */
 	r = cg_run_attach(cg, pid, err);
 	if (r < 0)
@@ -371,11 +383,106 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 	r = ns_setup_parent(ctx, pid, err);
 	if (r < 0)
 		return r;
-	if (write_all(f->go[1], "g", 1) < 0)
+	if (write_all(*go_w, "g", 1) < 0)
 		return pexos_fail_errno(err, errno, "setup", "release the child");
-	close(f->go[1]);
-	f->go[1] = -1;
-	return sup_wait_exec(f->sync[0], now_ms() + SETUP_DEADLINE_MS, err);
+	close(*go_w);
+	*go_w = -1;
+	return sup_wait_exec(sync_r, now_ms() + SETUP_DEADLINE_MS, err);
+}
+
+static void close_run_ends(void *f)
+{
+	close_child_ends(f);
+}
+
+static int start(const struct pexos_context *ctx, const struct run_plan *plan,
+		 const struct cg_run *cg, struct run_fds *f, pexos_error *err)
+{
+	struct child_args a = {.ctx = ctx};
+
+	a.src[CFD_STDIN] = f->stdin_fd;
+	a.src[CFD_STDOUT] = f->out[1];
+	a.src[CFD_STDERR] = f->err[1];
+	a.src[CFD_RESULT] = f->res[1];
+	a.src[CFD_SCRIPT] = f->script;
+	a.src[CFD_SYNC] = f->sync[1];
+	a.src[CFD_GO] = f->go[0];
+	a.src[CFD_STATUS] = f->status[1];
+	a.src[CFD_INIT] = ctx->init_fd;
+	rlimits_prepare(&ctx->opts, plan, ctx->cg.mode == CG_NONE, &a.rlimits);
+	return launch(&a, cg, f->sync[0], &f->go[1], &f->pidfd, close_run_ends,
+		      f, err);
+}
+
+struct zygote_ends {
+	int *fds; /* the zygote's ends, closed once cloned */
+	int *sync_w, *go_r, *status_w;
+};
+
+static void close_zygote_ends(void *arg)
+{
+	struct zygote_ends *e = arg;
+	int *ends[] = {e->sync_w, e->go_r, e->status_w};
+
+	for (size_t i = 0; i < ZY_NFD; i++) {
+		close(e->fds[i]);
+		e->fds[i] = -1;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(ends); i++) {
+		close(*ends[i]);
+		*ends[i] = -1;
+	}
+}
+
+int sandbox_start_zygote(const struct pexos_context *ctx,
+			 const struct cg_run *cg, int fds[ZY_NFD],
+			 struct sandbox_proc *p, pexos_error *err)
+{
+	struct child_args a = {.ctx = ctx, .zygote = true};
+	int sync[2] = {-1, -1}, go[2] = {-1, -1}, status[2] = {-1, -1};
+	struct zygote_ends e = {fds, &sync[1], &go[0], &status[1]};
+	int r;
+
+	p->pidfd = p->status = -1;
+	if ((r = make_pipe(sync, false)) < 0 || (r = make_pipe(go, false)) < 0 ||
+	    (r = make_pipe(status, true)) < 0) {
+		r = pexos_fail_errno(err, -r, "pipes", "create pipes");
+		goto out;
+	}
+	a.src[CFD_STDIN] = fds[ZY_STDIN];
+	a.src[CFD_STDOUT] = fds[ZY_LOG];
+	a.src[CFD_STDERR] = fds[ZY_LOG];
+	a.src[CFD_RESULT] = fds[ZY_CTL];
+	a.src[CFD_SCRIPT] = fds[ZY_CONFIG];
+	a.src[CFD_SYNC] = sync[1];
+	a.src[CFD_GO] = go[0];
+	a.src[CFD_STATUS] = status[1];
+	a.src[CFD_INIT] = ctx->init_fd;
+	rlimits_prepare_zygote(&ctx->opts, &a.rlimits);
+	r = launch(&a, cg, sync[0], &go[1], &p->pidfd, close_zygote_ends, &e,
+		   err);
+	if (r < 0 && err)
+		add_hint(err);
+	if (r < 0 && p->pidfd >= 0) {
+		sup_kill(p->pidfd);
+		sup_reap(p->pidfd, NULL);
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	if (r == 0) {
+		p->status = status[0];
+		status[0] = -1;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (sync[i] >= 0)
+			close(sync[i]);
+		if (go[i] >= 0)
+			close(go[i]);
+		if (status[i] >= 0)
+			close(status[i]);
+	}
+	return r;
 }
 
 struct cpu_watch {
@@ -408,6 +515,7 @@ static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
 		.over = cpu_over,
 		.arg = &cw,
 		.period_ms = 100,
+		.kill_fd = -1,
 	};
 	struct sup_stream s[] = {
 		{f->out[0], &res->out},

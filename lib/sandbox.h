@@ -33,4 +33,22 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 
 void sandbox_result_done(struct sandbox_result *res);
 
+/* The pool's zygote: a base sandbox like a run's, whose process keeps the
+ * setup user's capabilities and runs zygote.py with these descriptors. */
+enum { ZY_STDIN, ZY_LOG, ZY_CTL, ZY_CONFIG, ZY_NFD };
+
+struct sandbox_proc {
+	int pidfd;  /* the sandbox's init, our child */
+	int status; /* init writes the zygote's wait status here */
+};
+
+/* Starts it in `cg`. The descriptors in `fds` are the zygote's ends and are
+ * closed (set to -1) once it is cloned. Returns 0 or -errno. */
+int sandbox_start_zygote(const struct pexos_context *ctx,
+			 const struct cg_run *cg, int fds[ZY_NFD],
+			 struct sandbox_proc *p, pexos_error *err);
+
+/* Helpers the pool shares with the cold path. */
+int sandbox_memfd(const char *name, const char *data, size_t len);
+
 #endif

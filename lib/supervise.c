@@ -131,8 +131,9 @@ static int poll_ms(const struct sup_watch *w, uint64_t limit, uint64_t now)
 int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 		struct sup_watch *w)
 {
-	bool exited = false, killed = false;
-	uint64_t limit = w->deadline_ms;
+	bool exited = w->exited, killed = false;
+	uint64_t limit = exited ? now_ms() + DRAIN_GRACE_MS : w->deadline_ms;
+	int kill_fd = w->kill_fd >= 0 ? w->kill_fd : pidfd;
 
 	for (;;) {
 		struct pollfd p[8];
@@ -146,12 +147,12 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 							.events = POLLIN};
 				idx[np++] = i;
 			}
-		if (exited && np == 0)
+		if (np == 0 && (exited || (w->end_on_eof && n > 0)))
 			break;
 		if (!exited)
 			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
 		if (!exited && !killed && w->over && w->over(w->arg)) {
-			sup_kill(pidfd);
+			sup_kill(kill_fd);
 			killed = w->tripped = true;
 			limit = now + KILL_GRACE_MS;
 		}
@@ -160,7 +161,7 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 				break; /* drain grace over */
 			if (killed)
 				return -ETIME; /* SIGKILL did not end it */
-			sup_kill(pidfd);
+			sup_kill(kill_fd);
 			killed = w->timed_out = true;
 			limit = now + KILL_GRACE_MS;
 			continue;
@@ -172,10 +173,10 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 			if (!p[i].revents)
 				continue;
 			if (p[i].fd == pidfd) {
-				exited = true;
+				exited = w->exited = true;
 				limit = now_ms() + DRAIN_GRACE_MS;
 			} else if (drain(&s[idx[i]]) < 0) {
-				sup_kill(pidfd);
+				sup_kill(kill_fd);
 				return -ENOMEM;
 			}
 		}

@@ -37,11 +37,18 @@ struct sup_watch {
 	bool (*over)(void *arg);
 	void *arg;
 	uint64_t period_ms;
+	/* A pooled run: the process to kill is not the one waited for (the
+	 * pid 1 of the slot's PID namespace), and the run may be over once
+	 * every stream reached EOF, before its process is gone. */
+	int kill_fd;      /* pidfd to SIGKILL; -1: the waited-for pidfd */
+	bool end_on_eof;  /* return once every stream is at EOF */
+	bool exited;      /* out: the waited-for descriptor became ready */
 	bool timed_out; /* out: killed at the deadline */
 	bool tripped;   /* out: killed because over() said so */
 };
 
-/* Collects the streams until the process behind `pidfd` has exited and
+/* Collects the streams until the process behind `pidfd` has exited (or,
+ * for a pooled run, `pidfd` is the status pipe and became readable) and
  * every stream reached EOF, killing it (SIGKILL) when the watch says so.
  * Returns 0 or -errno. */
 int sup_monitor(int pidfd, struct sup_stream *s, size_t n,

@@ -77,13 +77,22 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *                  default) or "rlimit" (per-process rlimits only, for
  *                  hosts without a writable cgroup)
  *   "uid_base"     first of the two unprivileged host uids runs map to
+ *   "pool"         warm sandboxes kept ready (0, the default: none; every
+ *                  run starts a sandbox and an interpreter of its own)
+ *   "preload"      modules the pool's interpreters import before they wait,
+ *                  comma-separated (default "numpy,pandas"; "" for none)
+ *   "pool_wait"    seconds a run waits for a warm sandbox before it starts
+ *                  a cold one (default 2)
  * Both strings are borrowed. Returns 0, or -EINVAL with `err` naming the
  * option and the accepted range. */
 PEXOS_EXPORT int pexos_options_set(pexos_options *opts, const char *name, const char *value,
 		      pexos_error *err);
 
 /* Makes a context from `opts` (borrowed; may be freed afterwards). Builds
- * what every run shares (seccomp program, mount plan). On success
+ * what every run shares (seccomp program, mount plan) and, with a "pool"
+ * above 0, starts the warm pool: a background thread and a zygote
+ * interpreter that fill it (pexos(7)); the pool becomes ready about a second
+ * later, and runs before that wait for it up to "pool_wait". On success
  * *ret_ctx is a new context, freed with pexos_context_free(). */
 PEXOS_EXPORT int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		      pexos_error *err);
@@ -106,6 +115,16 @@ PEXOS_EXPORT int pexos_run_script(pexos_context *ctx, const char *request, size_
  * pexos_run_script returns -ECANCELED. For a daemon's shutdown after its
  * grace period. Thread-safe; cannot be undone. */
 PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
+
+/* The warm pool's state as a JSON object text (free with pexos_free), or
+ * NULL without a pool:
+ *   {"size", "ready", "starting", "state": "up"|"starting"|"down",
+ *    "hits", "misses", "slots_started", "slot_failures", "zygote_starts",
+ *    "preload", "zygote_rss_kb", "zygote_private_kb", "slot_private_kb",
+ *    "slot_private_kb_max", "error"}
+ * (the memory figures only while the zygote is up; "error" only after a
+ * failure). Thread-safe. */
+PEXOS_EXPORT char *pexos_pool_status(pexos_context *ctx);
 
 /* Turns a library failure into the SandboxError response object of
  * pexos(7). Returns a new string (free with pexos_free) or NULL when out of

@@ -10,6 +10,12 @@
  * process of the run, writes the wait status of the script's process
  * (argv[1]) to fd 7 and exits, which makes the kernel kill what is left.
  *
+ * In a pooled slot (argv[1] is "0") the zygote starts it as pid 1 of the
+ * slot's PID namespace and is itself the parent of the script's process:
+ * pexos-init then drops its capabilities, lets the kernel reap orphans
+ * (SIGCHLD ignored) and sleeps until the library kills it, which ends the
+ * run's PID namespace.
+ *
  * Built with -nostdlib -static; x86_64 and aarch64.
  */
 #define STATUS_FD 7
@@ -21,6 +27,9 @@
 #define NR_WRITE 1
 #define NR_EXIT_GROUP 231
 #define NR_WAIT4 61
+#define NR_CAPSET 126
+#define NR_RT_SIGACTION 13
+#define NR_PPOLL 271
 static long sys4(long n, long a, long b, long c, long d)
 {
 	long ret;
@@ -38,6 +47,9 @@ __asm__(".text\n.global _start\n_start:\n"
 #define NR_WRITE 64
 #define NR_EXIT_GROUP 94
 #define NR_WAIT4 260
+#define NR_CAPSET 91
+#define NR_RT_SIGACTION 134
+#define NR_PPOLL 73
 static long sys4(long n, long a, long b, long c, long d)
 {
 	register long x8 __asm__("x8") = n;
@@ -63,6 +75,23 @@ __attribute__((noreturn)) static void die(long code)
 		sys4(NR_EXIT_GROUP, code, 0, 0, 0);
 }
 
+#define SIGCHLD 17
+#define SIG_IGN 1
+
+__attribute__((noreturn)) static void pool_init(void)
+{
+	unsigned int hdr[2] = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
+	unsigned int data[6] = {0};
+	long act[4] = {SIG_IGN, 0, 0, 0};
+
+	if (sys4(NR_CAPSET, (long)hdr, (long)data, 0, 0) < 0)
+		die(3);
+	if (sys4(NR_RT_SIGACTION, SIGCHLD, (long)act, 0, 8) < 0)
+		die(3);
+	for (;;)
+		sys4(NR_PPOLL, 0, 0, 0, 0);
+}
+
 __attribute__((noreturn, used)) void init_main(long *sp);
 
 __attribute__((noreturn, used)) void init_main(long *sp)
@@ -71,6 +100,8 @@ __attribute__((noreturn, used)) void init_main(long *sp)
 	const char *arg = argc > 1 ? (const char *)sp[2] : "";
 	long script = 0;
 
+	if (arg[0] == '0' && arg[1] == '\0')
+		pool_init();
 	for (; *arg >= '0' && *arg <= '9'; arg++)
 		script = script * 10 + (*arg - '0');
 	if (script <= 0)

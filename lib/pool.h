@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.h - the warm pool: sandboxes that wait, interpreter warm, for one
+ * script each.
+ *
+ * A zygote (zygote.py) runs in a base sandbox, imports the preload list and
+ * forks a process per slot. A background thread keeps `pool` slots ready:
+ * each slot is a fresh PID, mount, network, IPC, UTS, cgroup and user
+ * namespace with its own cgroup and /tmp, locked down (ids, capabilities,
+ * no_new_privs, seccomp) before it is handed a script. A run takes a ready
+ * slot, or waits for one up to `pool_wait`, or falls back to the cold path.
+ */
+#ifndef PEXOS_POOL_H
+#define PEXOS_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "plan.h"
+#include "sandbox.h"
+
+struct pool;
+
+/* One slot, owned by the pool or, once taken, by one run. */
+struct pool_slot {
+	int state;
+	uint32_t id;
+	int sock;          /* our end of the slot's socket */
+	int out, err, res; /* read ends of its stdout, stderr, result */
+	int status;        /* read end: its wait status, from the zygote */
+	int pidfd;         /* its process */
+	int init_pidfd;    /* pid 1 of its PID namespace: killing it ends all */
+	pid_t pid;         /* its process, as we see it */
+	struct cg_run cg;
+};
+
+/* A run on a taken slot. */
+struct pool_lease {
+	struct pool *pool;
+	struct pool_slot slot;
+	uint64_t t0, cpu0;
+	bool pending; /* the process's wait status has not arrived yet */
+};
+
+/* Starts the pool of ctx->opts.pool slots (a no-op for 0). */
+int pool_start(struct pexos_context *ctx, pexos_error *err);
+
+/* Stops it: no run may be in progress. */
+void pool_stop(struct pexos_context *ctx);
+
+/* Runs `plan` on a ready slot. Returns 1 with *res filled once the run's
+ * streams are complete (its wait status may still be pending: see
+ * pool_finish), 0 when no slot could be had (use the cold path), or -errno.
+ * After 1, release the lease with pool_release. */
+int pool_run(struct pool *p, const struct run_plan *plan, struct pool_lease *l,
+	     struct sandbox_result *res, pexos_error *err);
+
+/* Waits for the wait status of the lease's process (under the run's
+ * deadline) and completes *res. Returns 0 or -errno. */
+int pool_finish(struct pool_lease *l, const struct run_plan *plan,
+		struct sandbox_result *res, pexos_error *err);
+
+/* Gives the slot back for disposal: its namespaces and cgroup go. */
+void pool_release(struct pool_lease *l);
+
+/* The pool's state as a JSON object (malloc'd), or NULL. */
+char *pool_status_json(struct pool *p);
+
+#endif
