@@ -81,6 +81,9 @@ static void usage(FILE *f)
 	      "                        batch)\n"
 	      "      --preload LIST    modules the warm sandboxes import\n"
 	      "                        (default numpy,pandas)\n"
+	      "      --pool-wait SECONDS  how long a run waits for a warm\n"
+	      "                        sandbox before it starts a cold one\n"
+	      "                        (default 2)\n"
 	      "      --check           show which isolation features work here\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
@@ -388,6 +391,7 @@ enum {
 	OPT_CPU,
 	OPT_POOL,
 	OPT_PRELOAD,
+	OPT_POOL_WAIT,
 };
 
 static int parse_jobs(const char *s, unsigned *ret_jobs)
@@ -426,6 +430,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"cpu", required_argument, NULL, OPT_CPU},
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"preload", required_argument, NULL, OPT_PRELOAD},
+		{"pool-wait", required_argument, NULL, OPT_POOL_WAIT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -487,6 +492,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_PRELOAD:
 			if (set_option(c->opts, "preload", optarg) < 0)
+				return -1;
+			break;
+		case OPT_POOL_WAIT:
+			if (set_option(c->opts, "pool_wait", optarg) < 0)
 				return -1;
 			break;
 		case 'h':

@@ -230,7 +230,8 @@ static void kill_procs(const char *dir)
 	}
 }
 
-/* Removes run-<pid>-* directories of processes that are gone. */
+/* Removes run-<pid>-* (and zygote-<pid>-*) directories of processes that
+ * are gone. */
 static void reap_stale(const char *base)
 {
 	DIR *d = opendir(base);
@@ -241,7 +242,8 @@ static void reap_stale(const char *base)
 		return;
 	while ((e = readdir(d))) {
 		long pid;
-		if (sscanf(e->d_name, "run-%ld-", &pid) != 1 ||
+		if ((sscanf(e->d_name, "run-%ld-", &pid) != 1 &&
+		     sscanf(e->d_name, "zygote-%ld-", &pid) != 1) ||
 		    proc_alive((pid_t)pid))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
@@ -487,8 +489,9 @@ static int limits_v1(const struct cg_root *root, const struct cg_run *run,
 	return r;
 }
 
-int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
-		  uint64_t pids, struct cg_run *run, pexos_error *err)
+static int create_named(const struct cg_root *root, const char *prefix,
+			uint64_t memory_mb, uint64_t pids, struct cg_run *run,
+			pexos_error *err)
 {
 	char name[64], mem[32], npids[32];
 	int r = 0;
@@ -496,7 +499,7 @@ int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
 	memset(run, 0, sizeof(*run));
 	if (root->mode == CG_NONE)
 		return 0;
-	snprintf(name, sizeof(name), "run-%d-%u", (int)getpid(),
+	snprintf(name, sizeof(name), "%s-%d-%u", prefix, (int)getpid(),
 		 atomic_fetch_add(&run_counter, 1));
 	snprintf(mem, sizeof(mem), "%" PRIu64, memory_mb << 20);
 	snprintf(npids, sizeof(npids), "%" PRIu64, pids);
@@ -513,6 +516,18 @@ int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
 	if (r < 0)
 		cg_run_destroy(root, run);
 	return r;
+}
+
+int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
+		  uint64_t pids, struct cg_run *run, pexos_error *err)
+{
+	return create_named(root, "run", memory_mb, pids, run, err);
+}
+
+int cg_zygote_create(const struct cg_root *root, uint64_t memory_mb,
+		     uint64_t pids, struct cg_run *run, pexos_error *err)
+{
+	return create_named(root, "zygote", memory_mb, pids, run, err);
 }
 
 int cg_run_attach(const struct cg_run *run, pid_t pid, pexos_error *err)

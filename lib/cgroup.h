@@ -61,6 +61,10 @@ const char *cg_mode_name(enum cg_mode mode);
 int cg_run_create(const struct cg_root *root, uint64_t memory_mb,
 		  uint64_t pids, struct cg_run *run, pexos_error *err);
 
+/* The same for the pool's zygote, named zygote-<pid>-<n>. */
+int cg_zygote_create(const struct cg_root *root, uint64_t memory_mb,
+		     uint64_t pids, struct cg_run *run, pexos_error *err);
+
 /* Parent: moves `pid` (still waiting for its go) into the run's cgroup. */
 int cg_run_attach(const struct cg_run *run, pid_t pid, pexos_error *err);
 

@@ -573,7 +573,7 @@ static void zygote_start(struct pool *p)
 		set_error(p, "create the zygote's configuration file");
 		goto fail;
 	}
-	r = cg_run_create(&ctx->cg, zmem, 4 * p->size + 64, &p->zcg, &e);
+	r = cg_zygote_create(&ctx->cg, zmem, 4 * p->size + 64, &p->zcg, &e);
 	if (r == 0)
 		r = sandbox_start_zygote(ctx, &p->zcg, fds, &p->zproc, &e);
 	if (r < 0) {

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """pexos sandbox attack suite, a TAP producer.
 
-Usage: run_attacks.py PATH/TO/pexos-run [NAME-FILTER...]
+Usage: run_attacks.py [--pooled] PATH/TO/pexos-run [NAME-FILTER...]
+
+With --pooled every run goes to a warm sandbox of the pool (pexos-run
+--pool 1) and must say so (stats.pooled): the same attacks, the same
+expectations, against the warm path.
 
 Every test really tries an attack from inside the sandbox and checks that it
 failed for the right reason (the exact errno, or the exact failure type).
@@ -61,6 +65,8 @@ HEADER = re.compile(r"#\s*pexos:\s*(\{.*\})\s*$")
 EXIT_FOR_TYPE = {"InvalidRequest": 2, "SandboxError": 3}
 
 PEXOS = None
+POOLED = False    # --pooled: every run in a warm sandbox, and checked to be
+POOL_ARGS = ("--pool", "1", "--pool-wait", "60")
 OUR_PIDS = set()  # every pexos-run this suite started: its run cgroups are run-<pid>-<n>
 MARKERS = []      # every marker this suite made
 BASELINE = {}     # host state when the suite started (for host_zz_nothing_left)
@@ -103,6 +109,9 @@ class Pending:
 
     def __init__(self, req, env=None, script_for_pid=None, args=()):
         self.req, self.t0 = req, time.monotonic()
+        if POOLED:
+            args = (*POOL_ARGS, *args)
+            req.setdefault("stats", True)
         self.proc = subprocess.Popen([PEXOS, *args, "--json", "-"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         OUR_PIDS.add(self.proc.pid)
@@ -157,8 +166,11 @@ def judge(req, out, err, returncode, elapsed):
         if returncode != want:
             problems.append("exit status %d, SPEC §6 says %d for type %s"
                             % (returncode, want, rtype))
-    if elapsed > timeout + GRACE:
+    if elapsed > timeout + GRACE + (15 if POOLED else 0):
         problems.append("took %.1f s for a %s s timeout" % (elapsed, timeout))
+    stats = resp.get("stats") if isinstance(resp, dict) else None
+    if POOLED and isinstance(stats, dict) and stats.get("pooled") is not True:
+        problems.append("ran in a cold sandbox, not a warm one of the pool")
     return Run(req, resp, returncode, err, elapsed, "; ".join(problems))
 
 
@@ -2073,7 +2085,10 @@ def skip_all(reason):
 
 
 def main(argv):
-    global PEXOS
+    global PEXOS, POOLED
+    if len(argv) > 1 and argv[1] == "--pooled":
+        POOLED = True
+        argv = argv[:1] + argv[2:]
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         sys.stderr.write(__doc__)
         return 2
