@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,6 +36,8 @@
 #include "util.h"
 
 extern const char pexos_runner_py[];
+extern const char pexos_zygote_helper[];
+extern const unsigned long pexos_zygote_helper_len;
 
 enum { SLOT_EMPTY, SLOT_SPAWNING, SLOT_STARTING, SLOT_READY };
 enum zy_state { ZY_DOWN, ZY_STARTING, ZY_UP };
@@ -44,6 +47,14 @@ struct grave {
 	struct grave *next;
 	struct cg_run cg;
 	int init_pidfd;
+};
+
+/* A zygote's base sandbox left running after the zygote died: its init
+ * goes on until the runs on the slots it started are over. */
+struct retired {
+	struct retired *next;
+	int pidfd;
+	struct cg_run cg;
 };
 
 struct pool {
@@ -57,20 +68,24 @@ struct pool {
 	struct pool_slot *slots;
 	uint32_t next_id;
 	bool idle; /* slots warm up at SCHED_IDLE; we can raise them back */
+	int helper_fd; /* the zygote's helper.c, a sealed memory file */
 	/* the zygote */
 	enum zy_state zstate;
 	struct sandbox_proc zproc;
 	int zctl, zlog;
 	struct cg_run zcg;
 	pid_t zpid;
+	int zpidfd; /* the zygote itself */
 	uint64_t zstarted_ms, zready_ms, retry_at;
 	unsigned failures;
 	char error[512];
 	char log[1024];
 	size_t log_len;
 	struct grave *graves;
+	struct retired *retired;
 	/* counters, for /health and /metrics */
 	uint64_t hits, misses, spawned, restarts, slot_failures;
+	uint64_t start_ms_sum, start_n; /* spawn to ready, for /health */
 	/* slots failing one after another: refill backs off */
 	unsigned fail_streak;
 	uint64_t fill_after;
@@ -243,23 +258,35 @@ static void slot_dispose(struct pool *p, struct pool_slot *s, bool locked)
 	slot_reset(s);
 }
 
-/* Removes the cgroups of disposed slots whose processes are gone. Returns
- * true while some remain. */
+/* Removes the cgroups of disposed slots whose processes are gone. Called
+ * with the lock held; drops it while it works, so that runs can take
+ * slots meanwhile. Returns true while some remain. */
 static bool bury(struct pool *p, bool wait)
 {
-	struct grave **gp = &p->graves;
+	struct grave *list = p->graves, *left = NULL;
 
-	while (*gp) {
-		struct grave *g = *gp;
+	p->graves = NULL;
+	pthread_mutex_unlock(&p->lock);
+	while (list) {
+		struct grave *g = list;
 
+		list = g->next;
 		if (cg_run_try_destroy(&p->ctx->cg, &g->cg, wait) == 0) {
-			*gp = g->next;
 			if (g->init_pidfd >= 0)
 				close(g->init_pidfd);
 			free(g);
 		} else {
-			gp = &g->next;
+			g->next = left;
+			left = g;
 		}
+	}
+	pthread_mutex_lock(&p->lock);
+	while (left) {
+		struct grave *g = left;
+
+		left = g->next;
+		g->next = p->graves;
+		p->graves = g;
 	}
 	return p->graves != NULL;
 }
@@ -316,6 +343,7 @@ static int slot_spawn(struct pool *p, struct pool_slot *s)
 	s->res = res[0];
 	s->status = status[0];
 	s->state = SLOT_SPAWNING;
+	s->t_spawn = now_ms();
 	p->spawned++;
 	return 0;
 fail:
@@ -391,6 +419,8 @@ static void slot_message(struct pool *p, struct pool_slot *s)
 	if (n == 1 && buf[0] == 'R' && s->state == SLOT_STARTING) {
 		s->state = SLOT_READY;
 		p->fail_streak = 0;
+		p->start_ms_sum += now_ms() - s->t_spawn;
+		p->start_n++;
 		pthread_cond_broadcast(&p->ready);
 		return;
 	}
@@ -471,22 +501,69 @@ static pid_t zygote_pid(int init_pidfd)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+static void retired_kill(struct pool *p, struct retired *r)
+{
+	sup_kill(r->pidfd);
+	sup_reap(r->pidfd, NULL);
+	close(r->pidfd);
+	cg_run_destroy(&p->ctx->cg, &r->cg);
+	free(r);
+}
+
+/* Stops the zygote and every slot the pool holds. Slots taken by runs are
+ * not the pool's: unless the pool is stopping, the zygote's sandbox is
+ * retired, not killed, and its init ends once those runs are over. */
 static void zygote_stop(struct pool *p)
 {
+	struct retired *r = NULL;
+
 	for (size_t i = 0; i < p->size; i++)
 		if (p->slots[i].state != SLOT_EMPTY)
 			slot_dispose(p, &p->slots[i], true);
 	close_fds(&p->zctl, 1);
 	close_fds(&p->zlog, 1);
 	close_fds(&p->zproc.status, 1);
-	if (p->zproc.pidfd >= 0) {
+	if (p->zproc.pidfd >= 0 && !p->stop)
+		r = calloc(1, sizeof(*r));
+	if (r) {
+		/* The zygote itself, if it still lives (a start that took too
+		 * long): init's only child that is not a slot. */
+		if (p->zpidfd >= 0)
+			sup_kill(p->zpidfd);
+		r->pidfd = p->zproc.pidfd;
+		r->cg = p->zcg;
+		r->next = p->retired;
+		p->retired = r;
+		p->zproc.pidfd = -1;
+		memset(&p->zcg, 0, sizeof(p->zcg));
+	} else if (p->zproc.pidfd >= 0) {
 		sup_kill(p->zproc.pidfd);
 		sup_reap(p->zproc.pidfd, NULL);
 		close_fds(&p->zproc.pidfd, 1);
+		cg_run_destroy(&p->ctx->cg, &p->zcg);
 	}
-	cg_run_destroy(&p->ctx->cg, &p->zcg);
+	close_fds(&p->zpidfd, 1);
 	p->zpid = 0;
 	p->zstate = ZY_DOWN;
+}
+
+/* Removes retired zygote sandboxes whose init has ended; with `all`, kills
+ * the rest. */
+static void reap_retired(struct pool *p, bool all)
+{
+	struct retired **rp = &p->retired;
+
+	while (*rp) {
+		struct retired *r = *rp;
+		struct pollfd pf = {.fd = r->pidfd, .events = POLLIN};
+
+		if (!all && poll(&pf, 1, 0) == 0) {
+			rp = &r->next;
+			continue;
+		}
+		*rp = r->next;
+		retired_kill(p, r);
+	}
 }
 
 static void zygote_log(struct pool *p);
@@ -583,7 +660,14 @@ static void zygote_start(struct pool *p)
 	p->zctl = sv[0];
 	p->zlog = log[0];
 	sv[0] = log[0] = -1;
+	r = send_msg(p->zctl, "H", 1, &p->helper_fd, 1);
+	if (r < 0) {
+		set_error(p, "send the zygote its helper: %s", strerror(-r));
+		zygote_failed(p, NULL);
+		return;
+	}
 	p->zpid = zygote_pid(p->zproc.pidfd);
+	p->zpidfd = p->zpid > 0 ? (int)syscall(SYS_pidfd_open, p->zpid, 0) : -1;
 	p->zstate = ZY_STARTING;
 	p->zstarted_ms = now_ms();
 	p->restarts++;
@@ -724,6 +808,8 @@ static void *pool_main(void *arg)
 		}
 		if (p->graves)
 			timeout = timeout < 0 || timeout > 5 ? 5 : timeout;
+		if (p->retired)
+			timeout = timeout < 0 || timeout > 100 ? 100 : timeout;
 		if (p->fill_after > now && p->zstate == ZY_UP &&
 		    (uint64_t)timeout > p->fill_after - now)
 			timeout = (int)(p->fill_after - now);
@@ -751,15 +837,40 @@ static void *pool_main(void *arg)
 				slot_message(p, s);
 		}
 		bury(p, false);
+		reap_retired(p, false);
 	}
 	if (p->zstate != ZY_DOWN)
 		zygote_stop(p);
+	reap_retired(p, true);
 	while (bury(p, true))
 		;
 	pthread_mutex_unlock(&p->lock);
 	free(pfd);
 	free(who);
 	return NULL;
+}
+
+/* helper.c in a sealed memory file the zygote loads. */
+static int helper_memfd(void)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd;
+
+#ifdef MFD_EXEC
+	fd = memfd_create("pexos-zygote-helper", flags | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
+#endif
+		fd = memfd_create("pexos-zygote-helper", flags);
+	if (fd < 0)
+		return -errno;
+	if (write_all(fd, pexos_zygote_helper, pexos_zygote_helper_len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 /* May the slots' warm-up run at SCHED_IDLE? Only if we can raise a slot
@@ -794,14 +905,22 @@ int pool_start(struct pexos_context *ctx, pexos_error *err)
 		return pexos_fail(err, ENOMEM, "pool", "out of memory");
 	p->ctx = ctx;
 	p->size = ctx->opts.pool;
-	p->zctl = p->zlog = -1;
+	p->zctl = p->zlog = p->zpidfd = -1;
 	p->zproc.pidfd = p->zproc.status = -1;
 	p->wake[0] = p->wake[1] = -1;
 	p->idle = can_renice();
+	p->helper_fd = helper_memfd();
+	if (p->helper_fd < 0) {
+		r = p->helper_fd;
+		free(p);
+		return pexos_fail_errno(err, -r, "pool",
+					"hold the zygote's helper in memory");
+	}
 	p->slots = calloc(p->size, sizeof(*p->slots));
 	if (!p->slots || pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		free(p->slots);
 		close_fds(p->wake, 2);
+		close(p->helper_fd);
 		free(p);
 		return pexos_fail(err, ENOMEM, "pool", "out of memory");
 	}
@@ -819,6 +938,7 @@ int pool_start(struct pexos_context *ctx, pexos_error *err)
 		pthread_mutex_destroy(&p->lock);
 		pthread_cond_destroy(&p->ready);
 		close_fds(p->wake, 2);
+		close(p->helper_fd);
 		free(p->slots);
 		free(p);
 		return pexos_fail_errno(err, r, "pool", "start the pool's thread");
@@ -843,6 +963,7 @@ void pool_stop(struct pexos_context *ctx)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->ready);
 	close_fds(p->wake, 2);
+	close(p->helper_fd);
 	free(p->slots);
 	free(p);
 	ctx->pool = NULL;
@@ -1120,6 +1241,11 @@ char *pool_status_json(struct pool *p)
 				    json_integer((json_int_t)p->restarts));
 		json_object_set_new(o, "preload",
 				    json_string(p->ctx->opts.preload));
+		if (p->start_n)
+			json_object_set_new(
+				o, "slot_start_ms",
+				json_real((double)p->start_ms_sum /
+					  (double)p->start_n));
 		if (p->zready_ms && p->zstate == ZY_UP)
 			json_object_set_new(
 				o, "zygote_start_ms",

@@ -167,12 +167,13 @@ fail:
 	child_die(CFD_SYNC, &err);
 }
 
-/* Replaces init by pexos-init, watching `script`. Returns on failure. */
-static void exec_init(pid_t script)
+/* Replaces init by pexos-init, watching `script` (and, with `all`, every
+ * process left after it). Returns on failure. */
+static void exec_init(pid_t script, bool all)
 {
 	char arg[24], *p = arg + sizeof(arg);
 	unsigned long v = (unsigned long)script;
-	char *argv[] = {"pexos-init", NULL, NULL};
+	char *argv[] = {"pexos-init", NULL, all ? "all" : NULL, NULL};
 	char *envp[] = {NULL};
 
 	*--p = '\0';
@@ -226,7 +227,7 @@ static _Noreturn void child_init(const struct child_args *a)
 			close(fd);
 	caps_drop_bounding_child(a->ctx->last_cap, &err);
 	caps_clear_child(&err);
-	exec_init(script);
+	exec_init(script, a->zygote);
 	pexos_fail_child(&err, errno, "exec", "start the run's init", NULL);
 	kill(script, SIGKILL);
 	child_die(CFD_SYNC, &err);

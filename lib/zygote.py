@@ -12,7 +12,8 @@
 #   9      pexos-init, a sealed memory file
 #
 # Control messages (one datagram each):
-#   library -> zygote  b"S" id   fds: slot socket, stdout, stderr, result,
+#   library -> zygote  b"H"      fds: the helper (helper.c), sent first
+#                      b"S" id   fds: slot socket, stdout, stderr, result,
 #                                status (write ends)
 #   zygote -> library  b"Y"      warm and ready for slots
 #                      b"E" msg  cannot start (then exits)
@@ -32,8 +33,8 @@ import ctypes
 import gc
 import json
 import os
+import resource
 import select
-import signal
 import socket
 import struct
 import sys
@@ -43,20 +44,6 @@ os.close(4)
 CTL = socket.socket(fileno=3)
 CTL.set_inheritable(False)
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MS_MOVE, MS_REC, MS_PRIVATE = 8192, 16384, 1 << 18
-MNT_DETACH = 2
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 24, 38, 22
-PR_SET_DUMPABLE = 4
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-SECCOMP_MODE_FILTER = 2
 MADV_POPULATE_WRITE = 23
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Private memory a waiting slot may spend on pre-faulted pages.
@@ -64,18 +51,9 @@ MAX_WRITE_PAGES = (8 << 20) // PAGE
 TOUCH_CHUNK = 64
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                        ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong, ctypes.c_ulong]
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_libc.syscall.restype = ctypes.c_long
-# fork() holding the GIL: the child is a plain copy of this single-threaded
-# interpreter. os.fork's after-fork hooks cost about 6 ms of page faults a
-# slot and reseed nothing we do not reseed ourselves.
+# fork() holding the GIL, for the probe: a plain copy of this
+# single-threaded interpreter (os.fork's after-fork hooks fault in pages).
 _fork = ctypes.PyDLL(None).fork
 _fork.restype = ctypes.c_int
 _fork.argtypes = []
@@ -92,27 +70,6 @@ def _recv_fds(sock, bufsize, maxfds, flags=0):
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
     return msg, list(fds)
-
-
-class SetupError(Exception):
-    pass
-
-
-def _check(ret, what):
-    if ret < 0:
-        e = ctypes.get_errno()
-        raise SetupError(f"{what}: {os.strerror(e)}")
-    return ret
-
-
-def _mount(src, dst, fstype, flags, data):
-    _check(_libc.mount(src and src.encode(), dst.encode(),
-                       fstype and fstype.encode(), flags,
-                       data and data.encode()), f"mount {dst}")
-
-
-def _prctl(option, a=0, b=0, c=0, d=0):
-    return _check(_libc.prctl(option, a, b, c, d), f"prctl {option}")
 
 
 # ---- start-up: preload, warm, record the pages a run touches -------------
@@ -265,67 +222,42 @@ gc.freeze()
 
 
 # ---- a slot: one process, one run ----------------------------------------
+#
+# The zygote's loop and each slot's set-up are C (helper.c, loaded from the
+# memory file the library sends first): Python code run in the zygote after
+# the fork would write to pages every waiting slot shares, one copy-on-write
+# fault each.
 
-def _write(path, text):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _setup_fs():
-    """Own mount namespace: a fresh /tmp and a /proc of the slot's own PID
-    namespace, replacing the zygote's."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare the mount namespace")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-    _check(_libc.umount2(b"/tmp", MNT_DETACH), "detach /tmp")
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={CONFIG['tmp_mb']}m,mode=1777")
-    os.mkdir("/tmp/.proc", 0o555)
-    _mount("proc", "/tmp/.proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           None)
-    _check(_libc.umount2(b"/proc", MNT_DETACH), "detach /proc")
-    _mount("/tmp/.proc", "/proc", None, MS_MOVE, None)
-    os.rmdir("/tmp/.proc")
+class _Config(ctypes.Structure):
+    _fields_ = [("ctl", ctypes.c_int), ("init_fd", ctypes.c_int),
+                ("own_pidns", ctypes.c_int), ("uid", ctypes.c_int),
+                ("last_cap", ctypes.c_int), ("idle", ctypes.c_int),
+                ("tmp_mb", ctypes.c_long), ("n_rlimits", ctypes.c_int),
+                ("rl_resource", ctypes.c_int * 8),
+                ("rl_soft", ctypes.c_longlong * 8),
+                ("rl_hard", ctypes.c_longlong * 8),
+                ("bpf", ctypes.c_void_p), ("bpf_len", ctypes.c_int)]
 
 
-def _lock_down():
-    """The cold path's order: ids, a user namespace of the slot's own, the
-    other namespaces, capabilities, rlimits, no_new_privs, seccomp."""
-    import resource
-    # Counted per user namespace: as high as allowed at this level, where
-    # every slot's uid is the same; the run's own limit below.
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    resource.setrlimit(resource.RLIMIT_NPROC, (hard, hard))
-    os.setgroups([])
-    uid = CONFIG["uid"]
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    # A change of ids makes a process undumpable, and its /proc/self files
-    # root's: as after the cold path's execve, it is dumpable again.
-    _prctl(PR_SET_DUMPABLE, 1)
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC |
-                         CLONE_NEWUTS | CLONE_NEWCGROUP),
-           "unshare the slot's namespaces")
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-    _write("/proc/self/gid_map", f"{uid} {uid} 1\n")
-    for cap in range(CONFIG["last_cap"] + 1):
-        _prctl(PR_CAPBSET_DROP, cap)
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    hdr = struct.pack("<Ii", 0x20080522, 0)
-    data = bytes(24)
-    _check(_libc.syscall(CONFIG["nr_capset"], hdr, data), "capset")
-    for name, soft, hard in CONFIG["rlimits"]:
-        resource.setrlimit(getattr(resource, name), (soft, hard))
-    os.chdir("/tmp")
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+def _helper_config():
+    c = _Config()
+    c.ctl = CTL.fileno()
+    c.init_fd = CONFIG["init_fd"]
+    c.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    c.uid = CONFIG["uid"]
+    c.last_cap = CONFIG["last_cap"]
+    c.idle = 1 if CONFIG["idle"] else 0
+    c.tmp_mb = CONFIG["tmp_mb"]
+    limits = CONFIG["rlimits"][:8]
+    c.n_rlimits = len(limits)
+    for i, (name, soft, hard) in enumerate(limits):
+        c.rl_resource[i] = getattr(resource, name)
+        c.rl_soft[i], c.rl_hard[i] = soft, hard
     bpf = bytes.fromhex(CONFIG["bpf"])
-    buf = ctypes.create_string_buffer(bpf, len(bpf))
-    prog = struct.pack("<HxxxxxxQ", len(bpf) // 8, ctypes.addressof(buf))
-    _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
-           ctypes.cast(ctypes.c_char_p(prog), ctypes.c_void_p).value)
+    keep = ctypes.create_string_buffer(bpf, len(bpf) or 1)
+    c.bpf = ctypes.addressof(keep)
+    c.bpf_len = len(bpf) // 8
+    return c, keep
 
 
 def _reseed():
@@ -355,32 +287,17 @@ def _warm_pages(sock):
             rd(p).value
 
 
-def _slot(fds):
-    sock_fd, out, err, res, status = fds
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.close(status)
-    high = [os.dup(fd) for fd in (out, err, res, sock_fd)]
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    for i, fd in enumerate(high):
-        os.dup2(fd, i + 1)
-    os.closerange(5, 1 << 20)
+def _slot():
+    """In a new slot's process, locked down by the helper: reseed, say
+    ready, warm up while waiting, run the one script it is handed."""
     sock = socket.socket(fileno=4)
-    if sock.recv(16) != b"g":
-        os._exit(0)
     try:
-        if CONFIG["idle"]:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        _setup_fs()
-        _lock_down()
         _reseed()
     except BaseException as e:  # noqa: BLE001 - reported, then gone
         sock.send(b"E" + f"{type(e).__name__}: {e}".encode(
             "utf-8", "replace")[:4000])
         os._exit(1)
     sock.send(b"R")
-    gc.collect()
     _warm_pages(sock)
     msg, fds = _recv_fds(sock, 64, 2)
     if len(msg) != 9 or msg[:1] != b"J" or len(fds) != 2:
@@ -389,7 +306,6 @@ def _slot(fds):
 
 
 def _run(sock, cpu_ms, fds):
-    import resource
     script, stdin = fds
     used = resource.getrusage(resource.RUSAGE_SELF)
     spent = used.ru_utime + used.ru_stime
@@ -410,104 +326,23 @@ def _run(sock, cpu_ms, fds):
 
 # ---- the zygote's loop ---------------------------------------------------
 
-# unshare(CLONE_NEWPID) only sets the namespace of the next children, and
-# only once: after each slot the zygote points it back at its own.
-OWN_PIDNS = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-
-
-def _spawn(slot_id, fds):
-    if len(fds) != 5:
-        for fd in fds:
-            os.close(fd)
-        return
-    status = fds[4]
-    init = -1
-    try:
-        _check(_libc.unshare(CLONE_NEWPID), "unshare the PID namespace")
-        init = os.posix_spawn(f"/proc/self/fd/{CONFIG['init_fd']}",
-                              ["pexos-init", "0"], {},
-                              file_actions=[(os.POSIX_SPAWN_CLOSE, 0),
-                                            (os.POSIX_SPAWN_CLOSE, 1),
-                                            (os.POSIX_SPAWN_CLOSE, 2)])
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = _fork()
-        if pid == 0:
-            try:
-                _slot(fds)
-            finally:
-                os._exit(127)
-        _check(pid, "fork the slot's process")
-    except (OSError, SetupError) as e:
-        if init > 0:
-            os.kill(init, signal.SIGKILL)
-        _libc.setns(OWN_PIDNS, CLONE_NEWPID)
-        for fd in fds:
-            os.close(fd)
-        CTL.send(b"F" + struct.pack("<I", slot_id) +
-                 str(e).encode("utf-8", "replace")[:4000])
-        return
-    _check(_libc.setns(OWN_PIDNS, CLONE_NEWPID), "return to the zygote's "
-           "PID namespace")
-    for fd in fds[:4]:
-        os.close(fd)
-    STATUS[pid] = status
-    pidfds = [os.pidfd_open(pid), os.pidfd_open(init)]
-    try:
-        socket.send_fds(CTL, [b"S" + struct.pack("<I", slot_id)], pidfds)
-    finally:
-        for fd in pidfds:
-            os.close(fd)
-
-
-def _reap():
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        fd = STATUS.pop(pid, None)
-        if fd is not None:
-            try:
-                os.write(fd, struct.pack("<i", status))
-            except OSError:
-                pass
-            os.close(fd)
-
-
-STATUS = {}
-
-
-def _loop():
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    poller = select.poll()
-    poller.register(CTL, select.POLLIN)
-    poller.register(wake_r, select.POLLIN)
+def _serve():
+    msg, fds = _recv_fds(CTL, 16, 1)
+    if msg != b"H" or len(fds) != 1:
+        CTL.send(b"Eno helper from the library")
+        os._exit(1)
+    helper = ctypes.PyDLL(f"/proc/self/fd/{fds[0]}")
+    serve = helper.pexos_zygote_serve
+    serve.restype = ctypes.c_int
+    serve.argtypes = [ctypes.POINTER(_Config)]
+    config, keep = _helper_config()
+    sys.stdout.flush()
+    sys.stderr.flush()
     CTL.send(b"Y")
-    while True:
-        for fd, _ev in poller.poll():
-            if fd == wake_r:
-                try:
-                    os.read(wake_r, 4096)
-                except BlockingIOError:
-                    pass
-                continue
-            try:
-                msg, fds = _recv_fds(CTL, 64, 8, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                continue
-            if not msg:
-                os._exit(0)  # the library is gone
-            if msg[:1] == b"S" and len(msg) == 5:
-                _spawn(struct.unpack_from("<I", msg, 1)[0], fds)
-            else:
-                for fd in fds:
-                    os.close(fd)
-        _reap()
+    if serve(ctypes.byref(config)) == 0:
+        del keep
+        _slot()
+    os._exit(0)
 
 
-_loop()
+_serve()

@@ -10,6 +10,10 @@
  * process of the run, writes the wait status of the script's process
  * (argv[1]) to fd 7 and exits, which makes the kernel kill what is left.
  *
+ * For the warm pool's zygote (argv[2] is "all") it goes on reaping after the
+ * zygote's status is written, until no process is left: the zygote's death
+ * then does not end the runs still going on the sandboxes it started.
+ *
  * In a pooled slot (argv[1] is "0") the zygote starts it as pid 1 of the
  * slot's PID namespace and is itself the parent of the script's process:
  * pexos-init then drops its capabilities, lets the kernel reap orphans
@@ -98,6 +102,8 @@ __attribute__((noreturn, used)) void init_main(long *sp)
 {
 	long argc = sp[0];
 	const char *arg = argc > 1 ? (const char *)sp[2] : "";
+	const char *mode = argc > 2 ? (const char *)sp[3] : "";
+	int all = mode[0] == 'a' && mode[1] == 'l' && mode[2] == 'l' && !mode[3];
 	long script = 0;
 
 	if (arg[0] == '0' && arg[1] == '\0')
@@ -112,7 +118,8 @@ __attribute__((noreturn, used)) void init_main(long *sp)
 		if (pid == script) {
 			sys4(NR_WRITE, STATUS_FD, (long)&status, sizeof(status),
 			     0);
-			die(0);
+			if (!all)
+				die(0);
 		}
 		if (pid == -ECHILD)
 			die(0);

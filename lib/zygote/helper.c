@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helper.c - the zygote's loop and a slot's set-up, in C.
+ *
+ * Loaded into the zygote interpreter (zygote.py) with ctypes from a sealed
+ * memory file. After the zygote has frozen its heap it calls
+ * pexos_zygote_serve(), which never returns to Python in the zygote: every
+ * page the interpreter would touch there is shared with the waiting slots,
+ * and each write would cost a copy-on-write fault (~25 us here). It returns
+ * 0 only in a new slot's process, once that process is in its own
+ * namespaces, cgroup and user namespace, without capabilities, with
+ * no_new_privs and the seccomp filter: the interpreter then reseeds and
+ * waits for its script.
+ *
+ * Protocol: see zygote.py. Built on its own (not with the project's
+ * sanitizers: it runs inside the sandbox's interpreter), against libc only.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_RLIMITS 8
+#define MAX_LIVE 4096
+
+/* Filled by zygote.py (ctypes.Structure of the same layout). */
+struct zy_config {
+	int ctl;         /* control socket to the library */
+	int init_fd;     /* pexos-init */
+	int own_pidns;   /* /proc/self/ns/pid of the zygote */
+	int uid;         /* the script's uid and gid */
+	int last_cap;
+	int idle;        /* wait at SCHED_IDLE */
+	long tmp_mb;
+	int n_rlimits;
+	int rl_resource[MAX_RLIMITS];
+	long long rl_soft[MAX_RLIMITS], rl_hard[MAX_RLIMITS];
+	const void *bpf; /* struct sock_filter[] */
+	int bpf_len;     /* instructions */
+};
+
+struct live {
+	pid_t pid;
+	int status_fd; /* -1: a pexos-init, only reaped */
+};
+
+static struct live live[MAX_LIVE];
+static int n_live;
+
+/* ---- in a new slot's process ----------------------------------------- */
+
+static int sock_fd = -1;
+
+static __attribute__((noreturn, format(printf, 1, 2))) void
+slot_fail(const char *fmt, ...)
+{
+	char msg[512];
+	int e = errno, n;
+	va_list ap;
+
+	msg[0] = 'E';
+	va_start(ap, fmt);
+	n = vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n + 1 < sizeof(msg))
+		n += snprintf(msg + 1 + n, sizeof(msg) - 1 - (size_t)n, ": %s",
+			      strerror(e));
+	if ((size_t)n + 1 > sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	if (sock_fd >= 0)
+		(void)!send(sock_fd, msg, (size_t)n + 1, MSG_NOSIGNAL);
+	_exit(1);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		slot_fail("write %s", path);
+	close(fd);
+}
+
+/* Own mount namespace: a fresh /tmp and a /proc of the slot's own PID
+ * namespace, replacing the zygote's. */
+static void slot_fs(const struct zy_config *c)
+{
+	char data[64];
+
+	snprintf(data, sizeof(data), "size=%ldm,mode=1777", c->tmp_mb);
+	if (unshare(CLONE_NEWNS) < 0)
+		slot_fail("unshare the mount namespace");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		slot_fail("make / private");
+	if (umount2("/tmp", MNT_DETACH) < 0)
+		slot_fail("detach /tmp");
+	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
+		slot_fail("mount /tmp");
+	if (mkdir("/tmp/.proc", 0555) < 0)
+		slot_fail("mkdir /tmp/.proc");
+	if (mount("proc", "/tmp/.proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0)
+		slot_fail("mount proc");
+	if (umount2("/proc", MNT_DETACH) < 0)
+		slot_fail("detach /proc");
+	if (mount("/tmp/.proc", "/proc", NULL, MS_MOVE, NULL) < 0)
+		slot_fail("move proc");
+	if (rmdir("/tmp/.proc") < 0)
+		slot_fail("rmdir /tmp/.proc");
+}
+
+/* The cold path's order: ids, a user namespace of the slot's own with the
+ * other namespaces, capabilities, rlimits, no_new_privs, seccomp. */
+static void slot_lock_down(const struct zy_config *c)
+{
+	struct __user_cap_header_struct {
+		uint32_t version;
+		int pid;
+	} hdr = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
+	uint32_t data[6] = {0};
+	struct sock_fprog prog = {.len = (unsigned short)c->bpf_len,
+				  .filter = (struct sock_filter *)c->bpf};
+	struct rlimit rl;
+	char map[64];
+	uid_t u = (uid_t)c->uid;
+
+	/* Counted per user namespace and uid: every slot's uid is the same
+	 * at this level, so as high as allowed here; the run's own below. */
+	if (getrlimit(RLIMIT_NPROC, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NPROC, &rl);
+	}
+	if (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 ||
+	    setresuid(u, u, u) < 0)
+		slot_fail("switch to uid %d", c->uid);
+	/* A change of ids makes a process undumpable and its /proc files
+	 * root's: as after the cold path's execve, it is dumpable again. */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		slot_fail("set dumpable");
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+		    CLONE_NEWCGROUP) < 0)
+		slot_fail("unshare the slot's namespaces");
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof(map), "%d %d 1\n", c->uid, c->uid);
+	write_file("/proc/self/uid_map", map);
+	write_file("/proc/self/gid_map", map);
+	for (int cap = 0; cap <= c->last_cap; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			slot_fail("drop capability %d from the bounding set", cap);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+	    syscall(SYS_capset, &hdr, data) < 0)
+		slot_fail("drop capabilities");
+	for (int i = 0; i < c->n_rlimits && i < MAX_RLIMITS; i++) {
+		struct rlimit want = {(rlim_t)c->rl_soft[i],
+				      (rlim_t)c->rl_hard[i]};
+		if (c->rl_soft[i] < 0)
+			want.rlim_cur = RLIM_INFINITY;
+		if (c->rl_hard[i] < 0)
+			want.rlim_max = RLIM_INFINITY;
+		if (getrlimit(c->rl_resource[i], &rl) == 0 &&
+		    rl.rlim_max != RLIM_INFINITY && want.rlim_max > rl.rlim_max)
+			want.rlim_max = rl.rlim_max;
+		if (want.rlim_cur > want.rlim_max)
+			want.rlim_cur = want.rlim_max;
+		if (setrlimit(c->rl_resource[i], &want) < 0)
+			slot_fail("set resource limit %d", c->rl_resource[i]);
+	}
+	if (chdir("/tmp") < 0)
+		slot_fail("chdir /tmp");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		slot_fail("set no_new_privs");
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		slot_fail("install the seccomp filter");
+	/* Idle priority for the wait, set before "ready": the library raises
+	 * it back when it hands over the script, after "ready". */
+	if (c->idle) {
+		struct sched_param sp = {0};
+		sched_setscheduler(0, SCHED_IDLE, &sp);
+	}
+}
+
+/* fds: slot socket, stdout, stderr, result channel, status. */
+static void slot_main(const struct zy_config *c, const int fds[5],
+		      const sigset_t *old_mask)
+{
+	/* stdout, stderr, result channel, socket -> 1, 2, 3, 4 */
+	static const int order[4] = {1, 2, 3, 0};
+	int high[4], null;
+	char go;
+
+	sigprocmask(SIG_SETMASK, old_mask, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	for (int i = 0; i < 4; i++)
+		high[i] = fcntl(fds[order[i]], F_DUPFD_CLOEXEC, 16);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0)
+		_exit(1);
+	for (int i = 0; i < 4; i++)
+		if (high[i] < 0 || dup2(high[i], i + 1) < 0)
+			_exit(1);
+	close_range(5, ~0U, 0);
+	sock_fd = 4;
+	if (read(sock_fd, &go, 1) != 1 || go != 'g')
+		_exit(0);
+	slot_fs(c);
+	slot_lock_down(c);
+}
+
+/* ---- in the zygote ---------------------------------------------------- */
+
+static void send_failure(int ctl, uint32_t id, const char *what)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "F%c%c%c%c%s: %s", 0, 0, 0, 0, what,
+			 strerror(errno));
+
+	memcpy(msg + 1, &id, 4);
+	if (n > (int)sizeof(msg) - 1)
+		n = (int)sizeof(msg) - 1;
+	(void)!send(ctl, msg, (size_t)n, MSG_NOSIGNAL);
+}
+
+static int send_pidfds(int ctl, uint32_t id, int a, int b)
+{
+	char msg[5] = "S";
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {msg, sizeof(msg)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
+			   .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *cm;
+	int fds[2] = {a, b};
+
+	memcpy(msg + 1, &id, 4);
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	return sendmsg(ctl, &m, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+static void remember(pid_t pid, int status_fd)
+{
+	if (n_live < MAX_LIVE) {
+		live[n_live++] = (struct live){pid, status_fd};
+	} else if (status_fd >= 0) {
+		close(status_fd); /* never: the library has far fewer slots */
+	}
+}
+
+static void reap(void)
+{
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG | __WALL);
+
+		if (pid <= 0)
+			return;
+		for (int i = 0; i < n_live; i++) {
+			if (live[i].pid != pid)
+				continue;
+			if (live[i].status_fd >= 0) {
+				(void)!write(live[i].status_fd, &st, sizeof(st));
+				close(live[i].status_fd);
+			}
+			live[i] = live[--n_live];
+			break;
+		}
+	}
+}
+
+/* pid 1 of the slot's PID namespace, started like vfork: no copy of the
+ * interpreter's page tables. */
+static pid_t start_init(const struct zy_config *c)
+{
+	char *argv[] = {"pexos-init", "0", NULL};
+	char *envp[] = {NULL};
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		close_range(0, ~0U, CLOSE_RANGE_CLOEXEC);
+		syscall(SYS_execveat, c->init_fd, "", argv, envp, AT_EMPTY_PATH);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* One slot: returns 0 in its process, 1 in the zygote. */
+static int spawn(const struct zy_config *c, uint32_t id, int fds[5],
+		 const sigset_t *old_mask)
+{
+	pid_t init, pid;
+	int pidfd[2] = {-1, -1};
+
+	if (unshare(CLONE_NEWPID) < 0) {
+		send_failure(c->ctl, id, "unshare the PID namespace");
+		goto out;
+	}
+	init = start_init(c);
+	if (init < 0) {
+		send_failure(c->ctl, id, "start the slot's pexos-init");
+		setns(c->own_pidns, CLONE_NEWPID);
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0) {
+		slot_main(c, fds, old_mask);
+		return 0;
+	}
+	if (setns(c->own_pidns, CLONE_NEWPID) < 0) {
+		/* Every further slot would fail: say so, and stop. */
+		send_failure(c->ctl, id, "return to the zygote's PID namespace");
+		_exit(1);
+	}
+	if (pid < 0) {
+		kill(init, SIGKILL);
+		remember(init, -1);
+		send_failure(c->ctl, id, "fork the slot's process");
+		goto out;
+	}
+	remember(init, -1);
+	remember(pid, fds[4]);
+	fds[4] = -1;
+	pidfd[0] = (int)syscall(SYS_pidfd_open, pid, 0);
+	pidfd[1] = (int)syscall(SYS_pidfd_open, init, 0);
+	if (pidfd[0] < 0 || pidfd[1] < 0 ||
+	    send_pidfds(c->ctl, id, pidfd[0], pidfd[1]) < 0) {
+		kill(init, SIGKILL);
+		kill(pid, SIGKILL);
+	}
+	for (int i = 0; i < 2; i++)
+		if (pidfd[i] >= 0)
+			close(pidfd[i]);
+out:
+	for (int i = 0; i < 5; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return 1;
+}
+
+/* Reads one request of the library. Returns 1 and fills id/fds for a
+ * slot, 0 for anything else, -1 at EOF or on error. */
+static int read_request(int ctl, uint32_t *id, int fds[5])
+{
+	char buf[64];
+	union {
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
+			   .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	int got[8], n_got = 0;
+	ssize_t n = recvmsg(ctl, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0)
+		return -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0;
+		     i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (n_got < 8)
+				got[n_got++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (n == 5 && buf[0] == 'S' && n_got == 5) {
+		memcpy(id, buf + 1, 4);
+		memcpy(fds, got, 5 * sizeof(int));
+		return 1;
+	}
+	for (int i = 0; i < n_got; i++)
+		close(got[i]);
+	return 0;
+}
+
+int pexos_zygote_serve(const struct zy_config *c);
+
+int pexos_zygote_serve(const struct zy_config *c)
+{
+	sigset_t chld, old;
+	int sfd;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
+		return -1;
+	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return -1;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = c->ctl, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
+		uint32_t id;
+		int fds[5];
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -1;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) > 0)
+				;
+			reap();
+		}
+		if (!p[0].revents)
+			continue;
+		switch (read_request(c->ctl, &id, fds)) {
+		case -1:
+			return -1; /* the library is gone */
+		case 1:
+			if (spawn(c, id, fds, &old) == 0)
+				return 0; /* the new slot's process */
+			break;
+		default:
+			break;
+		}
+		reap();
+	}
+}

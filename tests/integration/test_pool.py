@@ -1,0 +1,1184 @@
+#!/usr/bin/python3
+"""Integration tests for the warm pool, speaking TAP.
+
+usage: /usr/bin/python3 tests/integration/test_pool.py PEXOS_RUN PEXOS_HTTPD REPO_ROOT
+
+Drives pexos-run (--pool, --preload, --pool-wait, batches) and pexos-httpd
+(--pool, /health "pool", /metrics pexos_pool_*) against what the warm pool
+promises: every pooled run is as fresh as a cold one (reseeded random and
+numpy.random, no module state, files or environment left by an earlier run,
+nothing of a concurrent run visible), the limits hold in a warm sandbox, the
+pool refills under load, falls back to cold sandboxes when it is exhausted
+or broken, survives the death of its zygote, and reports itself.
+
+Every case that expects a warm sandbox asserts stats.pooled, so a silent
+fall-back to cold runs fails it; the cases that expect a cold one assert
+pooled false. Each daemon is started on first use on a free 127.0.0.1 port
+(--port 0) and stopped (SIGTERM, exit 0) at the end. Cases run one after the
+other: several of them count pool hits or time runs.
+
+Standard library only: run it with Debian's /usr/bin/python3.
+Environment:
+  PEXOS_MUST_WORK  when 1, a missing binary is a failure, not a skip
+Exit: 0 all passed, 1 something failed, 77 skipped.
+"""
+
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import (binary_missing, same, short,  # noqa: E402
+                     strict_loads, tap_plan)
+
+HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
+HELLO_RESULT = {"message": "Hello, World!"}
+# Guard for one pexos-run invocation or HTTP exchange; no case should come
+# close to it.
+COMMAND_TIMEOUT = 60
+HTTP_TIMEOUT = 60
+# A daemon waits up to 60 s for its pool before it listens.
+START_TIMEOUT = 75
+# How long a case waits for the pool to have a ready slot before a run that
+# must be pooled: a warm sandbox starts in well under a second.
+READY_TIMEOUT = 10
+# The prefix of the zygote's command line (NULs between arguments as spaces).
+ZYGOTE_CMDLINE = ("/usr/bin/python3 -I -B -S -c # SPDX-License-Identifier: MIT\n"
+                  "# The zygote of the warm pool")
+DEFAULT_PRELOAD = "numpy,pandas"
+
+PEXOS_RUN = None
+PEXOS_HTTPD = None
+REPO_ROOT = None
+WORKDIR = tempfile.mkdtemp(prefix="pexos-test-pool-")
+
+
+def clip(data, limit=500):
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text)} chars)"
+    return repr(text)
+
+
+def clean_env(extra=None):
+    """The environment without PEXOS_* settings that would change a run."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("PEXOS_") and k != "PEXOS_MUST_WORK")
+           and k != "PORT"}
+    env.update(extra or {})
+    return env
+
+
+# ------------------------------------------------------------------ pexos-run
+
+
+class Run:
+    def __init__(self, argv, rc, out, err, wall):
+        self.argv, self.rc, self.out, self.err, self.wall = (
+            argv, rc, out, err, wall)
+
+    def describe(self):
+        argv = " ".join(shlex.quote(os.fsdecode(a)) for a in self.argv)
+        return [f"command: {argv}",
+                f"exit: {self.rc}  wall: {self.wall:.2f} s",
+                f"stdout: {clip(self.out, 2000)}",
+                f"stderr: {clip(self.err, 800)}"]
+
+
+def pexos_run(*args, timeout=COMMAND_TIMEOUT):
+    argv = [PEXOS_RUN, *args]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, env=clean_env(), cwd=WORKDIR)
+        rc, out, err = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, out, err = "killed by the harness", e.stdout or b"", e.stderr or b""
+    return Run(argv, rc, out, err, time.monotonic() - start)
+
+
+def write_file(name, content):
+    path = os.path.join(WORKDIR, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content)
+    return path
+
+
+# ------------------------------------------------------------------ daemons
+
+
+class DaemonFailed(Exception):
+    pass
+
+
+class Daemon:
+    """One pexos-httpd process; its stderr is collected line by line."""
+
+    def __init__(self, name, args):
+        self.name = name
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = None
+        self.start_s = None
+
+    def start(self):
+        argv = [PEXOS_HTTPD, "--listen", "127.0.0.1", "--port", "0", *self.args]
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=clean_env())
+        ALL_DAEMONS.append(self)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        with self.cond:
+            while self.port is None:
+                if self.proc.poll() is not None and not self.reader.is_alive():
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(min(left, 0.2))
+        if self.port is None:
+            self.kill()
+            raise DaemonFailed(
+                f"daemon {self.name!r} ({' '.join(self.args)}) did not start: "
+                f"exit {self.proc.returncode}, stderr {clip(self.stderr(), 1500)}")
+        self.start_s = time.monotonic() - t0
+        return self
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                if self.port is None:
+                    m = re.search(r'"port":(\d+)', line)
+                    if m:
+                        self.port = int(m.group(1))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def stderr(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.lines)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self, timeout):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.reader.join(timeout=5)
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            if self.wait(20) is None:
+                self.kill()
+
+
+DAEMON_SPECS = {
+    # The shared one: default preload, two workers, two warm sandboxes.
+    "pool2": ("--workers", "2", "--pool", "2"),
+    # More workers than warm sandboxes, and no waiting for one.
+    "exhaust": ("--workers", "4", "--pool", "1", "--pool-wait", "0"),
+    "broken": ("--workers", "1", "--pool", "1",
+               "--preload", "no_such_module_pexos"),
+    # Its zygote gets killed.
+    "zygote": ("--workers", "2", "--pool", "2"),
+}
+DAEMONS = {}
+ALL_DAEMONS = []
+
+
+def daemon(name):
+    """The running daemon of that spec, started on first use."""
+    d = DAEMONS.get(name)
+    if d is None or not d.alive():
+        d = Daemon(name, DAEMON_SPECS[name])
+        DAEMONS[name] = d
+        d.start()
+    return d
+
+
+# --------------------------------------------------------------------- HTTP
+
+
+class Response:
+    def __init__(self, status, body, elapsed):
+        self.status, self.body, self.elapsed = status, body, elapsed
+
+    def json(self):
+        return strict_loads(self.body.decode("utf-8"))
+
+    def describe(self):
+        return f"HTTP {self.status} after {self.elapsed:.2f} s: {clip(self.body)}"
+
+
+def request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
+    start = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return Response(r.status, data, time.monotonic() - start)
+    finally:
+        conn.close()
+
+
+def execute(port, script, **fields):
+    body = json.dumps({"script": script, **fields}).encode("utf-8")
+    return request(port, "POST", "/execute", body=body,
+                   headers={"Content-Type": "application/json"})
+
+
+def health(port):
+    return request(port, "GET", "/health", timeout=10).json()
+
+
+def pool_of(port):
+    return health(port).get("pool") or {}
+
+
+def wait_pool(port, pred, timeout):
+    """Polls /health until pred(pool) is true; returns the pool object, or
+    None (the last one seen is in LAST_POOL)."""
+    global LAST_POOL
+    deadline = time.monotonic() + timeout
+    while True:
+        LAST_POOL = pool_of(port)
+        if pred(LAST_POOL):
+            return LAST_POOL
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+LAST_POOL = None
+
+
+def metrics(port):
+    """/metrics as ({name: value}, {name: type}); labelled series are left out."""
+    text = request(port, "GET", "/metrics", timeout=10).body.decode("utf-8")
+    values, types = {}, {}
+    for line in text.splitlines():
+        m = re.match(r"# TYPE (\S+) (\S+)$", line)
+        if m:
+            types[m.group(1)] = m.group(2)
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$", line)
+        if m:
+            values[m.group(1)] = float(m.group(2))
+    return values, types
+
+
+# ------------------------------------------------------------------ processes
+
+
+def proc_table():
+    """{pid: (ppid, cmdline with NULs as spaces)} of every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode("utf-8", "replace")
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        table[int(entry)] = (ppid, cmd.rstrip("\0").replace("\0", " "))
+    return table
+
+
+def descendants(pid, table=None):
+    table = table or proc_table()
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for p, (pp, _cmd) in table.items():
+            if pp == parent:
+                out.append(p)
+                todo.append(p)
+    return out
+
+
+def zygotes_of(daemon_pid):
+    """Pids of the zygote: a child, with the zygote's command line, of a
+    pexos-init that is a child of the daemon."""
+    table = proc_table()
+    inits = [p for p, (pp, cmd) in table.items()
+             if pp == daemon_pid and cmd.split(" ", 1)[0] == "pexos-init"]
+    return [p for p, (pp, cmd) in table.items()
+            if pp in inits and cmd.startswith(ZYGOTE_CMDLINE)]
+
+
+# ------------------------------------------------------------------ checking
+
+
+class Check:
+    """Problems found by one case, plus what to show on failure."""
+
+    def __init__(self):
+        self.problems = []
+        self.notes = []
+        self.runs = []
+        self.todo = None
+
+    def expect(self, cond, message):
+        if not cond:
+            self.problems.append(message)
+        return cond
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def run(self, *args, **kw):
+        run = pexos_run(*args, **kw)
+        self.runs.append(run)
+        return run
+
+    def lines(self, run, files):
+        """The JSON Lines of a batch: one object per file, in order, each with
+        "file" first. Returns them, or [] after reporting the problem."""
+        text = run.out.decode("utf-8", "replace")
+        lines = text.split("\n")
+        if not self.expect(text.endswith("\n") and len(lines) - 1 == len(files),
+                           f"{len(lines) - 1} lines on stdout, want {len(files)}"):
+            return []
+        objs = []
+        for n, (line, path) in enumerate(zip(lines, files), start=1):
+            try:
+                obj = strict_loads(line)
+            except ValueError as e:
+                self.problems.append(f"line {n} is not strict JSON: {e}")
+                return []
+            if not self.expect(isinstance(obj, dict), f"line {n} is not an object"):
+                return []
+            self.expect(obj.key_order[:1] == ["file"],
+                        f"line {n}: first key is not 'file': {obj.key_order}")
+            self.expect(obj.get("file") == path,
+                        f"line {n}: file is {obj.get('file')!r}, want {path!r}")
+            objs.append(obj)
+        return objs
+
+    def single(self, run):
+        """The one response object of a single-script run, or {}."""
+        try:
+            obj = strict_loads(run.out.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            self.problems.append(f"stdout is not one strict JSON object: {e}")
+            return {}
+        return obj if self.expect(isinstance(obj, dict), "stdout is not an object") else {}
+
+    def pooled(self, obj, want, what):
+        """stats.pooled is `want`; shows the response when it is not."""
+        stats = obj.get("stats") if isinstance(obj, dict) else None
+        got = stats.get("pooled") if isinstance(stats, dict) else "no stats"
+        return self.expect(got is want,
+                           f"{what}: stats.pooled is {got!r}, want {want!r} "
+                           f"({short(obj, 400)})")
+
+    def status(self, r, want, what):
+        if not self.expect(r.status == want, f"{what}: HTTP {r.status}, want {want}"):
+            self.note(f"{what}: {r.describe()}")
+            return False
+        return True
+
+    def body(self, r, what):
+        try:
+            obj = r.json()
+        except (ValueError, UnicodeDecodeError) as e:
+            self.problems.append(f"{what}: body is not strict JSON: {e}")
+            self.note(f"{what}: {r.describe()}")
+            return {}
+        return obj if self.expect(isinstance(obj, dict), f"{what}: body is not an object") else {}
+
+    def success(self, r, result, what, pooled=None):
+        self.status(r, 200, what)
+        obj = self.body(r, what)
+        if obj:
+            self.expect(same(obj.get("result"), result),
+                        f"{what}: result {short(obj.get('result'))}, want {short(result)}")
+            self.expect("type" not in obj, f"{what}: a success has a type: {short(obj)}")
+            if pooled is not None:
+                self.pooled(obj, pooled, what)
+        return obj
+
+    def failure(self, r, type_, what, pooled=None, mentions=()):
+        obj = self.body(r, what)
+        if obj:
+            if not self.expect(obj.get("type") == type_,
+                               f"{what}: type {obj.get('type')!r}, want {type_!r}"):
+                self.note(f"{what}: {r.describe()}")
+            for text in mentions:
+                self.expect(text in str(obj.get("error")),
+                            f"{what}: error {obj.get('error')!r} does not mention {text!r}")
+            if pooled is not None:
+                self.pooled(obj, pooled, what)
+        return obj
+
+    def ready(self, d, n=1, timeout=READY_TIMEOUT):
+        """Waits until the daemon's pool has n ready slots; a problem if not."""
+        p = wait_pool(d.port, lambda p: p.get("ready", 0) >= n, timeout)
+        return self.expect(p is not None,
+                           f"the pool of {d.name!r} did not have {n} ready slot(s) "
+                           f"within {timeout} s: {short(LAST_POOL, 600)}")
+
+
+CASES = []
+
+
+def case(description):
+    def register(fn):
+        CASES.append((description, fn))
+        return fn
+    return register
+
+
+def in_thread(fn, *args, **kw):
+    """Runs fn in a thread; returns (thread, box) where box gets 'value' or 'error'."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args, **kw)
+        except Exception as e:  # reported by the case that joins
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, box
+
+
+# ==================================================== fresh state per run
+
+RANDOMS = """\
+import os
+import random
+
+import numpy
+
+
+def main():
+    return {"random": random.random(),
+            "numpy": float(numpy.random.rand()),
+            "getrandbits": random.getrandbits(64),
+            "urandom": os.urandom(8).hex()}
+"""
+
+
+@case("reseed: 6 pooled runs of one slot each draw different random, "
+      "numpy.random, getrandbits and urandom values")
+def _(c):
+    files = [write_file(f"random{i}.py", RANDOMS) for i in range(1, 7)]
+    run = c.run("-j", "1", "--pool", "1", "--pool-wait", "10", "--stats", *files)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    objs = c.lines(run, files)
+    if not objs:
+        return
+    for n, obj in enumerate(objs, start=1):
+        c.pooled(obj, True, f"run {n}")
+    results = [o.get("result") for o in objs]
+    if not c.expect(all(isinstance(r, dict) for r in results),
+                    f"a run did not return its draws: {short(results, 600)}"):
+        return
+    for key in ("random", "numpy", "getrandbits", "urandom"):
+        values = [r.get(key) for r in results]
+        c.expect(None not in values and len(set(values)) == len(values),
+                 f"{key}: the 6 runs drew {values}: not pairwise different")
+
+
+# What the leak probe looks at: A changes all of it, then reports it with the
+# same probe (every entry true); B, a later run, must see none of it.
+LEAK_PROBE = """\
+import builtins
+import json
+import os
+import random
+import sys
+
+import numpy
+import pandas
+
+
+def probe():
+    return {
+        "json.pexos_leak": hasattr(json, "pexos_leak"),
+        "numpy.pexos_leak": hasattr(numpy, "pexos_leak"),
+        "numpy.pi changed": numpy.pi != 3.141592653589793,
+        "pandas.pexos_leak": hasattr(pandas, "pexos_leak"),
+        "builtins.pexos_leak": hasattr(builtins, "pexos_leak"),
+        "sys.modules['pexos_leak']": "pexos_leak" in sys.modules,
+        "sys.path entry": "/pexos-leak" in sys.path,
+        "os.environ['PEXOS_LEAK']": "PEXOS_LEAK" in os.environ,
+        "/tmp/leak": os.path.exists("/tmp/leak"),
+        "/dev/shm/leak": os.path.exists("/dev/shm/leak"),
+        "numpy.random.seed(1)":
+            numpy.random.rand() == numpy.random.RandomState(1).rand(),
+        "pandas display.max_rows": pandas.get_option("display.max_rows") == 3,
+        "random._inst replaced": type(random._inst) is not random.Random,
+        "random.seed(1)": random.random() == random.Random(1).random(),
+    }
+"""
+
+LEAK_A = LEAK_PROBE + """
+
+class Marked(random.Random):
+    pass
+
+
+def main():
+    json.pexos_leak = "json"
+    numpy.pexos_leak = "numpy"
+    numpy.pi = 3.0
+    pandas.pexos_leak = "pandas"
+    builtins.pexos_leak = "builtins"
+    sys.modules["pexos_leak"] = json
+    sys.path.append("/pexos-leak")
+    os.environ["PEXOS_LEAK"] = "1"
+    with open("/tmp/leak", "w") as f:
+        f.write("leak")
+    try:
+        with open("/dev/shm/leak", "w") as f:
+            f.write("leak")
+    except OSError:
+        pass
+    numpy.random.seed(1)
+    pandas.set_option("display.max_rows", 3)
+    random._inst = Marked(1)
+    random.seed(1)
+    return probe()
+"""
+
+LEAK_B = LEAK_PROBE + """
+
+def main():
+    return probe()
+"""
+
+
+@case("module state does not leak: a pooled run after one that changed "
+      "modules, builtins, sys, environ, /tmp and seeds sees none of it")
+def _(c):
+    a = write_file("a_mutate.py", LEAK_A)
+    b = write_file("b_check.py", LEAK_B)
+    run = c.run("-j", "1", "--pool", "1", "--pool-wait", "10", "--stats", a, b)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    objs = c.lines(run, [a, b])  # checks the order: A, then B
+    if not objs:
+        return
+    c.pooled(objs[0], True, "A (mutates)")
+    c.pooled(objs[1], True, "B (checks)")
+    seen_a, seen_b = objs[0].get("result"), objs[1].get("result")
+    if not (c.expect(isinstance(seen_a, dict), f"A failed: {short(objs[0], 800)}")
+            and c.expect(isinstance(seen_b, dict), f"B failed: {short(objs[1], 800)}")):
+        return
+    # A's changes took (else B's "absent" proves nothing); /dev/shm may be
+    # read-only or missing in the sandbox.
+    not_applied = [k for k, v in seen_a.items() if not v and k != "/dev/shm/leak"]
+    c.expect(not not_applied, f"A could not make these changes: {not_applied}")
+    leaked = [k for k, v in seen_b.items() if v]
+    c.expect(not leaked, f"B, a later pooled run, sees A's {leaked}")
+    c.expect(len(seen_b) == len(seen_a) == 14, f"probe has {len(seen_b)} entries")
+
+
+# ==================================================== concurrent runs
+
+SCAN = """\
+import os
+import subprocess
+import time
+
+
+def scan(marks):
+    \"\"\"Where the marks show: /proc/PID/cmdline, /proc/PID/environ, /tmp.\"\"\"
+    hits, readable = set(), 0
+    pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    for pid in pids:
+        for name in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            readable += 1
+            for m in marks:
+                if m.encode() in data:
+                    hits.add(f"{name}:{m}")
+    for entry in os.listdir("/tmp"):
+        for m in marks:
+            if m in entry:
+                hits.add(f"tmp:{m}")
+    return sorted(hits), pids, readable
+
+
+def hold(file_mark, env_mark, arg_mark):
+    \"\"\"Puts the marks where a neighbour could look: a file in /tmp, the
+    environment, and the argv of a child `sleep` (which also inherits the
+    environment).\"\"\"
+    with open(f"/tmp/{file_mark}", "w") as f:
+        f.write(file_mark)
+    os.environ["PEXOS_MARK"] = env_mark
+    return subprocess.Popen(["sleep", f"4.{arg_mark}"])
+"""
+
+HOLDER = """
+
+def main():
+    marks = [{file!r}[::-1], {env!r}[::-1], {arg!r}[::-1]]
+    child = hold(*marks)
+    time.sleep(0.2)
+    t1 = time.time()
+    own, pids, readable = scan(marks)
+    time.sleep(2.0)
+    alive = child.poll() is None
+    t2 = time.time()
+    child.kill()
+    child.wait()
+    return {{"t1": t1, "t2": t2, "child_alive": alive, "own": own,
+             "pids": pids, "readable": readable}}
+"""
+
+LOOKER = """
+
+def main():
+    theirs = [{file!r}[::-1], {env!r}[::-1], {arg!r}[::-1]]
+    mine = [{my_file!r}[::-1], {my_env!r}[::-1], {my_arg!r}[::-1]]
+    child = hold(*mine)
+    time.sleep(0.2)
+    found, own, pids, readable = set(), set(), set(), 0
+    s1 = time.time()
+    while time.time() < s1 + 1.0:
+        hits, p, readable = scan(theirs + mine)
+        found.update(h for h in hits if h.split(":", 1)[1] in theirs)
+        own.update(h for h in hits if h.split(":", 1)[1] in mine)
+        pids.update(p)
+        time.sleep(0.1)
+    s2 = time.time()
+    child.kill()
+    child.wait()
+    return {{"s1": s1, "s2": s2, "found": sorted(found), "own": sorted(own),
+             "pids": sorted(pids), "readable": readable,
+             "tmp": sorted(os.listdir("/tmp"))}}
+"""
+
+
+def marks():
+    tag = uuid.uuid4().hex
+    digits = str(uuid.uuid4().int)[:15]
+    # Reversed in the script's source: the marks exist only at run time.
+    return {"file": f"pexosmark-file-{tag}"[::-1],
+            "env": f"pexosmark-env-{tag}"[::-1],
+            "arg": digits[::-1]}
+
+
+@case("two concurrent pooled runs cannot see each other: /proc, "
+      "/proc/*/cmdline, /proc/*/environ, /tmp")
+def _(c):
+    d = daemon("pool2")
+    if not c.ready(d, 2):
+        return
+    theirs, mine = marks(), marks()
+    holder = SCAN + HOLDER.format(**theirs)
+    looker = SCAN + LOOKER.format(**theirs, my_file=mine["file"], my_env=mine["env"],
+                           my_arg=mine["arg"])
+    ta, box_a = in_thread(execute, d.port, holder, stats=True, timeout=20)
+    time.sleep(0.6)
+    tb, box_b = in_thread(execute, d.port, looker, stats=True, timeout=20)
+    ta.join(HTTP_TIMEOUT)
+    tb.join(HTTP_TIMEOUT)
+    for box, what in ((box_a, "A (holds the marks)"), (box_b, "B (looks)")):
+        if "value" not in box:
+            c.problems.append(f"{what}: {box.get('error', 'no answer')}")
+            return
+    ra, rb = box_a["value"], box_b["value"]
+    c.status(ra, 200, "A")
+    c.status(rb, 200, "B")
+    oa, ob = c.body(ra, "A"), c.body(rb, "B")
+    if not (oa and ob):
+        return
+    c.pooled(oa, True, "A")
+    c.pooled(ob, True, "B")
+    a, b = oa.get("result"), ob.get("result")
+    if not (c.expect(isinstance(a, dict), f"A failed: {short(oa, 800)}")
+            and c.expect(isinstance(b, dict), f"B failed: {short(ob, 800)}")):
+        return
+    # The scan works: each run finds its own marks in all three places.
+    want_own = ["cmdline", "environ", "tmp"]
+    c.expect(sorted({h.split(":")[0] for h in a["own"]}) == want_own,
+             f"A does not find its own marks with the scan: {a['own']}")
+    c.expect(sorted({h.split(":")[0] for h in b["own"]}) == want_own,
+             f"B does not find its own marks with the scan: {b['own']}")
+    # B looked while A's marks existed.
+    c.expect(a["child_alive"], "A's sleep ended early")
+    c.expect(a["t1"] <= b["s1"] and b["s2"] <= a["t2"],
+             f"B scanned {b['s1']:.2f}..{b['s2']:.2f}, A held its marks "
+             f"{a['t1']:.2f}..{a['t2']:.2f}: not concurrent")
+    c.expect(b["found"] == [], f"B sees A's marks: {b['found']}")
+    c.note(f"A sees pids {a['pids']}, B sees pids {b['pids']}, B's /tmp {b['tmp']}")
+
+
+# ==================================================== the pool under load
+
+
+@case("refill under load: 40 requests, 4 at a time, on --workers 2 --pool 2: "
+      "all correct, >= 30 pool hits, 2 ready again within 10 s")
+def _(c):
+    d = daemon("pool2")
+    if not c.ready(d, 2):
+        return
+    before = pool_of(d.port)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        futures = [ex.submit(execute, d.port, HELLO, stats=True) for _ in range(40)]
+        responses = []
+        for f in futures:
+            try:
+                responses.append(f.result(timeout=HTTP_TIMEOUT))
+            except Exception as e:  # reported below
+                c.problems.append(f"a request failed: {type(e).__name__}: {e}")
+    pooled = 0
+    for n, r in enumerate(responses, start=1):
+        obj = c.success(r, HELLO_RESULT, f"request {n}")
+        pooled += (obj.get("stats") or {}).get("pooled") is True
+    after = pool_of(d.port)
+    hits = after.get("hits", 0) - before.get("hits", 0)
+    misses = after.get("misses", 0) - before.get("misses", 0)
+    c.expect(hits >= 30, f"{hits} pool hits and {misses} misses for 40 requests, "
+             "want >= 30 hits")
+    c.expect(pooled == hits and hits + misses == 40,
+             f"{pooled} responses say pooled, /health counts {hits} hits and "
+             f"{misses} misses")
+    t0 = time.monotonic()
+    p = wait_pool(d.port, lambda p: p.get("ready") == 2, 10)
+    c.expect(p is not None, f"not 2 ready slots 10 s after the load: {short(LAST_POOL, 600)}")
+    c.note(f"refilled in {time.monotonic() - t0:.2f} s")
+
+
+@case("exhaustion falls back to cold: 4 concurrent runs on --pool 1 "
+      "--pool-wait 0: all succeed, some pooled, some cold, misses counted")
+def _(c):
+    d = daemon("exhaust")
+    if not c.ready(d, 1):
+        return
+    before = pool_of(d.port)
+    script = "import time\n\ndef main():\n    time.sleep(1)\n    return 'slept'\n"
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        futures = [ex.submit(execute, d.port, script, stats=True) for _ in range(4)]
+        responses = [f.result(timeout=HTTP_TIMEOUT) for f in futures]
+    flags = []
+    for n, r in enumerate(responses, start=1):
+        obj = c.success(r, "slept", f"request {n}")
+        flags.append((obj.get("stats") or {}).get("pooled"))
+    c.expect(True in flags and False in flags,
+             f"stats.pooled of the 4 runs: {flags}, want both true and false")
+    after = pool_of(d.port)
+    misses = after.get("misses", 0) - before.get("misses", 0)
+    hits = after.get("hits", 0) - before.get("hits", 0)
+    c.expect(misses >= 1, f"/health misses went up by {misses}, want >= 1")
+    c.expect(hits == flags.count(True) and misses == flags.count(False),
+             f"/health counts {hits} hits, {misses} misses; the responses "
+             f"{flags.count(True)} pooled, {flags.count(False)} cold")
+
+
+# ==================================================== a broken pool
+
+
+@case("a preload module that does not exist: the daemon starts anyway, "
+      "/health names the problem, runs go cold")
+def _(c):
+    d = daemon("broken")
+    c.note(f"the daemon started in {d.start_s:.1f} s")
+    warning = [ln for ln in d.snapshot()
+               if "no_such_module_pexos" in ln and "WARNING" in ln]
+    c.expect(warning, f"no warning naming no_such_module_pexos on stderr: "
+             f"{clip(d.stderr(), 800)}")
+    pool = pool_of(d.port)
+    c.expect("no_such_module_pexos" in str(pool.get("error")),
+             f"/health pool.error does not name the module: {short(pool, 800)}")
+    c.expect(pool.get("state") != "up" and pool.get("ready") == 0,
+             f"/health pool claims to work: {short(pool, 800)}")
+    c.expect(pool.get("preload") == "no_such_module_pexos",
+             f"/health pool.preload {pool.get('preload')!r}")
+    r = execute(d.port, HELLO, stats=True)
+    c.success(r, HELLO_RESULT, "a request", pooled=False)
+
+
+@case("pexos-run --pool 1 --preload no_such_module_pexos: the run "
+      "succeeds cold within 15 s")
+def _(c):
+    hello = write_file("hello.py", HELLO)
+    run = c.run("--pool", "1", "--preload", "no_such_module_pexos", "--stats",
+                hello, timeout=30)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    c.expect(run.wall < 15, f"took {run.wall:.1f} s, want < 15")
+    obj = c.single(run)
+    if obj:
+        c.expect(obj.get("result") == HELLO_RESULT, f"result {short(obj.get('result'))}")
+        c.pooled(obj, False, "the run")
+
+
+# ==================================================== limits in warm sandboxes
+
+
+@case("limits hold in pooled runs: memory_mb 64, timeout 1, CPU time, "
+      "pids (a fork bomb)")
+def _(c):
+    d = daemon("pool2")
+    cases = [
+        ("200 MiB with memory_mb 64",
+         "def main():\n    x = b'x' * (200 << 20)\n    return len(x)\n",
+         {"memory_mb": 64}, ("MemoryLimit", ["64 MiB"])),
+        ("20 MiB with memory_mb 64",
+         "def main():\n    x = b'x' * (20 << 20)\n    return len(x)\n",
+         {"memory_mb": 64}, 20 << 20),
+        ("time.sleep(30) with timeout 1",
+         "import time\n\ndef main():\n    time.sleep(30)\n",
+         {"timeout": 1}, ("Timeout", ["wall-clock"])),
+        ("a fork bomb",
+         "import os\n\ndef main():\n    while True:\n        os.fork()\n",
+         {"timeout": 20}, ("ScriptError", ["Resource temporarily unavailable"])),
+    ]
+    for what, script, fields, want in cases:
+        if not c.ready(d, 1):
+            return
+        r = execute(d.port, script, stats=True, **fields)
+        if isinstance(want, tuple):
+            c.status(r, 422, what)
+            c.failure(r, want[0], what, pooled=True, mentions=want[1])
+        else:
+            c.success(r, want, what, pooled=True)
+        if what == "a fork bomb":
+            c.expect(r.elapsed < 15, f"{what}: took {r.elapsed:.1f} s")
+            # Its processes go with it: what remains under the daemon is the
+            # zygote's sandbox and a pexos-init and a slot per warm sandbox.
+            deadline = time.monotonic() + 5
+            while len(descendants(d.proc.pid)) > 2 + 2 * 2:
+                if time.monotonic() > deadline:
+                    c.problems.append(f"{what}: {len(descendants(d.proc.pid))} "
+                                      "processes under the daemon 5 s later")
+                    break
+                time.sleep(0.1)
+        elif what.startswith("time.sleep"):
+            c.expect(r.elapsed < 5, f"{what}: took {r.elapsed:.1f} s")
+    # The CPU-time limit is server-wide in the daemon; pexos-run sets it.
+    loop = write_file("loop.py", "def main():\n    while True:\n        pass\n")
+    run = c.run("--pool", "1", "--pool-wait", "30", "--cpu", "1",
+                "--timeout", "20", "--stats", loop)
+    c.expect(run.rc == 1, f"CPU loop: exit status {run.rc}, want 1")
+    c.expect(run.wall < 10, f"CPU loop with --cpu 1: took {run.wall:.1f} s")
+    obj = c.single(run)
+    if obj:
+        c.expect(obj.get("type") == "Timeout" and "CPU-time" in str(obj.get("error")),
+                 f"CPU loop: {short(obj)}, want a Timeout for the CPU-time limit")
+        c.pooled(obj, True, "CPU loop")
+    # The daemon is still well after all that.
+    c.success(execute(d.port, HELLO), HELLO_RESULT, "hello afterwards")
+
+
+# ==================================================== the zygote dies
+
+# What the kill case leaves for the recovery case after it.
+KILLED = {}
+
+
+@case("the zygote killed (SIGKILL) during a pooled run: that run and the "
+      "requests right after it are answered correctly")
+def _(c):
+    d = daemon("zygote")
+    if not c.ready(d, 2):
+        return
+    before = pool_of(d.port)
+    zygotes = zygotes_of(d.proc.pid)
+    if not c.expect(len(zygotes) == 1,
+                    f"found {len(zygotes)} zygotes under the daemon: {zygotes}"):
+        table = proc_table()
+        for p in descendants(d.proc.pid, table):
+            c.note(f"{p} (parent {table[p][0]}): {table[p][1][:80]!r}")
+        return
+    # A run in flight on a warm sandbox when the zygote dies.
+    sleeper = "import time\n\ndef main():\n    time.sleep(2)\n    return 'slept'\n"
+    th, box = in_thread(execute, d.port, sleeper, stats=True)
+    wait_pool(d.port, lambda p: p.get("hits", 0) > before.get("hits", 0), 5)
+    time.sleep(0.5)
+    os.kill(zygotes[0], signal.SIGKILL)
+    KILLED.update(daemon=d, zygote=zygotes[0], t0=time.monotonic(), before=before)
+    # Right away, and while the pool comes back: each answered correctly.
+    flags = []
+    for n in range(1, 6):
+        obj = c.success(execute(d.port, HELLO, stats=True), HELLO_RESULT,
+                        f"hello {n} right after the kill")
+        flags.append((obj.get("stats") or {}).get("pooled"))
+    th.join(HTTP_TIMEOUT)
+    if c.expect("value" in box, f"the run in flight: {box.get('error', 'no answer')}"):
+        c.success(box["value"], "slept", "the run in flight during the kill",
+                  pooled=True)
+    c.note(f"hellos right after the kill pooled: {flags}")
+
+
+@case("after the zygote's death the pool comes back: zygote_starts >= 2, "
+      "a ready slot within 15 s, pooled runs again")
+def _(c):
+    if not c.expect(KILLED, "the previous case did not kill a zygote"):
+        return
+    d, t0 = KILLED["daemon"], KILLED["t0"]
+    c.expect(KILLED["before"].get("zygote_starts") == 1,
+             f"zygote_starts before the kill: {KILLED['before'].get('zygote_starts')!r}")
+    p = wait_pool(d.port, lambda p: p.get("zygote_starts", 0) >= 2
+                  and p.get("ready", 0) >= 1 and p.get("state") == "up",
+                  max(0.0, t0 + 15 - time.monotonic()))
+    took = time.monotonic() - t0
+    if not c.expect(p is not None, f"15 s after the kill: {short(LAST_POOL, 800)}"):
+        return
+    c.note(f"back up {took:.1f} s after the kill")
+    again = zygotes_of(d.proc.pid)
+    c.expect(len(again) == 1 and again[0] != KILLED["zygote"],
+             f"zygotes now {again}, the killed one was {KILLED['zygote']}")
+    for n in range(1, 4):
+        c.ready(d, 1)
+        c.success(execute(d.port, HELLO, stats=True), HELLO_RESULT,
+                  f"request {n} once the pool is back", pooled=True)
+    left = zygote_leftovers(d)
+    c.expect(not left, f"processes outside the new zygote's sandbox remain: {left}")
+
+
+def zygote_leftovers(d):
+    """Processes under the daemon outside the new zygote's sandbox (its
+    pexos-init and what is below it): what is left of the killed one."""
+    table = proc_table()
+    keep = set()
+    for z in zygotes_of(d.proc.pid):
+        keep.add(table[z][0])
+        keep.update(descendants(table[z][0], table))
+    return [f"{p} {table[p][1][:40]!r}"
+            for p in sorted(set(descendants(d.proc.pid, table)) - keep)]
+
+
+# ==================================================== reporting
+
+
+@case("/metrics: pexos_pool_* with sane values; the hits counter counts a "
+      "pooled run")
+def _(c):
+    d = daemon("pool2")
+    if not c.ready(d, 2):
+        return
+    values, types = metrics(d.port)
+    names = ["pexos_pool_size", "pexos_pool_ready", "pexos_pool_hits_total",
+             "pexos_pool_misses_total", "pexos_pool_zygote_rss_bytes",
+             "pexos_pool_slot_private_bytes"]
+    missing = [n for n in names if n not in values]
+    if not c.expect(not missing, f"/metrics lacks {missing}"):
+        return
+    c.expect(values["pexos_pool_size"] == 2,
+             f"pexos_pool_size {values['pexos_pool_size']}, want 2 (--pool 2)")
+    c.expect(0 <= values["pexos_pool_ready"] <= 2,
+             f"pexos_pool_ready {values['pexos_pool_ready']}")
+    c.expect(values["pexos_pool_zygote_rss_bytes"] > 1 << 20,
+             f"pexos_pool_zygote_rss_bytes {values['pexos_pool_zygote_rss_bytes']}")
+    c.expect(0 < values["pexos_pool_slot_private_bytes"]
+             < values["pexos_pool_zygote_rss_bytes"],
+             f"pexos_pool_slot_private_bytes {values['pexos_pool_slot_private_bytes']}")
+    for n in names:
+        want = "counter" if n.endswith("_total") else "gauge"
+        c.expect(types.get(n) == want, f"{n} has TYPE {types.get(n)!r}, want {want}")
+    c.success(execute(d.port, HELLO, stats=True), HELLO_RESULT, "a request",
+              pooled=True)
+    after, _ = metrics(d.port)
+    c.expect(after.get("pexos_pool_hits_total") == values["pexos_pool_hits_total"] + 1,
+             f"pexos_pool_hits_total {values['pexos_pool_hits_total']} -> "
+             f"{after.get('pexos_pool_hits_total')} for one pooled run")
+    c.expect(after.get("pexos_pool_misses_total") == values["pexos_pool_misses_total"],
+             f"pexos_pool_misses_total {values['pexos_pool_misses_total']} -> "
+             f"{after.get('pexos_pool_misses_total')} for a pooled run")
+
+
+@case("memory: with the default preload a waiting slot's private memory is "
+      "<= 10 MiB, the zygote's RSS > 0")
+def _(c):
+    d = daemon("pool2")
+    if not c.ready(d, 2):
+        return
+    pool = pool_of(d.port)
+    c.note(f"pool: {short(pool, 800)}")
+    c.expect(pool.get("preload") == DEFAULT_PRELOAD,
+             f"preload {pool.get('preload')!r}, want {DEFAULT_PRELOAD!r}")
+    kb_max, kb = pool.get("slot_private_kb_max"), pool.get("slot_private_kb")
+    rss = pool.get("zygote_rss_kb")
+    c.expect(isinstance(kb_max, int) and 0 < kb_max <= 10240,
+             f"slot_private_kb_max {kb_max!r}, want 1..10240")
+    c.expect(isinstance(kb, int) and 0 < kb <= (kb_max or 0),
+             f"slot_private_kb {kb!r}, slot_private_kb_max {kb_max!r}")
+    c.expect(isinstance(rss, int) and rss > 0, f"zygote_rss_kb {rss!r}")
+    # The preload is shared, not copied: numpy and pandas alone are tens of MiB.
+    c.expect(isinstance(rss, int) and isinstance(kb_max, int) and rss > 2 * kb_max,
+             f"zygote_rss_kb {rss!r} is not well above slot_private_kb_max {kb_max!r}")
+
+
+@case("batch: -j 2 over 3 scripts (one failing) uses the pool; JSON Lines "
+      "with file, a JUnit report with the failure")
+def _(c):
+    a = write_file("batch_a.py", HELLO)
+    b = write_file("batch_b.py",
+                   "def main():\n    print('before')\n    return 1 / 0\n")
+    cc = write_file("batch_c.py", RANDOMS)
+    report = os.path.join(WORKDIR, "report.xml")
+    # No --pool: a batch gets min(jobs, scripts) warm sandboxes by itself.
+    run = c.run("-j", "2", "--pool-wait", "10", "--stats", "--junit", report, a, b, cc)
+    c.expect(run.rc == 1, f"exit status {run.rc}, want 1")
+    objs = c.lines(run, [a, b, cc])
+    if objs:
+        for obj, name in zip(objs, ("a", "b", "c")):
+            c.pooled(obj, True, f"script {name}")
+        c.expect(objs[0].get("result") == HELLO_RESULT, f"a: {short(objs[0])}")
+        c.expect(objs[1].get("type") == "ScriptError", f"b: {short(objs[1])}")
+        c.expect(isinstance(objs[2].get("result"), dict), f"c: {short(objs[2])}")
+    try:
+        root = ET.parse(report).getroot()
+    except (ET.ParseError, OSError) as e:
+        c.problems.append(f"the JUnit report does not parse: {e}")
+        return
+    cases = list(root.iter("testcase"))
+    if not c.expect([t.get("name") for t in cases] == [a, b, cc],
+                    f"testcases {[t.get('name') for t in cases]}"):
+        return
+    fail = cases[1].find("failure")
+    if c.expect(fail is not None, "the failing script has no <failure>"):
+        c.expect(fail.get("type") == "ScriptError", f"failure type {fail.get('type')!r}")
+        c.expect("ZeroDivisionError" in (fail.get("message") or ""),
+                 f"failure message {fail.get('message')!r}")
+    c.expect(cases[1].findtext("system-out") == "before\n",
+             f"system-out {cases[1].findtext('system-out')!r}")
+    c.expect(cases[0].find("failure") is None and cases[2].find("failure") is None,
+             "a passing script has a <failure>")
+
+
+def check_all_stopped(c):
+    """Last: SIGTERM every daemon; each exits 0 and leaves no process behind
+    (pexos-init, zygote, slots)."""
+    left = {}
+    for d in ALL_DAEMONS:
+        if d.alive():
+            left[d.name] = descendants(d.proc.pid)
+            d.proc.send_signal(signal.SIGTERM)
+    for d in ALL_DAEMONS:
+        rc = d.wait(20)
+        if rc is None:
+            d.kill()
+        if d.port is not None:
+            c.expect(rc == 0, f"daemon {d.name!r}: exit status {rc}, want 0")
+        for line in d.snapshot():
+            if "Sanitizer" in line or "runtime error:" in line:
+                c.problems.append(f"daemon {d.name!r}: {line[:300]}")
+                break
+    deadline = time.monotonic() + 5
+    while True:
+        table = proc_table()
+        alive = {n: [p for p in pids if p in table] for n, pids in left.items()}
+        alive = {n: p for n, p in alive.items() if p}
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for name, pids in alive.items():
+        c.problems.append(f"daemon {name!r} left processes behind: "
+                          + ", ".join(f"{p} {table[p][1][:60]!r}" for p in pids))
+    c.expect(ALL_DAEMONS, "no daemon was started")
+
+
+# ------------------------------------------------------------------- driver
+
+
+def run_case(fn):
+    c = Check()
+    try:
+        fn(c)
+    except DaemonFailed as e:
+        c.problems.append(str(e))
+    except Exception as e:  # a harness bug or an unexpected shape: report it
+        c.problems.append(f"exception: {type(e).__name__}: {e}")
+    return c
+
+
+def main():
+    global PEXOS_RUN, PEXOS_HTTPD, REPO_ROOT
+    if len(sys.argv) != 4:
+        print(f"usage: {sys.argv[0]} PEXOS_RUN PEXOS_HTTPD REPO_ROOT", file=sys.stderr)
+        return 2
+    PEXOS_RUN, PEXOS_HTTPD = (os.path.abspath(a) for a in sys.argv[1:3])
+    REPO_ROOT = os.path.abspath(sys.argv[3])
+    for exe in (PEXOS_RUN, PEXOS_HTTPD):
+        missing = binary_missing(exe)
+        if missing is not None:
+            return missing
+    CASES.append(("every daemon exits 0 on SIGTERM and leaves no pool "
+                  "process behind", check_all_stopped))
+    failed = todo = 0
+    started = time.monotonic()
+    try:
+        for number, (description, fn) in enumerate(CASES, start=1):
+            t0 = time.monotonic()
+            c = run_case(fn)
+            took = time.monotonic() - t0
+            if c.todo:
+                todo += 1
+                state = "not ok" if c.problems else "ok"
+                print(f"{state} {number} - {description} # TODO {c.todo}")
+            else:
+                failed += bool(c.problems)
+                print(f"{'not ok' if c.problems else 'ok'} {number} - {description}")
+            if c.problems:
+                for line in c.problems + c.notes:
+                    print(f"#   {line}")
+                for run in c.runs:
+                    for line in run.describe():
+                        print(f"#   {line}")
+            print(f"#   ({took:.1f} s)")
+            sys.stdout.flush()
+    finally:
+        for d in DAEMONS.values():
+            d.stop()
+    status = tap_plan(len(CASES), failed)
+    print(f"# {todo} of them TODO (a known pexos bug); "
+          f"in {time.monotonic() - started:.0f} s")
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        status = main()
+    finally:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+    sys.exit(status)
