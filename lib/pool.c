@@ -67,7 +67,7 @@ struct pool {
 	size_t size;
 	struct pool_slot *slots;
 	uint32_t next_id;
-	bool idle; /* slots warm up at SCHED_IDLE; we can raise them back */
+	bool idle; /* slots wait at SCHED_IDLE; we can raise them back */
 	int helper_fd; /* the zygote's helper.c, a sealed memory file */
 	/* the zygote */
 	enum zy_state zstate;
@@ -417,6 +417,13 @@ static void slot_message(struct pool *p, struct pool_slot *s)
 	if (n == -EAGAIN)
 		return;
 	if (n == 1 && buf[0] == 'R' && s->state == SLOT_STARTING) {
+		/* It faults in pages while it waits: at idle priority, so
+		 * that it takes only what runs leave. hand_off raises it back;
+		 * both under the lock, so never in the wrong order. */
+		if (p->idle) {
+			struct sched_param sp = {0};
+			sched_setscheduler(s->pid, SCHED_IDLE, &sp);
+		}
 		s->state = SLOT_READY;
 		p->fail_streak = 0;
 		p->start_ms_sum += now_ms() - s->t_spawn;
@@ -473,7 +480,6 @@ static json_t *zygote_config(struct pool *p)
 	json_object_set_new(c, "nr_capset", json_integer(SYS_capset));
 	json_object_set_new(c, "init_fd", json_integer(9));
 	json_object_set_new(c, "warm_pages", json_true());
-	json_object_set_new(c, "idle", json_boolean(p->idle));
 	free(hex);
 	return c;
 }

@@ -246,7 +246,6 @@ def _helper_config():
     c.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     c.uid = CONFIG["uid"]
     c.last_cap = CONFIG["last_cap"]
-    c.idle = 1 if CONFIG["idle"] else 0
     c.tmp_mb = CONFIG["tmp_mb"]
     limits = CONFIG["rlimits"][:8]
     c.n_rlimits = len(limits)

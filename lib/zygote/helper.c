@@ -48,7 +48,7 @@ struct zy_config {
 	int own_pidns;   /* /proc/self/ns/pid of the zygote */
 	int uid;         /* the script's uid and gid */
 	int last_cap;
-	int idle;        /* wait at SCHED_IDLE */
+	int idle;        /* unused: the library sets the slot's priority */
 	long tmp_mb;
 	int n_rlimits;
 	int rl_resource[MAX_RLIMITS];
@@ -191,12 +191,6 @@ static void slot_lock_down(const struct zy_config *c)
 		slot_fail("set no_new_privs");
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
 		slot_fail("install the seccomp filter");
-	/* Idle priority for the wait, set before "ready": the library raises
-	 * it back when it hands over the script, after "ready". */
-	if (c->idle) {
-		struct sched_param sp = {0};
-		sched_setscheduler(0, SCHED_IDLE, &sp);
-	}
 }
 
 /* fds: slot socket, stdout, stderr, result channel, status. */
