@@ -260,11 +260,14 @@ def _helper_config():
 
 
 def _reseed():
+    """random, and numpy's global RandomState: a whole MT19937 state from
+    the kernel (cheaper than np.random.seed(), which hashes the same)."""
     import random
     random.seed()
     np = sys.modules.get("numpy")
     if np is not None:
-        np.random.seed()
+        key = np.frombuffer(os.urandom(624 * 4), dtype=np.uint32)
+        np.random.set_state(("MT19937", key, 624))
 
 
 def _warm_pages(sock):
