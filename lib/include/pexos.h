@@ -120,8 +120,8 @@ PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
  * NULL without a pool:
  *   {"size", "ready", "starting", "state": "up"|"starting"|"down",
  *    "hits", "misses", "slots_started", "slot_failures", "zygote_starts",
- *    "preload", "zygote_rss_kb", "zygote_private_kb", "slot_private_kb",
- *    "slot_private_kb_max", "error"}
+ *    "preload", "slot_start_ms", "zygote_start_ms", "zygote_rss_kb",
+ *    "zygote_private_kb", "slot_private_kb", "slot_private_kb_max", "error"}
  * (the memory figures only while the zygote is up; "error" only after a
  * failure). Thread-safe. */
 PEXOS_EXPORT char *pexos_pool_status(pexos_context *ctx);
