@@ -29,6 +29,7 @@ struct cli {
 	bool check;
 	bool cpu_given; /* --cpu seen: --timeout leaves the CPU limit alone */
 	bool pool_given; /* --pool seen: a batch does not size the pool */
+	bool rlimit;     /* --limits rlimit: the pool is not supported */
 	const char *json_file;
 	const char *stdin_file;
 	const char *junit_file;
@@ -78,7 +79,7 @@ static void usage(FILE *f)
 	      "(default /usr/bin/python3)\n"
 	      "      --pool N          keep N warm sandboxes (default: 0 for\n"
 	      "                        one script, the number of jobs for a\n"
-	      "                        batch)\n"
+	      "                        batch; 0 with --limits rlimit)\n"
 	      "      --preload LIST    modules the warm sandboxes import\n"
 	      "                        (default numpy,pandas)\n"
 	      "      --pool-wait SECONDS  how long a run waits for a warm\n"
@@ -479,6 +480,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		case OPT_LIMITS:
 			if (set_option(c->opts, "limits", optarg) < 0)
 				return -1;
+			c->rlimit = strcmp(optarg, "rlimit") == 0;
 			break;
 		case OPT_CPU:
 			c->cpu_given = true;
@@ -661,7 +663,7 @@ int main(int argc, char **argv)
 		return code;
 	}
 	/* A batch runs on warm sandboxes, as many as run at once. */
-	if (nargs > 1 && !c.pool_given) {
+	if (nargs > 1 && !c.pool_given && !c.rlimit) {
 		unsigned n = batch_jobs(&c);
 		char v[16];
 

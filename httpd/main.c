@@ -193,8 +193,12 @@ static int configure(int argc, char **argv, struct config *c)
 			return -2;
 		if (v && *v && strcmp(settings[i].flag, "pool") == 0)
 			c->pool_given = true;
+		if (v && strcmp(settings[i].flag, "limits") == 0 &&
+		    strcmp(v, "rlimit") == 0)
+			c->rlimit = true;
 	}
-	if (!c->pool_given) {
+	/* The pool needs cgroups: none by default under --limits rlimit. */
+	if (!c->pool_given && !c->rlimit) {
 		char v[16];
 		pexos_error err = {0};
 

@@ -83,7 +83,7 @@ static void responses(void)
 	build(&ok, &out, &err, &st,
 	      "{\"result\":0.1,\"stdout\":\"hi\\n\\n\",\"stderr\":"
 	      "\"e\xef\xbf\xbd\",\"stderr_truncated\":true,\"stats\":"
-	      "{\"wall_ms\":5,\"cpu_ms\":3,\"max_rss_kb\":100}}",
+	      "{\"wall_ms\":5,\"cpu_ms\":3,\"max_rss_kb\":100,\"pooled\":false}}",
 	      200, 0, "stderr, truncation flag and stats only when they say something");
 	build(&fail, &out, &none, NULL,
 	      "{\"error\":\"E: x\",\"type\":\"ScriptError\",\"traceback\":"
