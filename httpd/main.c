@@ -260,12 +260,14 @@ static void wait_for_pool(pexos_context *ctx)
 		    json_integer_value(json_object_get(st, "slot_failures")) >= 3 ||
 		    mono_ns() > deadline) {
 			const char *e = json_string_value(json_object_get(st, "error"));
+			json_t *why = json_string(e ? e : "still starting");
+
 			fprintf(stderr,
 				"{\"severity\":\"WARNING\",\"message\":\"the warm "
 				"pool is not ready; runs start cold sandboxes "
 				"until it is\",\"error\":");
-			json_dumpf(json_string(e ? e : "still starting"), stderr,
-				   JSON_ENCODE_ANY);
+			json_dumpf(why, stderr, JSON_ENCODE_ANY);
+			json_decref(why);
 			fputs("}\n", stderr);
 			break;
 		}
