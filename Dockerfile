@@ -3,7 +3,10 @@
 #
 #   podman build -t pexos .          (or docker build)
 #   podman run --rm --security-opt unmask=ALL --security-opt seccomp=unconfined \
-#     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw pexos --check
+#     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw -p 8080:8080 pexos
+#
+# The entry point is pexos-httpd, listening on $PORT (8080 unless set, as
+# Cloud Run sets it). For the CLI: --entrypoint pexos-run ... --check.
 #
 # (docker: --security-opt systempaths=unconfined for unmask=ALL.) Why each
 # flag is needed: the README / pexos(7) on containers; tests/container/run.sh
@@ -51,9 +54,8 @@ RUN ldconfig && pexos-run --help >/dev/null
 # pexos must run as the container's root: it writes the id maps of each run
 # (scripts run as uid 1000 inside, mapped to 2000000001) and makes cgroups.
 USER root
-# For pexos-httpd (port 8080 by default, or $PORT).
+# pexos-httpd: port 8080 by default, or $PORT. Arguments go to it
+# (`podman run ... pexos --workers 4`); the CLI is one flag away:
+# `podman run -i ... --entrypoint pexos-run pexos - < script.py`.
 EXPOSE 8080
-# Arguments go to the entry point: `podman run ... pexos --check`,
-# `podman run -i ... pexos - < script.py`. Switching to the daemon later is
-# this one line:  ENTRYPOINT ["pexos-httpd"]
-ENTRYPOINT ["pexos-run"]
+ENTRYPOINT ["pexos-httpd"]

@@ -92,7 +92,7 @@ run gcloud builds submit "$ROOT" --project "$PROJECT" --region "$REGION" --tag "
 
 # --execution-environment gen2: a full Linux kernel interface (namespaces,
 #   mount, seccomp); the first generation's gVisor sandbox cannot run pexos.
-# --command pexos-httpd: the image's entry point is pexos-run.
+# --command pexos-httpd: the image's entry point, named so the command says what runs.
 # --concurrency = WORKERS: Cloud Run sends an instance no more requests than
 #   it runs at once, so none waits in pexos's queue or gets 503 Busy; the
 #   autoscaler starts instances instead.

@@ -10,7 +10,9 @@
 # (b) podman build, (c) pexos-run --check and the examples with the flags,
 # responses compared as JSON with examples/*.expect.json, (d) the same without
 # each flag: a refusal that names the feature, non-zero exit, nothing ran,
-# (e) the image size. TAP-ish output ending with `N passed, N failed`; exit
+# (e) the image's entry point, pexos-httpd on $PORT: the README's curl
+# examples, /health with the warm pool up, a clean stop on SIGTERM, and a
+# refusal to start without the flags, (f) the image size. TAP-ish output ending with `N passed, N failed`; exit
 # status 0 only if nothing failed.
 #
 # Environment: IMAGE (default localhost/pexos:test), BASE_SCRIPT (path of
@@ -36,6 +38,8 @@ FLAG_PROC=(--security-opt unmask=ALL)
 FLAG_SECCOMP=(--security-opt seccomp=unconfined)
 FLAG_CGROUP=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
 FLAGS=("${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "${FLAG_CGROUP[@]}")
+# The image's entry point is pexos-httpd; the CLI checks name pexos-run.
+CLI=(--entrypoint pexos-run)
 
 n=0 failed=0
 ok() { # ok STATUS DESCRIPTION [DIAGNOSTIC]
@@ -103,7 +107,7 @@ new=$(podman image inspect "$IMAGE" --format '{{.Id}}')
 
 # --- (c) with the flags --------------------------------------------------------
 step "with ${FLAGS[*]}"
-prun "${FLAGS[@]}" "$IMAGE" --check
+prun "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" --check
 [ $rc = 0 ] && ! echo "$out" | grep -q '^MISSING' &&
 	echo "$out" | grep -Eq '^limits: cgroup-v[12]$' &&
 	echo "$out" | grep -q '^pexos can run scripts on this host$'
@@ -116,14 +120,14 @@ echo "$out" | grep -Eq '^ok +cgroups .* under /sys/fs/cgroup/.+/.+/pexos$'
 ok $? "--check: the run cgroups are under the container's own cgroup" "$(echo "$out" | grep cgroups)"
 
 for ex in hello numpy_pandas; do
-	prun_in "$REPO/examples/$ex.py" "${FLAGS[@]}" "$IMAGE" -
+	prun_in "$REPO/examples/$ex.py" "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" -
 	[ $rc = 0 ] && json_equal "$out" "$REPO/examples/$ex.expect.json"
 	ok $? "examples/$ex.py through pexos-run - : response equals $ex.expect.json" "rc=$rc
 got:  $out
 want: $(cat "$REPO/examples/$ex.expect.json")"
 done
 
-prun_in "$tmp/membomb.py" "${FLAGS[@]}" "$IMAGE" --stats -
+prun_in "$tmp/membomb.py" "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" --stats -
 [ $rc = 1 ] && echo "$out" | grep -q '"type":"MemoryLimit"' && echo "$out" | grep -q '"limits":"cgroup-v'
 ok $? "a 900 MiB allocation ends in MemoryLimit (cgroup), exit 1" "rc=$rc $out"
 
@@ -133,12 +137,12 @@ ok $? "a 900 MiB allocation ends in MemoryLimit (cgroup), exit 1" "rc=$rc $out"
 # SandboxError (exit 3) that names it too, without running.
 refused() {
 	local what=$1 re=$2; shift 2
-	prun "$@" "$IMAGE" --check
+	prun "$@" "${CLI[@]}" "$IMAGE" --check
 	[ $rc != 0 ] && echo "$out" | grep -E '^MISSING' | grep -Eq "$re" &&
 		echo "$out" | grep -q '^pexos refuses to run scripts on this host$'
 	ok $? "$what: --check exits $rc and names it" "rc=$rc
 $out"
-	prun_in "$tmp/ran.py" "$@" "$IMAGE" -
+	prun_in "$tmp/ran.py" "$@" "${CLI[@]}" "$IMAGE" -
 	[ $rc = 3 ] && echo "$out" | grep -q '"type":"SandboxError"' &&
 		echo "$out" | grep -Eq "$re" && ! echo "$out" | grep -q '"stdout":"ran'
 	ok $? "$what: a script is refused (SandboxError, exit 3), nothing ran" "rc=$rc $out"
@@ -154,21 +158,21 @@ refused "without ${FLAG_SECCOMP[*]}" "step 'uts'|hostname|seccomp" "${FLAG_PROC[
 # --privileged alone works too (it gives far more than pexos needs): the
 # container's own cgroup is found through /proc/self/mountinfo.
 step "--privileged alone"
-prun --privileged "$IMAGE" --check
+prun --privileged "${CLI[@]}" "$IMAGE" --check
 [ $rc = 0 ] && echo "$out" | grep -q '^limits: cgroup-v'
 ok $? "--privileged alone: --check passes with a cgroup per run" "rc=$rc
 $out"
 
 # --limits=rlimit needs no cgroup flag, only the other two.
 step "--limits=rlimit without the cgroup flags"
-prun "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "$IMAGE" --limits=rlimit --check
+prun "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "${CLI[@]}" "$IMAGE" --limits=rlimit --check
 [ $rc = 0 ] && echo "$out" | grep -q '^limits: rlimit$'
 ok $? "--limits=rlimit --check passes with only ${FLAG_PROC[*]} ${FLAG_SECCOMP[*]}" "rc=$rc
 $out"
-prun_in "$REPO/examples/numpy_pandas.py" "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "$IMAGE" --limits=rlimit -
+prun_in "$REPO/examples/numpy_pandas.py" "${FLAG_PROC[@]}" "${FLAG_SECCOMP[@]}" "${CLI[@]}" "$IMAGE" --limits=rlimit -
 [ $rc = 0 ] && json_equal "$out" "$REPO/examples/numpy_pandas.expect.json"
 ok $? "--limits=rlimit: examples/numpy_pandas.py gives its expected response" "rc=$rc $out"
-prun "$IMAGE" --limits=rlimit --check
+prun "${CLI[@]}" "$IMAGE" --limits=rlimit --check
 [ $rc != 0 ] && echo "$out" | grep -Eq '^MISSING +sandbox'
 ok $? "--limits=rlimit with no flags is still refused (exit $rc)" "rc=$rc
 $out"
@@ -194,11 +198,11 @@ json.dump(p, open(sys.argv[2], "w"))
 PY
 	TIGHT_SEC=(--security-opt 'unmask=/proc/*' --security-opt "seccomp=$tmp/seccomp.json" "${FLAG_CGROUP[@]}")
 	TIGHT=("${TIGHT_SEC[@]}" --cap-drop=ALL --cap-add=SETUID,SETGID)
-	prun "${TIGHT[@]}" "$IMAGE" --check
+	prun "${TIGHT[@]}" "${CLI[@]}" "$IMAGE" --check
 	[ $rc = 0 ] && ! echo "$out" | grep -q '^MISSING'
 	ok $? "--check passes with unmask=/proc/* seccomp=<podman default + sethostname, setdomainname> --cap-drop=ALL --cap-add=SETUID,SETGID" "rc=$rc
 $out"
-	prun_in "$REPO/examples/numpy_pandas.py" "${TIGHT[@]}" "$IMAGE" -
+	prun_in "$REPO/examples/numpy_pandas.py" "${TIGHT[@]}" "${CLI[@]}" "$IMAGE" -
 	[ $rc = 0 ] && json_equal "$out" "$REPO/examples/numpy_pandas.expect.json"
 	ok $? "... and examples/numpy_pandas.py gives its expected response" "rc=$rc $out"
 fi
@@ -222,7 +226,52 @@ if [ "${PEXOS_CONTAINER_ATTACKS:-0}" = 1 ]; then
 		"$(echo "$out" | grep -E -A12 '^not ok')"
 fi
 
-# --- (e) size --------------------------------------------------------------
+# --- (e) the daemon, the image's entry point -----------------------------------
+step "pexos-httpd, the entry point"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+name=pexos-test-httpd-$$
+cid=$(podman run -d --name "$name" "${FLAGS[@]}" --network host -e PORT="$port" \
+	-e PEXOS_LISTEN=127.0.0.1 -e PEXOS_WORKERS=2 "$IMAGE" 2>&1)
+up=1
+for _ in $(seq 600); do
+	curl -fsS "127.0.0.1:$port/health" >/dev/null 2>&1 && { up=0; break; }
+	sleep 0.1
+done
+ok $up "the image's pexos-httpd answers /health on \$PORT ($port)" "$cid
+$(podman logs "$name" 2>&1 | tail -20)"
+health=$(curl -fsS "127.0.0.1:$port/health" 2>&1)
+echo "$health" | python3 -c 'import json, sys
+h = json.load(sys.stdin); p = h["pool"]
+sys.exit(0 if h["status"] == "healthy" and p["state"] == "up" and p["ready"] > 0 and p["size"] == 4 else 1)'
+ok $? "/health: healthy, the warm pool up (size 2 x workers)" "$health"
+# The README's two curl examples, as written but for the port.
+out=$(curl -sS -H 'Content-Type: application/json' \
+	-d '{"script": "def main():\n    return {\"message\": \"Hello, World!\"}"}' \
+	"localhost:$port/execute" 2>&1)
+[ "$out" = '{"result":{"message":"Hello, World!"},"stdout":""}' ]
+ok $? "README curl example: hello" "$out"
+out=$(jq -Rs '{script: ., timeout: 10}' "$REPO/examples/numpy_pandas.py" |
+	curl -sS -H 'Content-Type: application/json' --data-binary @- \
+		"localhost:$port/execute" | jq -c .result 2>&1)
+want=$(jq -c .result "$REPO/examples/numpy_pandas.expect.json")
+[ -n "$out" ] && [ "$out" = "$want" ]
+ok $? "README curl example: numpy_pandas.py through jq" "got $out, want $want"
+out=$(curl -sS -H 'Content-Type: application/json' \
+	-d '{"script": "def main():\n    return 1\n", "stats": true}' "localhost:$port/execute" 2>&1)
+echo "$out" | grep -q '"pooled":true'
+ok $? "a run in the container takes a warm sandbox" "$out"
+podman stop -t 30 "$name" >/dev/null 2>&1
+code=$(podman inspect "$name" --format '{{.State.ExitCode}}' 2>&1)
+[ "$code" = 0 ] && podman logs "$name" 2>&1 | grep -q '"message":"stopped"'
+ok $? "SIGTERM (podman stop): the daemon stops cleanly, exit 0" "exit code $code
+$(podman logs "$name" 2>&1 | tail -5)"
+podman rm -f "$name" >/dev/null 2>&1
+out=$(podman run --rm --network host -e PORT="$port" "$IMAGE" 2>&1); rc=$?
+[ $rc != 0 ] && echo "$out" | grep -q 'refusing to start' && echo "$out" | grep -Eq 'cgroup.*--limits=rlimit'
+ok $? "without the flags the daemon refuses to start and says what is missing" "rc=$rc
+$out"
+
+# --- (f) size --------------------------------------------------------------
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 echo "# image $IMAGE: $((size / 1000000)) MB ($((size / 1048576)) MiB, $size bytes)"
 [ "$size" -le 250000000 ]
