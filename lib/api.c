@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,23 +228,12 @@ static void build_command(pexos_context *ctx)
  * mount namespace, and no run can change it. */
 static int prepare_init(pexos_context *ctx, pexos_error *err)
 {
-	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	int fd, r;
+	int fd = exec_memfd("pexos-init", pexos_init_elf, pexos_init_elf_len);
 
-#ifdef MFD_EXEC
-	fd = memfd_create("pexos-init", flags | MFD_EXEC);
-	if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
-#endif
-		fd = memfd_create("pexos-init", flags);
 	if (fd < 0)
-		return pexos_fail_errno(err, errno, "init", "memfd_create");
+		return pexos_fail_errno(err, -fd, "init",
+					"hold pexos-init in a sealed memory file");
 	ctx->init_fd = fd;
-	r = write_all(fd, pexos_init_elf, pexos_init_elf_len);
-	if (r < 0)
-		return pexos_fail_errno(err, -r, "init", "write pexos-init");
-	if (fcntl(fd, F_ADD_SEALS,
-		  F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-		return pexos_fail_errno(err, errno, "init", "seal pexos-init");
 	return 0;
 }
 

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -856,29 +855,6 @@ static void *pool_main(void *arg)
 	return NULL;
 }
 
-/* helper.c in a sealed memory file the zygote loads. */
-static int helper_memfd(void)
-{
-	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	int fd;
-
-#ifdef MFD_EXEC
-	fd = memfd_create("pexos-zygote-helper", flags | MFD_EXEC);
-	if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
-#endif
-		fd = memfd_create("pexos-zygote-helper", flags);
-	if (fd < 0)
-		return -errno;
-	if (write_all(fd, pexos_zygote_helper, pexos_zygote_helper_len) < 0 ||
-	    fcntl(fd, F_ADD_SEALS,
-		  F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 /* May the slots' warm-up run at SCHED_IDLE? Only if we can raise a slot
  * back to SCHED_OTHER when its script arrives. */
 static bool can_renice(void)
@@ -915,7 +891,8 @@ int pool_start(struct pexos_context *ctx, pexos_error *err)
 	p->zproc.pidfd = p->zproc.status = -1;
 	p->wake[0] = p->wake[1] = -1;
 	p->idle = can_renice();
-	p->helper_fd = helper_memfd();
+	p->helper_fd = exec_memfd("pexos-zygote-helper", pexos_zygote_helper,
+				  pexos_zygote_helper_len);
 	if (p->helper_fd < 0) {
 		r = p->helper_fd;
 		free(p);
@@ -1166,37 +1143,15 @@ void pool_release(struct pool_lease *l)
 
 /* ---- state ------------------------------------------------------------ */
 
-/* Private memory of a process (smaps_rollup), in KiB, or -1. */
-static long private_kb(pid_t pid)
-{
-	char path[64], buf[4096], *l;
-	long kb = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read_all(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	for (l = buf; (l = strstr(l, "\nPrivate_")); l++) {
-		char *v = strchr(l, ':');
-		if (v)
-			kb += strtol(v + 1, NULL, 10);
-	}
-	return kb;
-}
-
-static long rss_kb(pid_t pid)
+/* Resident and private memory of a process (smaps_rollup), in KiB.
+ * Returns 0, or -1 (then both are -1). */
+static int smaps_kb(pid_t pid, long *rss, long *priv)
 {
 	char path[64], buf[4096], *l;
 	ssize_t n;
 	int fd;
 
+	*rss = *priv = -1;
 	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -1207,14 +1162,21 @@ static long rss_kb(pid_t pid)
 		return -1;
 	buf[n] = '\0';
 	l = strstr(buf, "\nRss:");
-	return l ? strtol(l + 5, NULL, 10) : -1;
+	*rss = l ? strtol(l + 5, NULL, 10) : -1;
+	*priv = 0;
+	for (l = buf; (l = strstr(l, "\nPrivate_")); l++) {
+		char *v = strchr(l, ':');
+		if (v)
+			*priv += strtol(v + 1, NULL, 10);
+	}
+	return 0;
 }
 
 char *pool_status_json(struct pool *p)
 {
 	static const char *const names[] = {"down", "starting", "up"};
 	size_t ready = 0, starting = 0, n_priv = 0;
-	long priv = 0, priv_max = 0;
+	long priv = 0, priv_max = 0, rss, kb;
 	pid_t sample[4], zpid;
 	json_t *o;
 	char *s;
@@ -1264,14 +1226,12 @@ char *pool_status_json(struct pool *p)
 	if (!o)
 		return NULL;
 	/* Outside the lock: reading smaps walks page tables. */
-	if (zpid > 0) {
-		json_object_set_new(o, "zygote_rss_kb", json_integer(rss_kb(zpid)));
-		json_object_set_new(o, "zygote_private_kb",
-				    json_integer(private_kb(zpid)));
+	if (zpid > 0 && smaps_kb(zpid, &rss, &kb) == 0) {
+		json_object_set_new(o, "zygote_rss_kb", json_integer(rss));
+		json_object_set_new(o, "zygote_private_kb", json_integer(kb));
 	}
 	for (size_t i = 0; i < ready && i < ELEMENTSOF(sample); i++) {
-		long kb = private_kb(sample[i]);
-		if (kb >= 0) {
+		if (smaps_kb(sample[i], &rss, &kb) == 0) {
 			priv += kb;
 			n_priv++;
 			if (kb > priv_max)

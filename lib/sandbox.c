@@ -243,7 +243,7 @@ static int make_pipe(int p[2], bool nonblock_read)
 }
 
 /* A sealed-size memfd holding `len` bytes, positioned at 0. */
-static int make_memfd(const char *name, const char *data, size_t len)
+int sandbox_memfd(const char *name, const char *data, size_t len)
 {
 	_cleanup_close_ int fd = memfd_create(name, MFD_CLOEXEC);
 	int r;
@@ -256,11 +256,6 @@ static int make_memfd(const char *name, const char *data, size_t len)
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
 	return TAKE_FD(fd);
-}
-
-int sandbox_memfd(const char *name, const char *data, size_t len)
-{
-	return make_memfd(name, data, len);
 }
 
 struct run_fds {
@@ -291,11 +286,11 @@ static int run_fds_open(struct run_fds *f, const struct run_plan *plan,
 	    (r = make_pipe(f->go, false)) < 0 ||
 	    (r = make_pipe(f->status, true)) < 0)
 		return pexos_fail_errno(err, -r, "pipes", "create pipes");
-	f->script = make_memfd("pexos-script", plan->script, plan->script_len);
+	f->script = sandbox_memfd("pexos-script", plan->script, plan->script_len);
 	if (f->script < 0)
 		return pexos_fail_errno(err, -f->script, "memfd",
 					"hold the script");
-	f->stdin_fd = make_memfd("pexos-stdin", plan->stdin_data,
+	f->stdin_fd = sandbox_memfd("pexos-stdin", plan->stdin_data,
 				 plan->stdin_len);
 	if (f->stdin_fd < 0)
 		return pexos_fail_errno(err, -f->stdin_fd, "memfd",

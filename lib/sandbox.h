@@ -48,7 +48,8 @@ int sandbox_start_zygote(const struct pexos_context *ctx,
 			 const struct cg_run *cg, int fds[ZY_NFD],
 			 struct sandbox_proc *p, pexos_error *err);
 
-/* Helpers the pool shares with the cold path. */
+/* A memory file (close-on-exec) holding `len` bytes, positioned at 0, for
+ * a run's script or stdin. Returns the fd or -errno. */
 int sandbox_memfd(const char *name, const char *data, size_t len);
 
 #endif

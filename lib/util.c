@@ -2,9 +2,13 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
@@ -172,4 +176,28 @@ int str_concat(char *dst, size_t size, const char *a, const char *b,
 	memcpy(dst + la, b, lb);
 	memcpy(dst + la + lb, c, lc + 1);
 	return 0;
+}
+
+int exec_memfd(const char *name, const void *data, size_t len)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd, r;
+
+#ifdef MFD_EXEC
+	fd = memfd_create(name, flags | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
+#endif
+		fd = memfd_create(name, flags);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r == 0 && fcntl(fd, F_ADD_SEALS,
+			    F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW |
+				    F_SEAL_WRITE) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }

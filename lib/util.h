@@ -68,6 +68,11 @@ int parse_seconds_ms(const char *s, uint64_t min_ms, uint64_t max_ms,
 
 /* Writes/reads all of a buffer, retrying on EINTR and short counts. */
 int write_all(int fd, const void *buf, size_t len);
+
+/* A sealed, executable memory file (close-on-exec) holding `len` bytes:
+ * exec'd or loaded from any mount namespace, never changed. Returns the
+ * fd or -errno. */
+int exec_memfd(const char *name, const void *data, size_t len);
 ssize_t read_all(int fd, void *buf, size_t len);
 
 /* Replaces invalid UTF-8 in buf[0..len) by U+FFFD. Returns a new string

@@ -1,9 +1,16 @@
 """What the test harnesses share: strict JSON (RFC 8259: no NaN/Infinity,
 no duplicate keys), typed comparison, the subset match of expect.json files,
-and TAP output. Imported by tests/integration/*.py and tests/http/*.py."""
+TAP output, and pexos-httpd daemons with the HTTP requests sent to them.
+Imported by tests/integration/*.py and tests/http/*.py."""
+import http.client
 import json
 import os
+import re
+import signal
+import subprocess
 import sys
+import threading
+import time
 
 
 class NotStrictJSON(ValueError):
@@ -112,3 +119,191 @@ def binary_missing(path):
         return 1
     print(f"1..0 # SKIP {path} not found")
     return 77
+
+
+def clip(data, limit=500):
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text)} chars)"
+    return repr(text)
+
+
+# ------------------------------------------------- pexos-httpd and HTTP
+
+
+def clean_env(extra=None):
+    """This environment without the PEXOS_* settings (and PORT) that would
+    change what a pexos program does; `extra` added."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("PEXOS_") and k != "PEXOS_MUST_WORK")
+           and k != "PORT"}
+    env.update(extra or {})
+    return env
+
+
+class DaemonFailed(Exception):
+    pass
+
+
+STARTED_DAEMONS = []  # every daemon started, for a harness's final check
+
+
+class Daemon:
+    """One pexos-httpd process (`exe`) on a free 127.0.0.1 port, unless
+    listen_flags is false; its stderr is collected line by line."""
+
+    def __init__(self, exe, name, args=(), env=None, wrapper=(),
+                 listen_flags=True, start_timeout=60):
+        self.exe = exe
+        self.start_timeout = start_timeout
+        self.start_s = None
+        self.name = name
+        self.args = list(args)
+        self.env = env or {}
+        self.wrapper = list(wrapper)
+        self.listen_flags = listen_flags
+        self.proc = None
+        self.port = None
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = None
+
+    def argv(self):
+        flags = ["--listen", "127.0.0.1", "--port", "0"] if self.listen_flags else []
+        return [*self.wrapper, self.exe, *flags, *self.args]
+
+    def start(self):
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=clean_env(self.env),  # a stray setting must not change it
+        )
+        STARTED_DAEMONS.append(self)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        deadline = time.monotonic() + self.start_timeout
+        with self.cond:
+            while self.port is None:
+                if self.proc.poll() is not None and not self.reader.is_alive():
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(min(left, 0.2))
+        if self.port is None:
+            self.kill()
+            raise DaemonFailed(
+                f"daemon {self.name!r} ({' '.join(self.args)}) did not start: "
+                f"exit {self.proc.returncode}, stderr {clip(self.stderr(), 1500)}"
+            )
+        self.start_s = time.monotonic() - t0
+        return self
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                if self.port is None:
+                    m = re.search(r'"port":(\d+)', line)
+                    if m:
+                        self.port = int(m.group(1))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def stderr(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.lines)
+
+    def wait_line(self, pred, timeout=5.0, since=0):
+        """The first stderr line (from index `since`) for which pred is true."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines[since:]:
+                    if pred(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.2))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.reader.join(timeout=5)
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            if self.wait(20) is None:
+                self.kill()
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, elapsed):
+        self.status, self.reason = status, reason
+        self.header_list = headers
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body, self.elapsed = body, elapsed
+        self._json = None
+
+    def json(self):
+        if self._json is None:
+            self._json = strict_loads(self.body.decode("utf-8"))
+        return self._json
+
+    def describe(self):
+        heads = ", ".join(f"{k}: {v}" for k, v in self.header_list)
+        return (f"HTTP {self.status} {self.reason} after {self.elapsed:.2f} s; "
+                f"headers {heads}; body {clip(self.body)}")
+
+
+def request(port, method, path, body=None, headers=None, timeout=60):
+    start = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return Response(r.status, r.reason, r.getheaders(), data,
+                        time.monotonic() - start)
+    finally:
+        conn.close()
+
+
+def in_thread(fn, *args, **kw):
+    """Run fn in a thread; returns (thread, box) where box gets 'value' or 'error'."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args, **kw)
+        except Exception as e:  # reported by the case that joins
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, box

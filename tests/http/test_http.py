@@ -21,7 +21,6 @@ Environment:
 Exit: 0 all passed, 1 something failed, 77 skipped.
 """
 
-import http.client
 import json
 import os
 import re
@@ -36,7 +35,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (NotStrictJSON, Obj, same, short,  # noqa: E402,F401
+from harness import (STARTED_DAEMONS, Daemon, DaemonFailed,  # noqa: E402,F401
+                     NotStrictJSON, Obj, clip, in_thread, request, same, short,
                      strict_loads, subset_problems)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
@@ -55,135 +55,13 @@ WORKDIR = tempfile.mkdtemp(prefix="pexos-test-http-")
 # --------------------------------------------------------------- JSON helpers
 
 
-def clip(data, limit=500):
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-    if len(text) > limit:
-        text = text[:limit] + f"... ({len(text)} chars)"
-    return repr(text)
-
-
-# ------------------------------------------------------------------ daemons
-
-
-class DaemonFailed(Exception):
-    pass
-
-
-class Daemon:
-    """One pexos-httpd process; its stderr is collected line by line."""
-
-    def __init__(self, name, args=(), env=None, wrapper=(), listen_flags=True):
-        self.name = name
-        self.args = list(args)
-        self.env = env or {}
-        self.wrapper = list(wrapper)
-        self.listen_flags = listen_flags
-        self.proc = None
-        self.port = None
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = None
-
-    def argv(self):
-        flags = ["--listen", "127.0.0.1", "--port", "0"] if self.listen_flags else []
-        return [*self.wrapper, EXE, *flags, *self.args]
-
-    def start(self):
-        env = dict(os.environ)
-        for key in list(env):  # a stray setting must not change the daemon
-            if (key.startswith("PEXOS_") and key != "PEXOS_MUST_WORK") or key == "PORT":
-                del env[key]
-        env.update(self.env)
-        self.proc = subprocess.Popen(
-            self.argv(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        ALL_DAEMONS.append(self)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        with self.cond:
-            while self.port is None:
-                if self.proc.poll() is not None and not self.reader.is_alive():
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.cond.wait(min(left, 0.2))
-        if self.port is None:
-            self.kill()
-            raise DaemonFailed(
-                f"daemon {self.name!r} did not start: exit {self.proc.returncode}, "
-                f"stderr {clip(self.stderr(), 1500)}"
-            )
-        return self
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self.cond:
-                self.lines.append(line)
-                if self.port is None:
-                    m = re.search(r'"port":(\d+)', line)
-                    if m:
-                        self.port = int(m.group(1))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def stderr(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def snapshot(self):
-        with self.cond:
-            return list(self.lines)
-
-    def wait_line(self, pred, timeout=5.0, since=0):
-        """The first stderr line (from index `since`) for which pred is true."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines[since:]:
-                    if pred(line):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.2))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout):
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self.reader.join(timeout=5)
-        return rc
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            if self.wait(20) is None:
-                self.kill()
-
-
 DAEMON_SPECS = {}
 DAEMONS = {}
-ALL_DAEMONS = []  # every daemon started, for the final check
+ALL_DAEMONS = STARTED_DAEMONS  # every daemon started, for the final check
+
+
+def make_daemon(name, args=(), **kw):
+    return Daemon(EXE, name, args, start_timeout=START_TIMEOUT, **kw)
 
 
 def spec(name, *args, **kw):
@@ -195,7 +73,7 @@ def daemon(name):
     d = DAEMONS.get(name)
     if d is None or not d.alive():
         args, kw = DAEMON_SPECS[name]
-        d = Daemon(name, args, **kw)
+        d = make_daemon(name, args, **kw)
         DAEMONS[name] = d
         d.start()
     return d
@@ -204,7 +82,7 @@ def daemon(name):
 def fresh_daemon(name):
     """A daemon of that spec of its own (for cases that end it)."""
     args, kw = DAEMON_SPECS[name]
-    return Daemon(name, args, **kw).start()
+    return make_daemon(name, args, **kw).start()
 
 
 TOKEN = "s3cret-" + uuid.uuid4().hex
@@ -233,38 +111,6 @@ spec("rlimit", "--limits", "rlimit", wrapper=NO_CGROUP)
 
 
 # --------------------------------------------------------------------- HTTP
-
-
-class Response:
-    def __init__(self, status, reason, headers, body, elapsed):
-        self.status, self.reason = status, reason
-        self.header_list = headers
-        self.headers = {k.lower(): v for k, v in headers}
-        self.body, self.elapsed = body, elapsed
-        self._json = None
-
-    def json(self):
-        if self._json is None:
-            self._json = strict_loads(self.body.decode("utf-8"))
-        return self._json
-
-    def describe(self):
-        heads = ", ".join(f"{k}: {v}" for k, v in self.header_list)
-        return (f"HTTP {self.status} {self.reason} after {self.elapsed:.2f} s; "
-                f"headers {heads}; body {clip(self.body)}")
-
-
-def request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-    start = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        return Response(r.status, r.reason, r.getheaders(), data,
-                        time.monotonic() - start)
-    finally:
-        conn.close()
 
 
 def execute(port, req, headers=None, content_type="application/json", **kw):
@@ -464,21 +310,6 @@ def case(description):
         return fn
 
     return register
-
-
-def in_thread(fn, *args, **kw):
-    """Run fn in a thread; returns (thread, box) where box gets 'value' or 'error'."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn(*args, **kw)
-        except Exception as e:  # reported by the case that joins
-            box["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    return t, box
 
 
 def health(port):

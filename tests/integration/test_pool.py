@@ -24,7 +24,6 @@ Exit: 0 all passed, 1 something failed, 77 skipped.
 """
 
 import concurrent.futures
-import http.client
 import json
 import os
 import re
@@ -34,14 +33,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (binary_missing, same, short,  # noqa: E402
-                     strict_loads, tap_plan)
+from harness import (STARTED_DAEMONS, Daemon, DaemonFailed,  # noqa: E402
+                     binary_missing, clean_env, clip, in_thread, request,
+                     same, short, strict_loads, tap_plan)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 HELLO_RESULT = {"message": "Hello, World!"}
@@ -63,22 +62,6 @@ PEXOS_RUN = None
 PEXOS_HTTPD = None
 REPO_ROOT = None
 WORKDIR = tempfile.mkdtemp(prefix="pexos-test-pool-")
-
-
-def clip(data, limit=500):
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-    if len(text) > limit:
-        text = text[:limit] + f"... ({len(text)} chars)"
-    return repr(text)
-
-
-def clean_env(extra=None):
-    """The environment without PEXOS_* settings that would change a run."""
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("PEXOS_") and k != "PEXOS_MUST_WORK")
-           and k != "PORT"}
-    env.update(extra or {})
-    return env
 
 
 # ------------------------------------------------------------------ pexos-run
@@ -119,94 +102,6 @@ def write_file(name, content):
 
 # ------------------------------------------------------------------ daemons
 
-
-class DaemonFailed(Exception):
-    pass
-
-
-class Daemon:
-    """One pexos-httpd process; its stderr is collected line by line."""
-
-    def __init__(self, name, args):
-        self.name = name
-        self.args = list(args)
-        self.proc = None
-        self.port = None
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = None
-        self.start_s = None
-
-    def start(self):
-        argv = [PEXOS_HTTPD, "--listen", "127.0.0.1", "--port", "0", *self.args]
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=clean_env())
-        ALL_DAEMONS.append(self)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        with self.cond:
-            while self.port is None:
-                if self.proc.poll() is not None and not self.reader.is_alive():
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.cond.wait(min(left, 0.2))
-        if self.port is None:
-            self.kill()
-            raise DaemonFailed(
-                f"daemon {self.name!r} ({' '.join(self.args)}) did not start: "
-                f"exit {self.proc.returncode}, stderr {clip(self.stderr(), 1500)}")
-        self.start_s = time.monotonic() - t0
-        return self
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self.cond:
-                self.lines.append(line)
-                if self.port is None:
-                    m = re.search(r'"port":(\d+)', line)
-                    if m:
-                        self.port = int(m.group(1))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def stderr(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def snapshot(self):
-        with self.cond:
-            return list(self.lines)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait(self, timeout):
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self.reader.join(timeout=5)
-        return rc
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            if self.wait(20) is None:
-                self.kill()
-
-
 DAEMON_SPECS = {
     # The shared one: default preload, two workers, two warm sandboxes.
     "pool2": ("--workers", "2", "--pool", "2"),
@@ -218,43 +113,21 @@ DAEMON_SPECS = {
     "zygote": ("--workers", "2", "--pool", "2"),
 }
 DAEMONS = {}
-ALL_DAEMONS = []
+ALL_DAEMONS = STARTED_DAEMONS
 
 
 def daemon(name):
     """The running daemon of that spec, started on first use."""
     d = DAEMONS.get(name)
     if d is None or not d.alive():
-        d = Daemon(name, DAEMON_SPECS[name])
+        d = Daemon(PEXOS_HTTPD, name, DAEMON_SPECS[name],
+                   start_timeout=START_TIMEOUT)
         DAEMONS[name] = d
         d.start()
     return d
 
 
 # --------------------------------------------------------------------- HTTP
-
-
-class Response:
-    def __init__(self, status, body, elapsed):
-        self.status, self.body, self.elapsed = status, body, elapsed
-
-    def json(self):
-        return strict_loads(self.body.decode("utf-8"))
-
-    def describe(self):
-        return f"HTTP {self.status} after {self.elapsed:.2f} s: {clip(self.body)}"
-
-
-def request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-    start = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        return Response(r.status, data, time.monotonic() - start)
-    finally:
-        conn.close()
 
 
 def execute(port, script, **fields):
@@ -467,21 +340,6 @@ def case(description):
         CASES.append((description, fn))
         return fn
     return register
-
-
-def in_thread(fn, *args, **kw):
-    """Runs fn in a thread; returns (thread, box) where box gets 'value' or 'error'."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn(*args, **kw)
-        except Exception as e:  # reported by the case that joins
-            box["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    return t, box
 
 
 # ==================================================== fresh state per run
