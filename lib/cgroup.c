@@ -63,18 +63,9 @@ static ssize_t read_file(const char *dir, const char *file, char *buf,
 			 size_t size)
 {
 	char path[PATH_MAX + 64];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read_all(fd, buf, size - 1);
-	if (n < 0)
-		return n;
-	buf[n] = '\0';
-	return n;
+	return read_text(path, buf, size);
 }
 
 /* The value of "key N" in a flat keyed file (memory.events, cpu.stat). */

@@ -186,18 +186,10 @@ static void close_fds(int *fds, size_t n)
 static pid_t pidfd_pid(int pidfd)
 {
 	char path[64], buf[1024], *l;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	l = strstr(buf, "\nPid:");
 	return l ? (pid_t)strtol(l + 5, NULL, 10) : -1;
 }
@@ -1148,19 +1140,11 @@ void pool_release(struct pool_lease *l)
 static int smaps_kb(pid_t pid, long *rss, long *priv)
 {
 	char path[64], buf[4096], *l;
-	ssize_t n;
-	int fd;
 
 	*rss = *priv = -1;
 	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_text(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	n = read_all(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	l = strstr(buf, "\nRss:");
 	*rss = l ? strtol(l + 5, NULL, 10) : -1;
 	*priv = 0;

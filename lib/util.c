@@ -80,6 +80,21 @@ ssize_t read_all(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
+ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read_all(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return n;
+}
+
 /* Length of the valid UTF-8 sequence at s[0..len), or 0 if invalid; then
  * *skip is the length of the maximal invalid subpart, which becomes one
  * U+FFFD (what Python's "replace" error handler and the Unicode standard's

@@ -74,6 +74,9 @@ int write_all(int fd, const void *buf, size_t len);
  * fd or -errno. */
 int exec_memfd(const char *name, const void *data, size_t len);
 ssize_t read_all(int fd, void *buf, size_t len);
+/* Reads a small file (at most size - 1 bytes) into buf as a string;
+ * returns its length or -errno. */
+ssize_t read_text(const char *path, char *buf, size_t size);
 
 /* Replaces invalid UTF-8 in buf[0..len) by U+FFFD. Returns a new string
  * (length in *ret_len) or NULL when out of memory. */
