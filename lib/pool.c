@@ -416,8 +416,9 @@ static void slot_message(struct pool *p, struct pool_slot *s)
 			sched_setscheduler(s->pid, SCHED_IDLE, &sp);
 		}
 		s->state = SLOT_READY;
+		s->t_ready = now_ms();
 		p->fail_streak = 0;
-		p->start_ms_sum += now_ms() - s->t_spawn;
+		p->start_ms_sum += s->t_ready - s->t_spawn;
 		p->start_n++;
 		pthread_cond_broadcast(&p->ready);
 		return;
@@ -955,11 +956,17 @@ static bool acquire(struct pool *p, struct pool_slot *out)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		for (size_t i = 0; i < p->size; i++) {
-			if (p->slots[i].state != SLOT_READY)
-				continue;
-			*out = p->slots[i];
-			slot_reset(&p->slots[i]);
+		/* The slot ready the longest: the likeliest to have finished
+		 * faulting in its pages (a new one says ready before that). */
+		struct pool_slot *best = NULL;
+
+		for (size_t i = 0; i < p->size; i++)
+			if (p->slots[i].state == SLOT_READY &&
+			    (!best || p->slots[i].t_ready < best->t_ready))
+				best = &p->slots[i];
+		if (best) {
+			*out = *best;
+			slot_reset(best);
 			p->hits++;
 			pthread_mutex_unlock(&p->lock);
 			wake_thread(p);

@@ -34,6 +34,7 @@ struct pool_slot {
 	int init_pidfd;    /* pid 1 of its PID namespace: killing it ends all */
 	pid_t pid;         /* its process, as we see it */
 	uint64_t t_spawn;  /* when the zygote was asked for it, ms */
+	uint64_t t_ready;  /* when it said it was ready, ms */
 	struct cg_run cg;
 };
 

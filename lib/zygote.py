@@ -34,7 +34,6 @@ import gc
 import json
 import os
 import resource
-import select
 import socket
 import struct
 import sys
@@ -44,14 +43,9 @@ os.close(4)
 CTL = socket.socket(fileno=3)
 CTL.set_inheritable(False)
 
-MADV_POPULATE_WRITE = 23
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Private memory a waiting slot may spend on pre-faulted pages.
 MAX_WRITE_PAGES = (8 << 20) // PAGE
-TOUCH_CHUNK = 64
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 # fork() holding the GIL, for the probe: a plain copy of this
 # single-threaded interpreter (os.fork's after-fork hooks fault in pages).
 _fork = ctypes.PyDLL(None).fork
@@ -164,7 +158,8 @@ PRESENT, EXCLUSIVE = 1 << 63, 1 << 56
 
 def _record_pages():
     """A probe child runs the warm-up; the pages it wrote (now its own) and
-    read are the ones a slot faults in before it waits for a script."""
+    the file pages it read are the ones a slot faults in before it waits
+    for a script: ([lo, hi) ranges written, pages read)."""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:
@@ -189,7 +184,7 @@ def _record_pages():
     pages = struct.unpack_from(f"<{nw + nr}Q", data, 16)
     ours = set(_scan(_maps(True), PRESENT))
     written = [p for p in pages[:nw] if p in ours][:MAX_WRITE_PAGES]
-    return _ranges(written), written + list(pages[nw:])
+    return _ranges(written), list(pages[nw:])
 
 
 def _ranges(pages):
@@ -216,7 +211,7 @@ def _start():
     return _record_pages() if CONFIG["warm_pages"] else ([], [])
 
 
-WRITE_RANGES, TOUCH_PAGES = _start()
+WRITE_RANGES, READ_PAGES = _start()
 gc.collect()
 gc.freeze()
 
@@ -259,6 +254,23 @@ def _helper_config():
     return c, keep
 
 
+def _u64(values):
+    return (ctypes.c_uint64 * max(len(values), 1))(*values)
+
+
+def _warm_args():
+    """pexos_slot_warm()'s arguments but the socket, as C arrays."""
+    if not WRITE_RANGES and not READ_PAGES:
+        return None
+    flat = [x for r in WRITE_RANGES for x in r]
+    return (_u64(flat), ctypes.c_size_t(len(WRITE_RANGES)),
+            _u64(READ_PAGES), ctypes.c_size_t(len(READ_PAGES)))
+
+
+_helper_warm = None
+_WARM_ARGS = None
+
+
 def _reseed():
     """random, and numpy's global RandomState: a whole MT19937 state from
     the kernel (cheaper than np.random.seed(), which hashes the same)."""
@@ -271,22 +283,10 @@ def _reseed():
 
 
 def _warm_pages(sock):
-    """Fault in what a run is likely to touch, a chunk at a time, until a
-    script arrives: the copy-on-write faults are paid here, not on the
-    request's clock."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    rd = ctypes.c_ubyte.from_address
-    for i in range(0, len(WRITE_RANGES), TOUCH_CHUNK):
-        if poller.poll(0):
-            return
-        for lo, hi in WRITE_RANGES[i:i + TOUCH_CHUNK]:
-            _libc.madvise(lo, hi - lo, MADV_POPULATE_WRITE)
-    for i in range(0, len(TOUCH_PAGES), TOUCH_CHUNK * 4):
-        if poller.poll(0):
-            return
-        for p in TOUCH_PAGES[i:i + TOUCH_CHUNK * 4]:
-            rd(p).value
+    """Fault in what a run is likely to touch, until a script arrives: the
+    page faults are paid here, not on the request's clock (helper.c)."""
+    if _WARM_ARGS is not None:
+        _helper_warm(*_WARM_ARGS, sock.fileno())
 
 
 def _slot():
@@ -337,6 +337,13 @@ def _serve():
     serve = helper.pexos_zygote_serve
     serve.restype = ctypes.c_int
     serve.argtypes = [ctypes.POINTER(_Config)]
+    global _helper_warm, _WARM_ARGS
+    _helper_warm = helper.pexos_slot_warm
+    _helper_warm.restype = ctypes.c_int
+    u64p = ctypes.POINTER(ctypes.c_uint64)
+    _helper_warm.argtypes = [u64p, ctypes.c_size_t, u64p, ctypes.c_size_t,
+                             ctypes.c_int]
+    _WARM_ARGS = _warm_args()
     config, keep = _helper_config()
     sys.stdout.flush()
     sys.stderr.flush()

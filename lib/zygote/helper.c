@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * helper.c - the zygote's loop and a slot's set-up, in C.
+ * helper.c - the zygote's loop, a slot's set-up and its page warm-up, in C.
  *
  * Loaded into the zygote interpreter (zygote.py) with ctypes from a sealed
  * memory file. After the zygote has frozen its heap it calls
@@ -9,8 +9,8 @@
  * and each write would cost a copy-on-write fault (~25 us here). It returns
  * 0 only in a new slot's process, once that process is in its own
  * namespaces, cgroup and user namespace, without capabilities, with
- * no_new_privs and the seccomp filter: the interpreter then reseeds and
- * waits for its script.
+ * no_new_privs and the seccomp filter: the interpreter then reseeds and,
+ * through pexos_slot_warm(), faults in pages while it waits for its script.
  *
  * Protocol: see zygote.py. Built on its own (not with the project's
  * sanitizers: it runs inside the sandbox's interpreter), against libc only.
@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -218,6 +219,62 @@ static void slot_main(const struct zy_config *c, const int fds[5],
 		_exit(0);
 	slot_fs(c);
 	slot_lock_down(c);
+}
+
+/* ---- a slot's warm-up ------------------------------------------------ */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define BATCH 64 /* pages between two looks at the socket */
+
+static void read_pages(uint64_t lo, uint64_t hi, uint64_t page)
+{
+	for (uint64_t at = lo; at < hi; at += page)
+		(void)*(volatile const char *)(uintptr_t)at;
+}
+
+int pexos_slot_warm(const uint64_t *write, size_t n_write,
+		    const uint64_t *read, size_t n_read, int sock);
+
+/* A slot's warm-up while it waits for its script: makes the pages a run is
+ * likely to write its own (write: n_write [lo, hi) pairs; a copy-on-write
+ * fault each, taken inside the kernel) and maps them and the pages it is
+ * likely to read (read: n_read addresses) for user space: on a virtual
+ * machine with shadow page tables the first user access to a page in a new
+ * process costs an exit to the hypervisor even when the kernel already
+ * maps it (see tests/bench/pages). Looks at
+ * `sock` every BATCH pages and stops when a message is there. Returns 0
+ * when done, 1 when stopped. */
+int pexos_slot_warm(const uint64_t *write, size_t n_write,
+		    const uint64_t *read, size_t n_read, int sock)
+{
+	struct pollfd pf = {.fd = sock, .events = POLLIN};
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	size_t since = 0;
+
+	for (size_t i = 0; i < n_write; i++) {
+		uint64_t lo = write[2 * i], hi = write[2 * i + 1];
+
+		madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
+			MADV_POPULATE_WRITE);
+		read_pages(lo, hi, page);
+		since += (hi - lo) / page;
+		if (since >= BATCH) {
+			since = 0;
+			if (poll(&pf, 1, 0) > 0)
+				return 1;
+		}
+	}
+	for (size_t i = 0; i < n_read; i++) {
+		read_pages(read[i], read[i] + page, page);
+		if (++since >= BATCH) {
+			since = 0;
+			if (poll(&pf, 1, 0) > 0)
+				return 1;
+		}
+	}
+	return 0;
 }
 
 /* ---- in the zygote ---------------------------------------------------- */
