@@ -243,7 +243,8 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
  * likely to read (read: n_read addresses) for user space: on a virtual
  * machine with shadow page tables the first user access to a page in a new
  * process costs an exit to the hypervisor even when the kernel already
- * maps it (see tests/bench/pages). Looks at
+ * maps it (see tests/bench/pages). A range the kernel cannot populate (no
+ * longer mapped as it was when the probe ran) is left alone. Looks at
  * `sock` every BATCH pages and stops when a message is there. Returns 0
  * when done, 1 when stopped. */
 int pexos_slot_warm(const uint64_t *write, size_t n_write,
@@ -256,9 +257,10 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 	for (size_t i = 0; i < n_write; i++) {
 		uint64_t lo = write[2 * i], hi = write[2 * i + 1];
 
-		madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
-			MADV_POPULATE_WRITE);
-		read_pages(lo, hi, page);
+		/* EINVAL: a kernel before 5.14, without the advice */
+		if (madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
+			    MADV_POPULATE_WRITE) == 0 || errno == EINVAL)
+			read_pages(lo, hi, page);
 		since += (hi - lo) / page;
 		if (since >= BATCH) {
 			since = 0;
