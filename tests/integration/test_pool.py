@@ -8,8 +8,9 @@ Drives pexos-run (--pool, --preload, --pool-wait, batches) and pexos-httpd
 promises: every pooled run is as fresh as a cold one (reseeded random and
 numpy.random, no module state, files or environment left by an earlier run,
 nothing of a concurrent run visible), the limits hold in a warm sandbox, the
-pool refills under load, falls back to cold sandboxes when it is exhausted
-or broken, survives the death of its zygote, and reports itself.
+pool refills under load, a waiting slot faults in the warm-up's pages, the
+pool falls back to cold sandboxes when it is exhausted or broken, survives
+the death of its zygote, and reports itself.
 
 Every case that expects a warm sandbox asserts stats.pooled, so a silent
 fall-back to cold runs fails it; the cases that expect a cold one assert
@@ -904,6 +905,26 @@ def _(c):
     # The preload is shared, not copied: numpy and pandas alone are tens of MiB.
     c.expect(isinstance(rss, int) and isinstance(kb_max, int) and rss > 2 * kb_max,
              f"zygote_rss_kb {rss!r} is not well above slot_private_kb_max {kb_max!r}")
+
+
+@case("warm-up: a rested slot has made the pages a run writes its own "
+      "(private memory >= 2 MiB; about 0.7 MiB without the warm-up)")
+def _(c):
+    d = daemon("pool2")
+    if not c.ready(d, 2):
+        return
+    # The warm-up runs at idle priority after the slot says ready: give it
+    # time on a busy machine.
+    deadline = time.monotonic() + 20
+    kb_max = None
+    while time.monotonic() < deadline:
+        kb_max = pool_of(d.port).get("slot_private_kb_max")
+        if isinstance(kb_max, int) and kb_max >= 2048:
+            break
+        time.sleep(0.2)
+    c.expect(isinstance(kb_max, int) and kb_max >= 2048,
+             f"slot_private_kb_max {kb_max!r} after 20 s, want >= 2048: the "
+             "slots did not fault in the warm-up's pages")
 
 
 @case("batch: -j 2 over 3 scripts (one failing) uses the pool; JSON Lines "
