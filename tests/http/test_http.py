@@ -1107,7 +1107,9 @@ def _(c):
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", d.port), timeout=1).close()
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, ConnectionResetError):
+                # Reset: the connection reached the backlog just as the
+                # daemon closed its listening socket, and was never taken.
                 refused = time.monotonic() - sent
                 break
             time.sleep(0.05)
