@@ -65,6 +65,8 @@ static void render_pool(FILE *f, const char *pool_json)
 		 "Warm sandboxes waiting for a script now.", 1},
 		{"starting", "pexos_pool_starting", "gauge",
 		 "Warm sandboxes being set up now.", 1},
+		{"in_use", "pexos_pool_in_use", "gauge",
+		 "Warm sandboxes running a script now.", 1},
 		{"hits", "pexos_pool_hits_total", "counter",
 		 "Runs that got a warm sandbox.", 1},
 		{"misses", "pexos_pool_misses_total", "counter",

@@ -118,7 +118,7 @@ PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
 
 /* The warm pool's state as a JSON object text (free with pexos_free), or
  * NULL without a pool:
- *   {"size", "ready", "starting", "state": "up"|"starting"|"down",
+ *   {"size", "ready", "starting", "in_use", "state": "up"|"starting"|"down",
  *    "hits", "misses", "slots_started", "slot_failures", "zygote_starts",
  *    "preload", "slot_start_ms", "zygote_start_ms", "zygote_rss_kb",
  *    "zygote_private_kb", "slot_private_kb", "slot_private_kb_max", "error"}

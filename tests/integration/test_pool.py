@@ -112,6 +112,8 @@ DAEMON_SPECS = {
                "--preload", "no_such_module_pexos"),
     # Its zygote gets killed.
     "zygote": ("--workers", "2", "--pool", "2"),
+    # Three runs at once on four warm sandboxes: when does it refill?
+    "refill": ("--workers", "3", "--pool", "4"),
 }
 DAEMONS = {}
 ALL_DAEMONS = STARTED_DAEMONS
@@ -645,6 +647,60 @@ def _(c):
     p = wait_pool(d.port, lambda p: p.get("ready") == 2, 10)
     c.expect(p is not None, f"not 2 ready slots 10 s after the load: {short(LAST_POOL, 600)}")
     c.note(f"refilled in {time.monotonic() - t0:.2f} s")
+
+
+def hold(port, seconds):
+    """Polls /health for that long; returns the pool objects seen."""
+    seen, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.append(pool_of(port))
+        time.sleep(0.05)
+    return seen
+
+
+@case("refill waits while runs hold warm sandboxes and half the pool is "
+      "ready (--workers 3 --pool 4): nothing started during 1, then 2 "
+      "runs; a 3rd, leaving 1 ready, starts 3 at once; full again after")
+def _(c):
+    d = daemon("refill")
+    if not c.ready(d, 4, timeout=30):
+        return
+    started = pool_of(d.port).get("slots_started", 0)
+    sleeper = "import time\n\ndef main():\n    time.sleep(%d)\n    return 'slept'\n"
+    ex = concurrent.futures.ThreadPoolExecutor(3)
+    futures = []
+    try:
+        for n, ready in ((1, 3), (2, 2)):
+            futures.append(ex.submit(execute, d.port, sleeper % (12 - n), stats=True))
+            p = wait_pool(d.port, lambda p: p.get("in_use") == n, 10)
+            if not c.expect(p is not None, f"/health never showed in_use {n}: "
+                            f"{short(LAST_POOL, 600)}"):
+                return
+            seen = hold(d.port, 1.0)
+            new = max(s.get("slots_started", 0) for s in seen) - started
+            readies = sorted({s.get("ready") for s in seen})
+            c.expect(new == 0 and readies == [ready],
+                     f"with {n} run(s) on warm sandboxes: {new} slot(s) started "
+                     f"and ready {readies} over 1 s, want 0 and [{ready}]")
+        futures.append(ex.submit(execute, d.port, sleeper % 9, stats=True))
+        p = wait_pool(d.port, lambda p: p.get("in_use") == 3 and p.get("ready") == 4,
+                      8)
+        c.expect(p is not None, "with 3 runs on warm sandboxes the pool did not "
+                 f"refill to 4 ready within 8 s: {short(LAST_POOL, 600)}")
+        if p is not None:
+            c.expect(p.get("slots_started", 0) - started == 3,
+                     f"{p.get('slots_started', 0) - started} slots started for 3 "
+                     "runs, want 3")
+    finally:
+        ex.shutdown(wait=True)
+    for n, f in enumerate(futures, start=1):
+        try:
+            c.success(f.result(timeout=HTTP_TIMEOUT), "slept", f"run {n}", pooled=True)
+        except Exception as e:  # reported as a problem
+            c.problems.append(f"run {n} failed: {type(e).__name__}: {e}")
+    p = wait_pool(d.port, lambda p: p.get("in_use") == 0 and p.get("ready") == 4, 10)
+    c.expect(p is not None, "the pool is not 4 ready, none in use, 10 s after the "
+             f"runs: {short(LAST_POOL, 600)}")
 
 
 @case("exhaustion falls back to cold: 4 concurrent runs on --pool 1 "
