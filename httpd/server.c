@@ -376,37 +376,71 @@ static void json_escape(FILE *f, const char *s)
 	}
 }
 
+/* A log line is put together in memory and written with one write(2):
+ * stderr is unbuffered, and a character at a time would cost a syscall
+ * each in the daemon's one connection thread. Out of memory, it goes
+ * straight to stderr. */
+struct line {
+	FILE *f;
+	char *buf;
+	size_t len;
+};
+
+static FILE *line_start(struct line *l)
+{
+	l->buf = NULL;
+	l->len = 0;
+	l->f = open_memstream(&l->buf, &l->len);
+	if (!l->f) {
+		l->f = stderr;
+		flockfile(stderr);
+	}
+	return l->f;
+}
+
+static void line_end(struct line *l)
+{
+	if (l->f == stderr) {
+		funlockfile(stderr);
+		return;
+	}
+	if (fclose(l->f) == 0)
+		fwrite(l->buf, 1, l->len, stderr);
+	free(l->buf);
+}
+
 static void log_request(const struct conn *s, double seconds)
 {
 	const char *severity = s->status >= 500 && s->status != 503 ? "ERROR"
 			       : s->status >= 400 ? "WARNING"
 						  : "INFO";
+	struct line l;
+	FILE *f = line_start(&l);
 
-	flockfile(stderr);
-	fprintf(stderr, "{\"severity\":\"%s\",\"message\":\"", severity);
-	json_escape(stderr, s->method);
-	fputc(' ', stderr);
-	json_escape(stderr, s->url);
-	fprintf(stderr, " %d %s\",\"httpRequest\":{\"requestMethod\":\"",
+	fprintf(f, "{\"severity\":\"%s\",\"message\":\"", severity);
+	json_escape(f, s->method);
+	fputc(' ', f);
+	json_escape(f, s->url);
+	fprintf(f, " %d %s\",\"httpRequest\":{\"requestMethod\":\"",
 		s->status, s->outcome[0] ? s->outcome : "-");
-	json_escape(stderr, s->method);
-	fputs("\",\"requestUrl\":\"", stderr);
-	json_escape(stderr, s->url);
-	fprintf(stderr,
+	json_escape(f, s->method);
+	fputs("\",\"requestUrl\":\"", f);
+	json_escape(f, s->url);
+	fprintf(f,
 		"\",\"status\":%d,\"latency\":\"%.6fs\",\"requestSize\":\"%zu\","
 		"\"responseSize\":\"%zu\",\"remoteIp\":\"",
 		s->status, seconds, s->len, s->response_size);
-	json_escape(stderr, s->remote);
-	fputs("\",\"userAgent\":\"", stderr);
-	json_escape(stderr, s->agent);
-	fprintf(stderr, "\",\"protocol\":\"HTTP/1.1\"},\"outcome\":\"%s\"",
+	json_escape(f, s->remote);
+	fputs("\",\"userAgent\":\"", f);
+	json_escape(f, s->agent);
+	fprintf(f, "\",\"protocol\":\"HTTP/1.1\"},\"outcome\":\"%s\"",
 		s->outcome[0] ? s->outcome : "-");
 	if (s->route == R_EXECUTE && s->job.started_ns)
-		fprintf(stderr, ",\"queue_ms\":%.3f,\"run_ms\":%.3f",
+		fprintf(f, ",\"queue_ms\":%.3f,\"run_ms\":%.3f",
 			(double)(s->job.started_ns - s->job.queued_ns) / 1e6,
 			(double)(s->job.finished_ns - s->job.started_ns) / 1e6);
-	fputs("}\n", stderr);
-	funlockfile(stderr);
+	fputs("}\n", f);
+	line_end(&l);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -441,18 +475,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
+	struct line l;
+	FILE *f;
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
-	flockfile(stderr);
-	fputs("{\"severity\":\"WARNING\",\"message\":\"libmicrohttpd: ",
-	      stderr);
-	json_escape(stderr, msg);
-	fputs("\"}\n", stderr);
-	funlockfile(stderr);
+	f = line_start(&l);
+	fputs("{\"severity\":\"WARNING\",\"message\":\"libmicrohttpd: ", f);
+	json_escape(f, msg);
+	fputs("\"}\n", f);
+	line_end(&l);
 }
 
 static int parse_addr(const char *addr, unsigned port,
