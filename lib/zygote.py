@@ -231,7 +231,8 @@ class _Config(ctypes.Structure):
                 ("rl_resource", ctypes.c_int * 8),
                 ("rl_soft", ctypes.c_longlong * 8),
                 ("rl_hard", ctypes.c_longlong * 8),
-                ("bpf", ctypes.c_void_p), ("bpf_len", ctypes.c_int)]
+                ("bpf", ctypes.c_void_p), ("bpf_len", ctypes.c_int),
+                ("write", ctypes.c_void_p), ("n_write", ctypes.c_size_t)]
 
 
 def _helper_config():
@@ -251,6 +252,9 @@ def _helper_config():
     keep = ctypes.create_string_buffer(bpf, len(bpf) or 1)
     c.bpf = ctypes.addressof(keep)
     c.bpf_len = len(bpf) // 8
+    if _WARM_ARGS is not None:
+        c.write = ctypes.addressof(_WARM_ARGS[0])
+        c.n_write = _WARM_ARGS[1].value
     return c, keep
 
 
@@ -283,8 +287,9 @@ def _reseed():
 
 
 def _warm_pages(sock):
-    """Fault in what a run is likely to touch, until a script arrives: the
-    page faults are paid here, not on the request's clock (helper.c)."""
+    """Map for user space what a run is likely to touch, until a script
+    arrives: the cost is paid here, not on the request's clock (helper.c;
+    the pages a run is likely to write are the slot's own already)."""
     if _WARM_ARGS is not None:
         _helper_warm(*_WARM_ARGS, sock.fileno())
 

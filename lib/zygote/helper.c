@@ -9,8 +9,10 @@
  * and each write would cost a copy-on-write fault (~25 us here). It returns
  * 0 only in a new slot's process, once that process is in its own
  * namespaces, cgroup and user namespace, without capabilities, with
- * no_new_privs and the seccomp filter: the interpreter then reseeds and,
- * through pexos_slot_warm(), faults in pages while it waits for its script.
+ * no_new_privs and the seccomp filter, and has made the pages a run is
+ * likely to write its own: the interpreter then reseeds and, through
+ * pexos_slot_warm(), maps pages for user space while it waits for its
+ * script.
  *
  * Protocol: see zygote.py. Built on its own (not with the project's
  * sanitizers: it runs inside the sandbox's interpreter), against libc only.
@@ -56,6 +58,8 @@ struct zy_config {
 	long long rl_soft[MAX_RLIMITS], rl_hard[MAX_RLIMITS];
 	const void *bpf; /* struct sock_filter[] */
 	int bpf_len;     /* instructions */
+	const uint64_t *write; /* [lo, hi) pairs a run is likely to write */
+	size_t n_write;        /* pairs */
 };
 
 struct live {
@@ -194,6 +198,29 @@ static void slot_lock_down(const struct zy_config *c)
 		slot_fail("install the seccomp filter");
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Makes the pages a run is likely to write the slot's own (c->write:
+ * c->n_write [lo, hi) pairs; a copy-on-write fault each, taken inside the
+ * kernel) before the slot says it is ready: at normal priority and charged
+ * to the slot's cgroup, so that no run is given a slot with this still to
+ * do. (Done at idle priority while the slot waited, under load runs got
+ * slots before it was done and took those faults themselves, at about
+ * twice the cost each: see README, Benchmarks.) A range the kernel cannot
+ * populate (no longer mapped as it was when the probe ran; EINVAL before
+ * Linux 5.14) is left alone. */
+static void slot_own_pages(const struct zy_config *c)
+{
+	for (size_t i = 0; i < c->n_write; i++) {
+		uint64_t lo = c->write[2 * i], hi = c->write[2 * i + 1];
+
+		(void)madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
+			      MADV_POPULATE_WRITE);
+	}
+}
+
 /* fds: slot socket, stdout, stderr, result channel, status. */
 static void slot_main(const struct zy_config *c, const int fds[5],
 		      const sigset_t *old_mask)
@@ -219,13 +246,11 @@ static void slot_main(const struct zy_config *c, const int fds[5],
 		_exit(0);
 	slot_fs(c);
 	slot_lock_down(c);
+	slot_own_pages(c);
 }
 
 /* ---- a slot's warm-up ------------------------------------------------ */
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 #define BATCH 64 /* pages between two looks at the socket */
 
 static void read_pages(uint64_t lo, uint64_t hi, uint64_t page)
@@ -237,16 +262,14 @@ static void read_pages(uint64_t lo, uint64_t hi, uint64_t page)
 int pexos_slot_warm(const uint64_t *write, size_t n_write,
 		    const uint64_t *read, size_t n_read, int sock);
 
-/* A slot's warm-up while it waits for its script: makes the pages a run is
- * likely to write its own (write: n_write [lo, hi) pairs; a copy-on-write
- * fault each, taken inside the kernel) and maps them and the pages it is
- * likely to read (read: n_read addresses) for user space: on a virtual
- * machine with shadow page tables the first user access to a page in a new
- * process costs an exit to the hypervisor even when the kernel already
- * maps it (see tests/bench/pages). A range the kernel cannot populate (no
- * longer mapped as it was when the probe ran) is left alone. Looks at
- * `sock` every BATCH pages and stops when a message is there. Returns 0
- * when done, 1 when stopped. */
+/* A slot's warm-up while it waits for its script, at idle priority: maps
+ * for user space the pages a run is likely to write (write: n_write [lo,
+ * hi) pairs, already the slot's own: slot_own_pages) and to read (read:
+ * n_read addresses). On a virtual machine with shadow page tables the
+ * first user access to a page in a new process costs an exit to the
+ * hypervisor even when the kernel already maps it (see tests/bench/pages).
+ * Looks at `sock` every BATCH pages and stops when a message is there.
+ * Returns 0 when done, 1 when stopped. */
 int pexos_slot_warm(const uint64_t *write, size_t n_write,
 		    const uint64_t *read, size_t n_read, int sock)
 {
@@ -257,10 +280,7 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 	for (size_t i = 0; i < n_write; i++) {
 		uint64_t lo = write[2 * i], hi = write[2 * i + 1];
 
-		/* EINVAL: a kernel before 5.14, without the advice */
-		if (madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
-			    MADV_POPULATE_WRITE) == 0 || errno == EINVAL)
-			read_pages(lo, hi, page);
+		read_pages(lo, hi, page);
 		since += (hi - lo) / page;
 		if (since >= BATCH) {
 			since = 0;
