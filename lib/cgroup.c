@@ -607,6 +607,26 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 	return r;
 }
 
+int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
+		    bool idle)
+{
+	const char *d = NULL;
+	int r;
+
+	if (root->mode == CG_V2)
+		d = run->n ? run->path[0] : NULL;
+	else if (root->mode == CG_V1)
+		d = v1_dir(root, run, CG1_CPU);
+	if (!d)
+		return -ENOENT;
+	r = write_file(d, "cpu.idle", idle ? "1" : "0");
+	if (r != -ENOENT)
+		return r;
+	if (root->mode == CG_V2)
+		return write_file(d, "cpu.weight", idle ? "1" : "100");
+	return write_file(d, "cpu.shares", idle ? "2" : "1024");
+}
+
 uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run)
 {
 	char buf[64];

@@ -79,6 +79,12 @@ bool cg_run_oom(const struct cg_root *root, const struct cg_run *run);
 int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 		      uint64_t memory_mb);
 
+/* Marks the run's CPU group idle (it runs only on CPU time no other group
+ * wants: cpu.idle, Linux >= 5.15; else the least weight) or normal again.
+ * Returns 0, or -errno (no CPU controller of its own, or no such file). */
+int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
+		    bool idle);
+
 /* The most memory the run's cgroup was charged, in KiB (0 if unknown). */
 uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run);
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -66,7 +67,7 @@ struct pool {
 	size_t size;
 	struct pool_slot *slots;
 	uint32_t next_id;
-	bool idle; /* slots wait at SCHED_IDLE; we can raise them back */
+	bool idle; /* slots start at SCHED_IDLE; we can raise them back */
 	int helper_fd; /* the zygote's helper.c, a sealed memory file */
 	/* the zygote */
 	enum zy_state zstate;
@@ -222,6 +223,10 @@ static void slot_dispose(struct pool *p, struct pool_slot *s, bool locked)
 {
 	struct grave *g = calloc(1, sizeof(*g));
 
+	/* A run's slot: its teardown (freeing an interpreter's worth of
+	 * page tables) takes only CPU time no other run wants. */
+	if (!locked && s->cg_idle)
+		(void)cg_run_set_idle(&p->ctx->cg, &s->cg, true);
 	if (s->init_pidfd >= 0)
 		sup_kill(s->init_pidfd);
 	if (s->pidfd >= 0)
@@ -317,6 +322,10 @@ static int slot_spawn(struct pool *p, struct pool_slot *s)
 		set_error(p, "%s", e.message);
 		goto fail;
 	}
+	/* Its set-up and warm-up take only CPU time no run wants: an idle
+	 * CPU group (and, with p->idle, SCHED_IDLE and nice 19, set by the
+	 * slot itself), until hand_off. */
+	s->cg_idle = cg_run_set_idle(&ctx->cg, &s->cg, true) == 0;
 	s->id = ++p->next_id;
 	memcpy(msg + 1, &s->id, 4);
 	{
@@ -412,13 +421,8 @@ static void slot_message(struct pool *p, struct pool_slot *s)
 	if (n == -EAGAIN)
 		return;
 	if (n == 1 && buf[0] == 'R' && s->state == SLOT_STARTING) {
-		/* It faults in pages while it waits: at idle priority, so
-		 * that it takes only what runs leave. hand_off raises it back;
-		 * both under the lock, so never in the wrong order. */
-		if (p->idle) {
-			struct sched_param sp = {0};
-			sched_setscheduler(s->pid, SCHED_IDLE, &sp);
-		}
+		/* It goes on faulting in pages while it waits, still on idle
+		 * CPU time (see slot_spawn); hand_off raises it. */
 		s->state = SLOT_READY;
 		s->t_ready = now_ms();
 		p->fail_streak = 0;
@@ -476,6 +480,7 @@ static json_t *zygote_config(struct pool *p)
 	json_object_set_new(c, "nr_capset", json_integer(SYS_capset));
 	json_object_set_new(c, "init_fd", json_integer(9));
 	json_object_set_new(c, "warm_pages", json_true());
+	json_object_set_new(c, "idle", json_boolean(p->idle));
 	free(hex);
 	return c;
 }
@@ -704,6 +709,10 @@ static void zygote_message(struct pool *p)
 	}
 	buf[n] = '\0';
 	if (buf[0] == 'Y' && p->zstate == ZY_STARTING) {
+		/* From now on it only forks slots and reaps them: on CPU
+		 * time no run wants (a slot's wait status, needed only when
+		 * its run gave no verdict, may then come a little later). */
+		(void)cg_run_set_idle(&p->ctx->cg, &p->zcg, true);
 		p->zstate = ZY_UP;
 		p->fail_streak = 0;
 		p->fill_after = 0;
@@ -1083,9 +1092,12 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 		if (r < 0)
 			return r;
 	}
+	if (s->cg_idle && cg_run_set_idle(&ctx->cg, &s->cg, false) < 0)
+		return -EIO;
 	if (l->pool->idle) {
 		struct sched_param sp = {0};
 		sched_setscheduler(s->pid, SCHED_OTHER, &sp);
+		setpriority(PRIO_PROCESS, (id_t)s->pid, 0);
 	}
 	fds[0] = sandbox_memfd("pexos-script", plan->script, plan->script_len);
 	fds[1] = sandbox_memfd("pexos-stdin", plan->stdin_data, plan->stdin_len);

@@ -35,6 +35,7 @@ struct pool_slot {
 	pid_t pid;         /* its process, as we see it */
 	uint64_t t_spawn;  /* when the zygote was asked for it, ms */
 	uint64_t t_ready;  /* when it said it was ready, ms */
+	bool cg_idle;      /* its CPU group is idle until it is handed a run */
 	struct cg_run cg;
 };
 

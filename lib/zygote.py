@@ -45,7 +45,7 @@ CTL.set_inheritable(False)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Private memory a waiting slot may spend on pre-faulted pages.
-MAX_WRITE_PAGES = (8 << 20) // PAGE
+MAX_WRITE_PAGES = (9 << 20) // PAGE
 # fork() holding the GIL, for the probe: a plain copy of this
 # single-threaded interpreter (os.fork's after-fork hooks fault in pages).
 _fork = ctypes.PyDLL(None).fork
@@ -157,23 +157,34 @@ PRESENT, EXCLUSIVE = 1 << 63, 1 << 56
 
 
 def _record_pages():
-    """A probe child runs the warm-up; the pages it wrote (now its own) and
-    the file pages it read are the ones a slot faults in before it waits
-    for a script: ([lo, hi) ranges written, pages read)."""
+    """A probe child runs the warm-up, then rehearses a slot's run from the
+    script's arrival to the runner's exit (_rehearse); the pages it wrote
+    (now its own) and the file pages it read are the ones a slot faults in
+    before it waits for a script: ([lo, hi) ranges written, pages read)."""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:
+        exit_now = os._exit
+
+        def report(_status=0):
+            try:
+                written = _scan(_maps(True), PRESENT | EXCLUSIVE)
+                read = _scan(_maps(False), PRESENT)
+                data = struct.pack(f"<QQ{len(written)}Q{len(read)}Q",
+                                   len(written), len(read), *written, *read)
+                with open(w, "wb") as f:
+                    f.write(data)
+            finally:
+                exit_now(0)
+
         try:
             os.close(r)
             _warm_once()
-            written = _scan(_maps(True), PRESENT | EXCLUSIVE)
-            read = _scan(_maps(False), PRESENT)
-            data = struct.pack(f"<QQ{len(written)}Q{len(read)}Q",
-                               len(written), len(read), *written, *read)
-            with open(w, "wb") as f:
-                f.write(data)
+            # The runner ends the rehearsal with os._exit: report first.
+            os._exit = report
+            _rehearse()
         finally:
-            os._exit(0)
+            report()
     os.close(w)
     with open(r, "rb") as f:
         data = f.read()
@@ -185,6 +196,40 @@ def _record_pages():
     ours = set(_scan(_maps(True), PRESENT))
     written = [p for p in pages[:nw] if p in ours][:MAX_WRITE_PAGES]
     return _ranges(written), list(pages[nw:])
+
+
+def _rehearse():
+    """In the probe child: what a slot does with its script (_slot, _run,
+    the runner), on the hello warm-up script handed over the same way, a
+    socket message with two memory files. Output and the result channel
+    (descriptor 3, the control socket in the zygote) go nowhere."""
+    null = os.open("/dev/null", os.O_WRONLY)
+    for fd in (1, 2, 3):
+        os.dup2(null, fd)
+    os.close(null)
+    ours, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    script = os.memfd_create("pexos-script", os.MFD_CLOEXEC)
+    stdin = os.memfd_create("pexos-stdin", os.MFD_CLOEXEC)
+    os.write(script, _WARM[None].encode())
+    os.lseek(script, 0, os.SEEK_SET)
+    socket.send_fds(ours, [b"J" + struct.pack("<Q", 30000)], [script, stdin])
+    os.close(script)
+    os.close(stdin)
+    msg, fds = _recv_fds(slot_end, 64, 2)
+    _run(slot_end, struct.unpack_from("<Q", msg, 1)[0], fds)
+
+
+def _bind():
+    """Calls once the C functions of a run's path that the zygote has not
+    called yet: the dynamic linker binds each at its first call, writing
+    to pages every slot shares."""
+    resource.getrusage(resource.RUSAGE_SELF)
+    resource.setrlimit(resource.RLIMIT_CPU,
+                       resource.getrlimit(resource.RLIMIT_CPU))
+    fd = os.dup(0)
+    os.dup2(0, fd)
+    os.set_inheritable(fd, False)
+    os.close(fd)
 
 
 def _ranges(pages):
@@ -206,14 +251,10 @@ def _start():
         msg = f"preloading {CONFIG['preload']} failed: {type(e).__name__}: {e}"
         CTL.send(b"E" + msg.encode("utf-8", "replace")[:4000])
         os._exit(1)
+    _bind()
     gc.collect()
     gc.freeze()
     return _record_pages() if CONFIG["warm_pages"] else ([], [])
-
-
-WRITE_RANGES, READ_PAGES = _start()
-gc.collect()
-gc.freeze()
 
 
 # ---- a slot: one process, one run ----------------------------------------
@@ -242,6 +283,7 @@ def _helper_config():
     c.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     c.uid = CONFIG["uid"]
     c.last_cap = CONFIG["last_cap"]
+    c.idle = 1 if CONFIG["idle"] else 0
     c.tmp_mb = CONFIG["tmp_mb"]
     limits = CONFIG["rlimits"][:8]
     c.n_rlimits = len(limits)
@@ -331,7 +373,12 @@ def _run(sock, cpu_ms, fds):
     os._exit(0)
 
 
-# ---- the zygote's loop ---------------------------------------------------
+# ---- start-up, then the zygote's loop -------------------------------------
+
+WRITE_RANGES, READ_PAGES = _start()
+gc.collect()
+gc.freeze()
+
 
 def _serve():
     msg, fds = _recv_fds(CTL, 16, 1)

@@ -51,7 +51,8 @@ struct zy_config {
 	int own_pidns;   /* /proc/self/ns/pid of the zygote */
 	int uid;         /* the script's uid and gid */
 	int last_cap;
-	int idle;        /* unused: the library sets the slot's priority */
+	int idle;        /* set up the slot at SCHED_IDLE (the library can
+			  * raise it back when it hands the slot a script) */
 	long tmp_mb;
 	int n_rlimits;
 	int rl_resource[MAX_RLIMITS];
@@ -204,11 +205,11 @@ static void slot_lock_down(const struct zy_config *c)
 
 /* Makes the pages a run is likely to write the slot's own (c->write:
  * c->n_write [lo, hi) pairs; a copy-on-write fault each, taken inside the
- * kernel) before the slot says it is ready: at normal priority and charged
- * to the slot's cgroup, so that no run is given a slot with this still to
- * do. (Done at idle priority while the slot waited, under load runs got
- * slots before it was done and took those faults themselves, at about
- * twice the cost each: see README, Benchmarks.) A range the kernel cannot
+ * kernel) before the slot says it is ready, charged to the slot's cgroup,
+ * so that no run is given a slot with this still to do. (Done while the
+ * slot waited, under load runs got slots before it was done and took
+ * those faults themselves, at about twice the cost each: see README,
+ * Benchmarks.) A range the kernel cannot
  * populate (no longer mapped as it was when the probe ran; EINVAL before
  * Linux 5.14) is left alone. */
 static void slot_own_pages(const struct zy_config *c)
@@ -232,6 +233,11 @@ static void slot_main(const struct zy_config *c, const int fds[5],
 
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
 	signal(SIGCHLD, SIG_DFL);
+	if (c->idle) {
+		struct sched_param sp = {0};
+		(void)sched_setscheduler(0, SCHED_IDLE, &sp);
+		(void)setpriority(PRIO_PROCESS, 0, 19);
+	}
 	for (int i = 0; i < 4; i++)
 		high[i] = fcntl(fds[order[i]], F_DUPFD_CLOEXEC, 16);
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -941,6 +941,112 @@ def _(c):
              f"{after.get('pexos_pool_misses_total')} for a pooled run")
 
 
+def cpu_group(pid):
+    """The directory of the CPU controller's cgroup a process is in (v1: the
+    hierarchy with "cpu"; else v2), or None."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = [line.rstrip("\n").split(":", 2) for line in f]
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return None
+    for hid, ctrls, path in lines:
+        for m in mounts:
+            fstype = m[m.index("-") + 1]
+            opts = m[m.index("-") + 3].split(",")
+            if hid != "0" and fstype == "cgroup" and "cpu" in ctrls.split(",") \
+                    and "cpu" in opts:
+                return m[4] + path
+    for hid, ctrls, path in lines:
+        for m in mounts:
+            if hid == "0" and m[m.index("-") + 1] == "cgroup2":
+                return m[4] + path
+    return None
+
+
+def cpu_idle(pid):
+    """"1" or "0": cpu.idle of the process's CPU group; else its weight
+    (cpu.shares, cpu.weight) as "w=N"; None if there is none."""
+    d = cpu_group(pid)
+    for name, fmt in (("cpu.idle", "{}"), ("cpu.shares", "w={}"),
+                      ("cpu.weight", "w={}")):
+        try:
+            with open(os.path.join(d or "/nonexistent", name)) as f:
+                return fmt.format(f.read().strip())
+        except OSError:
+            continue
+    return None
+
+
+def sched_of(pid):
+    """(policy name, nice) of a host process."""
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_IDLE: "SCHED_IDLE",
+             os.SCHED_BATCH: "SCHED_BATCH"}
+    try:
+        policy = os.sched_getscheduler(pid)
+        return names.get(policy, str(policy)), os.getpriority(os.PRIO_PROCESS, pid)
+    except OSError as e:
+        return f"gone ({e.strerror})", None
+
+
+@case("priority: the zygote and the waiting slots run on CPU time no run "
+      "wants (their CPU groups idle; slots at SCHED_IDLE, nice 19); a run's "
+      "sandbox is back to normal (SCHED_OTHER, nice 0, group not idle)")
+def _(c):
+    d = daemon("pool2")
+    if not c.ready(d, 2):
+        return
+    zygotes = zygotes_of(d.proc.pid)
+    if not c.expect(len(zygotes) == 1, f"found {len(zygotes)} zygotes: {zygotes}"):
+        return
+    c.expect(cpu_idle(zygotes[0]) in ("1", "w=2", "w=1"),
+             f"the zygote's CPU group ({cpu_group(zygotes[0])}): "
+             f"{cpu_idle(zygotes[0])!r}, want idle")
+    table = proc_table()
+    slots = [p for p in descendants(zygotes[0], table)
+             if table[p][1].startswith(ZYGOTE_CMDLINE)]
+    if not c.expect(len(slots) >= 2, f"{len(slots)} slot processes under the "
+                    f"zygote, want 2: {slots}"):
+        return
+    for pid in slots:
+        c.expect(cpu_idle(pid) in ("1", "w=2", "w=1"),
+                 f"waiting slot {pid}: CPU group {cpu_group(pid)} is "
+                 f"{cpu_idle(pid)!r}, want idle")
+        c.expect(sched_of(pid) == ("SCHED_IDLE", 19),
+                 f"waiting slot {pid}: {sched_of(pid)}, want SCHED_IDLE, nice 19")
+    mark = uuid.uuid4().hex
+    script = ("import os, time\n\ndef main():\n"
+              f"    f = open('/tmp/{mark}', 'w')\n"
+              "    time.sleep(2)\n"
+              "    return [os.sched_getscheduler(0) == os.SCHED_OTHER,\n"
+              "            os.getpriority(os.PRIO_PROCESS, 0)]\n")
+    th, box = in_thread(execute, d.port, script, stats=True)
+    running, deadline = None, time.monotonic() + 10
+    while running is None and time.monotonic() < deadline and th.is_alive():
+        for pid in slots:
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                if any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith(mark)
+                       for fd in fds):
+                    running = pid
+            except OSError:
+                continue
+        time.sleep(0.02)
+    if c.expect(running is not None, "no slot process was seen running the "
+                "script (holding /tmp/<mark> open)"):
+        c.expect(cpu_idle(running) in ("0", "w=1024", "w=100"),
+                 f"the run's slot {running}: CPU group {cpu_group(running)} is "
+                 f"{cpu_idle(running)!r}, want not idle")
+        c.expect(sched_of(running) == ("SCHED_OTHER", 0),
+                 f"the run's slot {running}: {sched_of(running)}, "
+                 "want SCHED_OTHER, nice 0")
+    th.join(HTTP_TIMEOUT)
+    if c.expect("value" in box, f"the run: {box.get('error', 'no answer')}"):
+        c.success(box["value"], [True, 0], "the run (SCHED_OTHER?, nice)",
+                  pooled=True)
+
+
 @case("memory: with the default preload a waiting slot's private memory is "
       "<= 10 MiB, the zygote's RSS > 0")
 def _(c):
