@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,6 +31,7 @@
 
 #include "error.h"
 #include "jalloc.h"
+#include "sched_attr.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -95,6 +95,24 @@ struct pool {
 /* Zygote start-up (imports, warm-up) must finish in this. */
 #define ZYGOTE_START_MS 60000
 #define RETRY_MAX_MS 60000
+
+/* A slot's scheduling: while it is set up, waits or is torn down,
+ * SCHED_IDLE at nice 19 with the shortest slice (0.1 ms), so that it gives
+ * the CPU back soon even when it is ahead of its share; for its run, the
+ * defaults. The nice change makes the scheduler check at once whether the
+ * slot should preempt the running task. */
+static void slot_sched(pid_t pid, bool idle)
+{
+	struct sched_attr_v0 a = {
+		.size = sizeof(a),
+		.sched_policy = idle ? SCHED_IDLE : SCHED_OTHER,
+		.sched_nice = idle ? 19 : 0,
+		.sched_runtime = idle ? 100000 : 0,
+	};
+
+	if (pid > 0)
+		(void)syscall(SYS_sched_setattr, pid, &a, 0);
+}
 
 static void wake_thread(struct pool *p)
 {
@@ -227,6 +245,8 @@ static void slot_dispose(struct pool *p, struct pool_slot *s, bool locked)
 	 * page tables) takes only CPU time no other run wants. */
 	if (!locked && s->cg_idle)
 		(void)cg_run_set_idle(&p->ctx->cg, &s->cg, true);
+	if (!locked && p->idle)
+		slot_sched(s->pid, true);
 	if (s->init_pidfd >= 0)
 		sup_kill(s->init_pidfd);
 	if (s->pidfd >= 0)
@@ -1097,11 +1117,8 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 	}
 	if (s->cg_idle && cg_run_set_idle(&ctx->cg, &s->cg, false) < 0)
 		return -EIO;
-	if (l->pool->idle) {
-		struct sched_param sp = {0};
-		sched_setscheduler(s->pid, SCHED_OTHER, &sp);
-		setpriority(PRIO_PROCESS, (id_t)s->pid, 0);
-	}
+	if (l->pool->idle)
+		slot_sched(s->pid, false);
 	fds[0] = sandbox_memfd("pexos-script", plan->script, plan->script_len);
 	fds[1] = sandbox_memfd("pexos-stdin", plan->stdin_data, plan->stdin_len);
 	if (fds[0] < 0 || fds[1] < 0) {

@@ -41,6 +41,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../sched_attr.h"
+
 #define MAX_RLIMITS 8
 #define MAX_LIVE 4096
 
@@ -234,9 +236,12 @@ static void slot_main(const struct zy_config *c, const int fds[5],
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	if (c->idle) {
-		struct sched_param sp = {0};
-		(void)sched_setscheduler(0, SCHED_IDLE, &sp);
-		(void)setpriority(PRIO_PROCESS, 0, 19);
+		/* As pool.c's slot_sched(): until the library hands it a run. */
+		struct sched_attr_v0 a = {.size = sizeof(a),
+				       .sched_policy = SCHED_IDLE,
+				       .sched_nice = 19,
+				       .sched_runtime = 100000};
+		(void)syscall(SYS_sched_setattr, 0, &a, 0);
 	}
 	for (int i = 0; i < 4; i++)
 		high[i] = fcntl(fds[order[i]], F_DUPFD_CLOEXEC, 16);

@@ -980,19 +980,24 @@ def cpu_idle(pid):
 
 
 def sched_of(pid):
-    """(policy name, nice) of a host process."""
+    """(policy name, the nice value its kernel priority stands for) of a
+    host process. The priority, not getpriority(): Linux reports nice 0 for
+    a SCHED_IDLE task set up with sched_setattr(nice 19)."""
     names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_IDLE: "SCHED_IDLE",
              os.SCHED_BATCH: "SCHED_BATCH"}
     try:
         policy = os.sched_getscheduler(pid)
-        return names.get(policy, str(policy)), os.getpriority(os.PRIO_PROCESS, pid)
-    except OSError as e:
-        return f"gone ({e.strerror})", None
+        with open(f"/proc/{pid}/stat") as f:
+            prio = int(f.read().rsplit(")", 1)[1].split()[15])
+        return names.get(policy, str(policy)), prio - 20
+    except (OSError, ValueError, IndexError) as e:
+        return f"gone ({e})", None
 
 
 @case("priority: the zygote and the waiting slots run on CPU time no run "
       "wants (their CPU groups idle; slots at SCHED_IDLE, nice 19); a run's "
-      "sandbox is back to normal (SCHED_OTHER, nice 0, group not idle)")
+      "sandbox is back to normal (SCHED_OTHER, nice 0, default time slice, "
+      "group not idle)")
 def _(c):
     d = daemon("pool2")
     if not c.ready(d, 2):
@@ -1014,7 +1019,8 @@ def _(c):
                  f"waiting slot {pid}: CPU group {cpu_group(pid)} is "
                  f"{cpu_idle(pid)!r}, want idle")
         c.expect(sched_of(pid) == ("SCHED_IDLE", 19),
-                 f"waiting slot {pid}: {sched_of(pid)}, want SCHED_IDLE, nice 19")
+                 f"waiting slot {pid}: {sched_of(pid)}, want SCHED_IDLE at the "
+                 "priority of nice 19")
     mark = uuid.uuid4().hex
     script = ("import os, time\n\ndef main():\n"
               f"    f = open('/tmp/{mark}', 'w')\n"
@@ -1041,6 +1047,14 @@ def _(c):
         c.expect(sched_of(running) == ("SCHED_OTHER", 0),
                  f"the run's slot {running}: {sched_of(running)}, "
                  "want SCHED_OTHER, nice 0")
+        try:
+            with open(f"/proc/{running}/sched") as f:
+                sl = [line.split(":")[1].strip() for line in f
+                      if line.startswith("se.slice ")]
+        except OSError:
+            sl = []
+        c.expect(sl != ["100000"], f"the run's slot {running} kept the "
+                 "waiting slots' 0.1 ms time slice")
     th.join(HTTP_TIMEOUT)
     if c.expect("value" in box, f"the run: {box.get('error', 'no answer')}"):
         c.success(box["value"], [True, 0], "the run (SCHED_OTHER?, nice)",
