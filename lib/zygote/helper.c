@@ -211,9 +211,8 @@ static void slot_lock_down(const struct zy_config *c)
  * so that no run is given a slot with this still to do. (Done while the
  * slot waited, under load runs got slots before it was done and took
  * those faults themselves, at about twice the cost each: see README,
- * Benchmarks.) A range the kernel cannot
- * populate (no longer mapped as it was when the probe ran; EINVAL before
- * Linux 5.14) is left alone. */
+ * Benchmarks.) A range the kernel cannot populate (no longer mapped as it
+ * was when the probe ran; EINVAL before Linux 5.14) is left alone. */
 static void slot_own_pages(const struct zy_config *c)
 {
 	for (size_t i = 0; i < c->n_write; i++) {
