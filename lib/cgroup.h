@@ -79,8 +79,8 @@ bool cg_run_oom(const struct cg_root *root, const struct cg_run *run);
 int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 		      uint64_t memory_mb);
 
-/* Marks the run's CPU group idle (it runs only on CPU time no other group
- * wants: cpu.idle, Linux >= 5.15; else the least weight) or normal again.
+/* Marks the run's CPU group idle (it yields the CPU to groups that are
+ * not: cpu.idle, Linux >= 5.15; else the least weight) or normal again.
  * Returns 0, or -errno (no CPU controller of its own, or no such file). */
 int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
 		    bool idle);

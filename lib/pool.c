@@ -242,7 +242,7 @@ static void slot_dispose(struct pool *p, struct pool_slot *s, bool locked)
 	struct grave *g = calloc(1, sizeof(*g));
 
 	/* A run's slot: its teardown (freeing an interpreter's worth of
-	 * page tables) takes only CPU time no other run wants. */
+	 * page tables) yields the CPU to the other runs. */
 	if (!locked && s->cg_idle)
 		(void)cg_run_set_idle(&p->ctx->cg, &s->cg, true);
 	if (!locked && p->idle)
@@ -342,9 +342,9 @@ static int slot_spawn(struct pool *p, struct pool_slot *s)
 		set_error(p, "%s", e.message);
 		goto fail;
 	}
-	/* Its set-up and warm-up take only CPU time no run wants: an idle
-	 * CPU group (and, with p->idle, SCHED_IDLE and nice 19, set by the
-	 * slot itself), until hand_off. */
+	/* Its set-up and warm-up yield the CPU to runs: an idle CPU group
+	 * (and, with p->idle, SCHED_IDLE, nice 19 and a short slice, set by
+	 * the slot itself), until hand_off. */
 	s->cg_idle = cg_run_set_idle(&ctx->cg, &s->cg, true) == 0;
 	s->id = ++p->next_id;
 	memcpy(msg + 1, &s->id, 4);
@@ -729,9 +729,9 @@ static void zygote_message(struct pool *p)
 	}
 	buf[n] = '\0';
 	if (buf[0] == 'Y' && p->zstate == ZY_STARTING) {
-		/* From now on it only forks slots and reaps them: on CPU
-		 * time no run wants (a slot's wait status, needed only when
-		 * its run gave no verdict, may then come a little later). */
+		/* From now on it only forks slots and reaps them, yielding
+		 * the CPU to runs (a slot's wait status, needed only when its
+		 * run gave no verdict, may then come a little later). */
 		(void)cg_run_set_idle(&p->ctx->cg, &p->zcg, true);
 		p->zstate = ZY_UP;
 		p->fail_streak = 0;
