@@ -994,6 +994,19 @@ def sched_of(pid):
         return f"gone ({e})", None
 
 
+def expect_sched(c, pid, what, idle):
+    """A slot process's CPU group is idle (or not), and its policy and
+    priority are the waiting ones (or a run's)."""
+    group = ("1", "w=2", "w=1") if idle else ("0", "w=1024", "w=100")
+    policy = ("SCHED_IDLE", 19) if idle else ("SCHED_OTHER", 0)
+    c.expect(cpu_idle(pid) in group,
+             f"{what} {pid}: CPU group {cpu_group(pid)} is {cpu_idle(pid)!r}, "
+             f"want {'idle' if idle else 'not idle'}")
+    c.expect(sched_of(pid) == policy,
+             f"{what} {pid}: {sched_of(pid)}, want {policy[0]} at the "
+             f"priority of nice {policy[1]}")
+
+
 @case("priority: the zygote and the waiting slots run on CPU time no run "
       "wants (their CPU groups idle; slots at SCHED_IDLE, nice 19); a run's "
       "sandbox is back to normal (SCHED_OTHER, nice 0, default time slice, "
@@ -1015,12 +1028,7 @@ def _(c):
                     f"zygote, want 2: {slots}"):
         return
     for pid in slots:
-        c.expect(cpu_idle(pid) in ("1", "w=2", "w=1"),
-                 f"waiting slot {pid}: CPU group {cpu_group(pid)} is "
-                 f"{cpu_idle(pid)!r}, want idle")
-        c.expect(sched_of(pid) == ("SCHED_IDLE", 19),
-                 f"waiting slot {pid}: {sched_of(pid)}, want SCHED_IDLE at the "
-                 "priority of nice 19")
+        expect_sched(c, pid, "waiting slot", idle=True)
     mark = uuid.uuid4().hex
     script = ("import os, time\n\ndef main():\n"
               f"    f = open('/tmp/{mark}', 'w')\n"
@@ -1041,12 +1049,7 @@ def _(c):
         time.sleep(0.02)
     if c.expect(running is not None, "no slot process was seen running the "
                 "script (holding /tmp/<mark> open)"):
-        c.expect(cpu_idle(running) in ("0", "w=1024", "w=100"),
-                 f"the run's slot {running}: CPU group {cpu_group(running)} is "
-                 f"{cpu_idle(running)!r}, want not idle")
-        c.expect(sched_of(running) == ("SCHED_OTHER", 0),
-                 f"the run's slot {running}: {sched_of(running)}, "
-                 "want SCHED_OTHER, nice 0")
+        expect_sched(c, running, "the run's slot", idle=False)
         try:
             with open(f"/proc/{running}/sched") as f:
                 sl = [line.split(":")[1].strip() for line in f
