@@ -11,6 +11,7 @@
 #include "caps.h"
 #include "cgroup.h"
 #include "error.h"
+#include "lockdown.h"
 #include "mounts.h"
 #include "ns.h"
 #include "pexos.h"
@@ -237,6 +238,16 @@ static int prepare_init(pexos_context *ctx, pexos_error *err)
 	return 0;
 }
 
+/* One plan for every script's process, cold or warm. */
+static int prepare_lockdown(pexos_context *ctx, pexos_error *err)
+{
+	ctx->lockdown = malloc(sizeof(*ctx->lockdown));
+	if (!ctx->lockdown)
+		return pexos_fail(err, ENOMEM, "context", "out of memory");
+	return lockdown_prepare(&ctx->opts, ctx->bpf, ctx->bpf_len,
+				ctx->last_cap, ctx->lockdown, err);
+}
+
 int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		      pexos_error *err)
 {
@@ -268,6 +279,8 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	if (r == 0)
 		r = scmp_prepare(ctx, err);
 	if (r == 0)
+		r = prepare_lockdown(ctx, err);
+	if (r == 0)
 		r = pool_start(ctx, err);
 	if (r < 0) {
 		pexos_context_free(ctx);
@@ -292,6 +305,7 @@ void pexos_context_free(pexos_context *ctx)
 		close(ctx->init_fd);
 	free(ctx->mnt_ops);
 	free(ctx->bpf);
+	free(ctx->lockdown);
 	free(ctx);
 }
 

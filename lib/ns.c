@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "lockdown.h"
 #include "util.h"
 
 void ns_prepare(struct pexos_context *ctx)

@@ -69,6 +69,8 @@ struct mnt_op {
 #define ARGV_MAX 16
 #define ENVP_MAX 16
 
+struct lockdown_plan;
+
 struct pexos_context {
 	struct pexos_options opts;
 	atomic_bool cancelled; /* pexos_context_cancel */
@@ -80,6 +82,8 @@ struct pexos_context {
 	struct sock_filter *bpf;
 	size_t bpf_len;
 	int last_cap;
+	/* what a script's process applies, cold or warm (lockdown.h) */
+	struct lockdown_plan *lockdown;
 	/* sealed memory file holding pexos-init, exec'd as each run's pid 1 */
 	int init_fd;
 	/* the interpreter's command line and environment */

@@ -31,6 +31,8 @@
 
 #include "error.h"
 #include "jalloc.h"
+#include "lockdown.h"
+#include "proto.h"
 #include "sched_attr.h"
 #include "supervise.h"
 #include "util.h"
@@ -461,48 +463,43 @@ static void slot_message(struct pool *p, struct pool_slot *s)
 
 /* ---- the zygote ------------------------------------------------------- */
 
-static json_t *zygote_config(struct pool *p)
+/* The zygote's configuration file (proto.h): JSON for zygote.py, a NUL
+ * byte, then the helper's struct proto_zygote_config with the context's
+ * lockdown plan. Returns a new memory file or -errno. */
+static int zygote_config(struct pool *p)
 {
 	const struct pexos_context *ctx = p->ctx;
 	const struct pexos_options *o = &ctx->opts;
-	json_t *c = json_object(), *pre = json_array(), *rl = json_array();
-	char *hex = malloc(ctx->bpf_len * sizeof(struct sock_filter) * 2 + 1);
-	const unsigned char *b = (const unsigned char *)ctx->bpf;
+	_cleanup_free_ struct proto_zygote_config *z = calloc(1, sizeof(*z));
+	_cleanup_free_ char *text = NULL, *buf = NULL;
+	_cleanup_json_ json_t *c = json_object();
+	json_t *pre = json_array();
 	char list[sizeof(o->preload)], *save = NULL, *tok;
+	size_t len;
 
-	if (!c || !pre || !rl || !hex) {
-		json_decref(c), json_decref(pre), json_decref(rl), free(hex);
-		return NULL;
-	}
-	for (size_t i = 0; i < ctx->bpf_len * sizeof(struct sock_filter); i++)
-		sprintf(hex + 2 * i, "%02x", b[i]);
-	hex[ctx->bpf_len * sizeof(struct sock_filter) * 2] = '\0';
+	if (!z || !c || !pre || json_object_set_new(c, "preload", pre) < 0)
+		return -ENOMEM;
 	snprintf(list, sizeof(list), "%s", o->preload);
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 		json_array_append_new(pre, json_string(tok));
-#define RL(name, soft, hard)                                                   \
-	json_array_append_new(rl, json_pack("[sII]", name, (json_int_t)(soft),  \
-					    (json_int_t)(hard)))
-	RL("RLIMIT_CORE", 0, 0);
-	RL("RLIMIT_FSIZE", o->tmp_mb << 20, o->tmp_mb << 20);
-	RL("RLIMIT_NOFILE", 1024, 1024);
-	RL("RLIMIT_NPROC", o->pids, o->pids);
-	RL("RLIMIT_MSGQUEUE", 0, 0);
-#undef RL
 	json_object_set_new(c, "runner", json_string(pexos_runner_py));
-	json_object_set_new(c, "preload", pre);
-	json_object_set_new(c, "rlimits", rl);
-	json_object_set_new(c, "bpf", json_string(hex));
 	json_object_set_new(c, "result_max", json_integer((json_int_t)o->result_max));
-	json_object_set_new(c, "tmp_mb", json_integer((json_int_t)o->tmp_mb));
-	json_object_set_new(c, "uid", json_integer(SANDBOX_UID));
-	json_object_set_new(c, "last_cap", json_integer(ctx->last_cap));
-	json_object_set_new(c, "nr_capset", json_integer(SYS_capset));
-	json_object_set_new(c, "init_fd", json_integer(9));
 	json_object_set_new(c, "warm_pages", json_true());
-	json_object_set_new(c, "idle", json_boolean(p->idle));
-	free(hex);
-	return c;
+	text = json_dumps(c, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	z->magic = PROTO_ZY_MAGIC;
+	z->size = sizeof(*z);
+	z->tmp_mb = o->tmp_mb;
+	z->idle = p->idle;
+	z->lockdown = *ctx->lockdown;
+	len = strlen(text) + 1 + sizeof(*z);
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, text, strlen(text) + 1);
+	memcpy(buf + strlen(text) + 1, z, sizeof(*z));
+	return sandbox_memfd("pexos-zygote-config", buf, len);
 }
 
 /* The zygote's pid: the one child of the base sandbox's init. */
@@ -648,20 +645,11 @@ static void zygote_start(struct pool *p)
 	int fds[ZY_NFD] = {-1, -1, -1, -1}, log[2] = {-1, -1}, sv[2] = {-1, -1};
 	uint64_t zmem = ctx->opts.memory_mb * 2 > 2048 ? ctx->opts.memory_mb * 2
 						      : 2048;
-	_cleanup_free_ char *text = NULL;
-	json_t *config;
 	pexos_error e = {0};
 	int r;
 
 	p->log_len = 0;
 	p->error[0] = '\0';
-	config = zygote_config(p);
-	text = config ? json_dumps(config, JSON_COMPACT) : NULL;
-	json_decref(config);
-	if (!text) {
-		zygote_failed(p, "out of memory");
-		return;
-	}
 	if (pipe2(log, O_CLOEXEC) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    fcntl(log[0], F_SETFL, O_NONBLOCK) < 0) {
@@ -669,7 +657,7 @@ static void zygote_start(struct pool *p)
 		goto fail;
 	}
 	fds[ZY_STDIN] = sandbox_memfd("pexos-zygote-stdin", "", 0);
-	fds[ZY_CONFIG] = sandbox_memfd("pexos-zygote-config", text, strlen(text));
+	fds[ZY_CONFIG] = zygote_config(p);
 	fds[ZY_LOG] = log[1];
 	fds[ZY_CTL] = sv[1];
 	log[1] = sv[1] = -1;

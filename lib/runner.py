@@ -2,11 +2,11 @@
 # The Python side of pexos, embedded into libpexos and run inside the sandbox
 # as `python3 -I -B -S -c <this file> RESULT_MAX`.
 #
-# File descriptors, set up by the sandbox before exec:
+# File descriptors, set up by the sandbox before exec (numbers: proto.h):
 #   0 stdin, 1 stdout, 2 stderr  the script's own
-#   3  result channel: one header line of JSON, then (on success) the
-#      result as JSON text
-#   4  the script's source (UTF-8), read once and closed
+#   FD_RESULT  result channel: one header line of JSON, then (on success)
+#              the result as JSON text
+#   FD_SCRIPT  the script's source (UTF-8), read once and closed
 #
 # In a pooled sandbox the zygote (zygote.py) executes this file as a module
 # instead, sets _CHANNEL and _RESULT_MAX itself and calls _main(source).
@@ -18,14 +18,19 @@
 import os
 import sys
 
+# proto: begin (generated from lib/proto.h by lib/proto_py.py; do not edit)
+FD_RESULT = 3
+FD_SCRIPT = 4
+# proto: end
+
 
 def _take_fds():
     """Read the script and keep the result channel out of the script's way:
     both are closed on exec so a child process of the script gets neither."""
-    with open(4, "rb", closefd=True) as f:
+    with open(FD_SCRIPT, "rb", closefd=True) as f:
         source = f.read()
-    os.set_inheritable(3, False)
-    return source, open(3, "wb", buffering=0, closefd=True)
+    os.set_inheritable(FD_RESULT, False)
+    return source, open(FD_RESULT, "wb", buffering=0, closefd=True)
 
 
 _CHANNEL = None

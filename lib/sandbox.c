@@ -27,36 +27,54 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "caps.h"
 #include "cgroup.h"
 #include "error.h"
+#include "lockdown.h"
 #include "mounts.h"
 #include "ns.h"
-#include "rlimits.h"
-#include "scmp.h"
+#include "proto.h"
 #include "supervise.h"
 #include "util.h"
 
-/* The descriptors of the script's process, by number. The last three belong
- * to init's side of the protocol and never reach the interpreter. */
+/* The descriptors of the script's process, by number (proto.h). */
 enum {
-	CFD_STDIN,
-	CFD_STDOUT,
-	CFD_STDERR,
-	CFD_RESULT, /* runner.py writes its verdict here */
-	CFD_SCRIPT, /* runner.py reads the source here */
-	CFD_SYNC,   /* setup errors to the parent; close-on-exec */
-	CFD_GO,     /* parent -> init: the id maps are written */
-	CFD_STATUS, /* init -> parent: the script's wait status */
-	CFD_INIT,   /* pexos-init, exec'd by init; close-on-exec */
-	N_CFD,
+	CFD_STDIN = PROTO_FD_STDIN,
+	CFD_STDOUT = PROTO_FD_STDOUT,
+	CFD_STDERR = PROTO_FD_STDERR,
+	CFD_RESULT = PROTO_FD_RESULT,
+	CFD_SCRIPT = PROTO_FD_SCRIPT,
+	CFD_SYNC = PROTO_FD_SYNC,
+	CFD_GO = PROTO_FD_GO,
+	CFD_STATUS = PROTO_FD_STATUS,
+	CFD_INIT = PROTO_FD_INIT,
+	N_CFD = PROTO_N_FD,
+};
+_Static_assert(CFD_STDIN == 0 && CFD_STDOUT == 1 && CFD_STDERR == 2,
+	       "the standard streams keep their numbers");
+_Static_assert(CFD_SYNC == CFD_SCRIPT + 1 && CFD_GO == CFD_SYNC + 1 &&
+		       CFD_STATUS == CFD_GO + 1 && CFD_INIT == CFD_STATUS + 1 &&
+		       N_CFD == CFD_INIT + 1,
+	       "child_fds() places descriptors 0 .. N_CFD - 1 in order");
+/* The zygote is started as a run's process: its descriptors are a run's. */
+_Static_assert(PROTO_ZY_FD_CTL == CFD_RESULT && PROTO_ZY_FD_CONFIG == CFD_SCRIPT,
+	       "sandbox_start_zygote() places the zygote's descriptors");
+_Static_assert(PROTO_ZY_FD_INIT == N_CFD,
+	       "child_exec() hands the zygote pexos-init just above the rest");
+
+/* The pool's zygote's own limits: it runs as long as the pool and holds a
+ * descriptor per live slot; CPU time and processes are its slots' business
+ * (each applies the run's lockdown plan). */
+static const struct lockdown_rlimit zygote_rlimits[] = {
+	{.resource = RLIMIT_CORE, .soft = 0, .hard = 0},
+	{.resource = RLIMIT_NOFILE, .soft = 4096, .hard = 4096},
+	{.resource = RLIMIT_MSGQUEUE, .soft = 0, .hard = 0},
 };
 
 /* Everything the children need, prepared by the parent. */
 struct child_args {
 	const struct pexos_context *ctx;
 	int src[N_CFD];
-	struct rlimits_plan rlimits;
+	uint64_t cpu_ms, as_mb; /* the run's own limits (lockdown_apply) */
 	/* The pool's zygote: keeps the setup user's capabilities (it builds
 	 * each slot's namespaces), gets no seccomp filter and runs
 	 * zygote.py; it never runs a script. */
@@ -111,11 +129,8 @@ static void child_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-/* pid 2: the script's process. Order matters:
- *   bounding set while still privileged in the user namespace,
- *   then the ids (setuid to non-root clears the other capability sets),
- *   then an explicit capset to be sure, rlimits,
- *   no_new_privs, then seccomp, last before exec. */
+/* pid 2: the script's process: the lockdown (lockdown.h, the same a warm
+ * slot applies), then exec. */
 static _Noreturn void child_exec(const struct child_args *a)
 {
 	const struct pexos_context *ctx = a->ctx;
@@ -126,35 +141,18 @@ static _Noreturn void child_exec(const struct child_args *a)
 	if (setsid() < 0)
 		goto fail_errno;
 	if (a->zygote) {
-		if (rlimits_apply_child(&a->rlimits, &err) < 0)
+		if (lockdown_set_rlimits(zygote_rlimits,
+					 ELEMENTSOF(zygote_rlimits), &err) < 0)
 			goto fail;
-		/* pexos-init for the slots' PID namespaces, as fd 9 */
-		if (dup2(CFD_INIT, N_CFD) < 0)
+		/* pexos-init for the slots' PID namespaces */
+		if (dup2(CFD_INIT, PROTO_ZY_FD_INIT) < 0)
 			goto fail_errno;
 		execve(ctx->argv[0], (char **)ctx->zygote_argv, ctx->envp);
 		pexos_fail_child(&err, errno, "exec", "execute the interpreter",
 				 ctx->argv[0]);
 		goto fail;
 	}
-	if (caps_drop_bounding_child(ctx->last_cap, &err) < 0)
-		goto fail;
-	if (raw_setgroups0() < 0 || raw_setresgid(SANDBOX_GID) < 0 ||
-	    raw_setresuid(SANDBOX_UID) < 0) {
-		pexos_fail_child(&err, errno, "setuid",
-				 "switch to the sandbox user", NULL);
-		goto fail;
-	}
-	if (caps_clear_child(&err) < 0 ||
-	    rlimits_apply_child(&a->rlimits, &err) < 0)
-		goto fail;
-	if (chdir("/tmp") < 0)
-		goto fail_errno;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		pexos_fail_child(&err, errno, "no_new_privs",
-				 "set no_new_privs", NULL);
-		goto fail;
-	}
-	if (scmp_apply_child(ctx, &err) < 0)
+	if (lockdown_apply(ctx->lockdown, a->cpu_ms, a->as_mb, &err) < 0)
 		goto fail;
 	execve(ctx->argv[0], ctx->argv, ctx->envp);
 	pexos_fail_child(&err, errno, "exec", "execute the interpreter",
@@ -225,8 +223,7 @@ static _Noreturn void child_init(const struct child_args *a)
 	for (int fd = 0; fd < N_CFD; fd++)
 		if (fd != CFD_STATUS && fd != CFD_SYNC && fd != CFD_INIT)
 			close(fd);
-	caps_drop_bounding_child(a->ctx->last_cap, &err);
-	caps_clear_child(&err);
+	lockdown_drop_caps(a->ctx->last_cap, &err);
 	exec_init(script, a->zygote);
 	pexos_fail_child(&err, errno, "exec", "start the run's init", NULL);
 	kill(script, SIGKILL);
@@ -405,7 +402,9 @@ static int start(const struct pexos_context *ctx, const struct run_plan *plan,
 	a.src[CFD_GO] = f->go[0];
 	a.src[CFD_STATUS] = f->status[1];
 	a.src[CFD_INIT] = ctx->init_fd;
-	rlimits_prepare(&ctx->opts, plan, ctx->cg.mode == CG_NONE, &a.rlimits);
+	a.cpu_ms = plan->cpu_ms;
+	/* Without a cgroup, RLIMIT_AS limits the memory, per process. */
+	a.as_mb = ctx->cg.mode == CG_NONE ? plan->memory_mb : 0;
 	return launch(&a, cg, f->sync[0], &f->go[1], &f->pidfd, close_run_ends,
 		      f, err);
 }
@@ -454,7 +453,6 @@ int sandbox_start_zygote(const struct pexos_context *ctx,
 	a.src[CFD_GO] = go[0];
 	a.src[CFD_STATUS] = status[1];
 	a.src[CFD_INIT] = ctx->init_fd;
-	rlimits_prepare_zygote(&ctx->opts, &a.rlimits);
 	r = launch(&a, cg, sync[0], &go[1], &p->pidfd, close_zygote_ends, &e,
 		   err);
 	if (r < 0 && err)

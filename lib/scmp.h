@@ -9,7 +9,6 @@
  * exported BPF program in ctx->bpf. */
 int scmp_prepare(struct pexos_context *ctx, pexos_error *err);
 
-/* Child, last step before exec (no_new_privs already set). */
-int scmp_apply_child(const struct pexos_context *ctx, pexos_error *err);
+/* The child installs it as the last step of its lockdown (lockdown.c). */
 
 #endif

@@ -208,16 +208,3 @@ int scmp_prepare(struct pexos_context *ctx, pexos_error *err)
 	seccomp_release(f);
 	return r;
 }
-
-int scmp_apply_child(const struct pexos_context *ctx, pexos_error *err)
-{
-	struct sock_fprog prog = {
-		.len = (unsigned short)ctx->bpf_len,
-		.filter = ctx->bpf,
-	};
-
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-		return pexos_fail_child(err, errno, "seccomp",
-					"install the seccomp filter", NULL);
-	return 0;
-}

@@ -165,21 +165,6 @@ char *utf8_sanitize(const char *buf, size_t len, size_t *ret_len)
 	return out;
 }
 
-int raw_setgroups0(void)
-{
-	return (int)syscall(SYS_setgroups, 0, NULL);
-}
-
-int raw_setresgid(gid_t g)
-{
-	return (int)syscall(SYS_setresgid, g, g, g);
-}
-
-int raw_setresuid(uid_t u)
-{
-	return (int)syscall(SYS_setresuid, u, u, u);
-}
-
 int str_concat(char *dst, size_t size, const char *a, const char *b,
 	       const char *c)
 {

@@ -47,16 +47,6 @@ static inline void pexos_json_decrefp(json_t **j) { json_decref(*j); }
 		_fd;                                                           \
 	})
 
-/* Credential changes for the sandbox child. glibc's setresuid() and friends
- * signal every other thread of a process they believe to be threaded
- * (POSIX says all threads share credentials) and wait for their answers; in
- * a child cloned from a threaded caller those threads do not exist, so the
- * wrappers would hang. The raw syscalls change the calling thread, which is
- * the whole child. */
-int raw_setgroups0(void);
-int raw_setresgid(gid_t g);
-int raw_setresuid(uid_t u);
-
 /* dst = a b c (any may be ""), or -ENAMETOOLONG if it does not fit. */
 int str_concat(char *dst, size_t size, const char *a, const char *b,
 	       const char *c);

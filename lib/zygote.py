@@ -5,42 +5,56 @@
 # never sees request data: it imports the preload list, warms it, freezes
 # its heap, then forks one process per pool slot on the library's request.
 #
-# File descriptors at start:
-#   0      empty;  1, 2  a log pipe the library keeps the tail of
-#   3      control socket (SOCK_SEQPACKET) to the library
-#   4      configuration (JSON), read once and closed
-#   9      pexos-init, a sealed memory file
+# File descriptors at start (numbers and messages: proto.h):
+#   0            empty;  1, 2  a log pipe the library keeps the tail of
+#   ZY_FD_CTL    control socket (SOCK_SEQPACKET) to the library
+#   ZY_FD_CONFIG configuration, read once and closed: JSON for this file, a
+#                NUL byte, then the helper's binary configuration (with the
+#                lockdown plan every script's process applies), passed on
+#                unread
+#   ZY_FD_INIT   pexos-init, a sealed memory file (used by the helper)
 #
-# Control messages (one datagram each):
-#   library -> zygote  b"H"      fds: the helper (helper.c), sent first
-#                      b"S" id   fds: slot socket, stdout, stderr, result,
-#                                status (write ends)
-#   zygote -> library  b"Y"      warm and ready for slots
-#                      b"E" msg  cannot start (then exits)
-#                      b"S" id   fds: pidfds of the slot's process and of
-#                                the pid 1 of its PID namespace
-#                      b"F" id msg   the slot could not be started
-# The zygote writes each slot process's wait status (4 bytes) to the slot's
-# status pipe when it reaps it.
-#
-# A slot process, once started, talks to the library on its own socket:
-#   library -> slot    b"g"      it is in its cgroup: build the sandbox
-#   slot -> library    b"R"      locked down and waiting for a script
-#                      b"E" msg  setup failed
-#   library -> slot    b"J" cpu_ms (8 bytes)   fds: script, stdin
+# The library's first message is the helper (helper.c); it applies each
+# slot's lockdown and the run's CPU limit with the library's own code.
 import array
 import ctypes
 import gc
 import json
 import os
-import resource
 import socket
 import struct
 import sys
 
-CONFIG = json.loads(os.read(4, 1 << 24).decode())
-os.close(4)
-CTL = socket.socket(fileno=3)
+# proto: begin (generated from lib/proto.h by lib/proto_py.py; do not edit)
+FD_STDIN = 0
+FD_STDOUT = 1
+FD_STDERR = 2
+FD_RESULT = 3
+ZY_FD_CTL = 3
+ZY_FD_CONFIG = 4
+ZY_FD_INIT = 9
+MSG_HELPER = b"H"
+MSG_UP = b"Y"
+MSG_ERROR = b"E"
+SLOT_FD_SOCK = 4
+MSG_WAITING = b"R"
+MSG_JOB = b"J"
+MSG_JOB_LEN = 9
+JOB_NFD = 2
+# proto: end
+
+
+def _read_config():
+    chunks = []
+    while chunk := os.read(ZY_FD_CONFIG, 1 << 20):
+        chunks.append(chunk)
+    os.close(ZY_FD_CONFIG)
+    text, _nul, helper = b"".join(chunks).partition(b"\0")
+    return json.loads(text.decode()), helper
+
+
+CONFIG, _HELPER_CONFIG = _read_config()
+CTL = socket.socket(fileno=ZY_FD_CTL)
 CTL.set_inheritable(False)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -64,6 +78,21 @@ def _recv_fds(sock, bufsize, maxfds, flags=0):
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
     return msg, list(fds)
+
+
+def _load_helper():
+    """The helper the library sends first, as a shared object."""
+    msg, fds = _recv_fds(CTL, 16, 1)
+    if msg != MSG_HELPER or len(fds) != 1:
+        CTL.send(MSG_ERROR + b"no helper from the library")
+        os._exit(1)
+    helper = ctypes.PyDLL(f"/proc/self/fd/{fds[0]}")
+    helper.pexos_slot_limit_cpu.restype = ctypes.c_int
+    helper.pexos_slot_limit_cpu.argtypes = [ctypes.c_uint64]
+    return helper
+
+
+_HELPER = _load_helper()
 
 
 # ---- start-up: preload, warm, record the pages a run touches -------------
@@ -204,7 +233,7 @@ def _rehearse():
     socket message with two memory files. Output and the result channel
     (descriptor 3, the control socket in the zygote) go nowhere."""
     null = os.open("/dev/null", os.O_WRONLY)
-    for fd in (1, 2, 3):
+    for fd in (FD_STDOUT, FD_STDERR, FD_RESULT):
         os.dup2(null, fd)
     os.close(null)
     ours, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -212,20 +241,18 @@ def _rehearse():
     stdin = os.memfd_create("pexos-stdin", os.MFD_CLOEXEC)
     os.write(script, _WARM[None].encode())
     os.lseek(script, 0, os.SEEK_SET)
-    socket.send_fds(ours, [b"J" + struct.pack("<Q", 30000)], [script, stdin])
+    socket.send_fds(ours, [MSG_JOB + struct.pack("<Q", 30000)],
+                    [script, stdin])
     os.close(script)
     os.close(stdin)
-    msg, fds = _recv_fds(slot_end, 64, 2)
+    msg, fds = _recv_fds(slot_end, 64, JOB_NFD)
     _run(slot_end, struct.unpack_from("<Q", msg, 1)[0], fds)
 
 
 def _bind():
     """Calls once the C functions of a run's path that the zygote has not
     called yet: the dynamic linker binds each at its first call, writing
-    to pages every slot shares."""
-    resource.getrusage(resource.RUSAGE_SELF)
-    resource.setrlimit(resource.RLIMIT_CPU,
-                       resource.getrlimit(resource.RLIMIT_CPU))
+    to pages every slot shares. (The helper is bound at load.)"""
     fd = os.dup(0)
     os.dup2(0, fd)
     os.set_inheritable(fd, False)
@@ -249,7 +276,7 @@ def _start():
         _warm_once()
     except BaseException as e:  # noqa: BLE001 - any failure is reported
         msg = f"preloading {CONFIG['preload']} failed: {type(e).__name__}: {e}"
-        CTL.send(b"E" + msg.encode("utf-8", "replace")[:4000])
+        CTL.send(MSG_ERROR + msg.encode("utf-8", "replace")[:4000])
         os._exit(1)
     _bind()
     gc.collect()
@@ -263,42 +290,6 @@ def _start():
 # memory file the library sends first): Python code run in the zygote after
 # the fork would write to pages every waiting slot shares, one copy-on-write
 # fault each.
-
-class _Config(ctypes.Structure):
-    _fields_ = [("ctl", ctypes.c_int), ("init_fd", ctypes.c_int),
-                ("own_pidns", ctypes.c_int), ("uid", ctypes.c_int),
-                ("last_cap", ctypes.c_int), ("idle", ctypes.c_int),
-                ("tmp_mb", ctypes.c_long), ("n_rlimits", ctypes.c_int),
-                ("rl_resource", ctypes.c_int * 8),
-                ("rl_soft", ctypes.c_longlong * 8),
-                ("rl_hard", ctypes.c_longlong * 8),
-                ("bpf", ctypes.c_void_p), ("bpf_len", ctypes.c_int),
-                ("write", ctypes.c_void_p), ("n_write", ctypes.c_size_t)]
-
-
-def _helper_config():
-    c = _Config()
-    c.ctl = CTL.fileno()
-    c.init_fd = CONFIG["init_fd"]
-    c.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    c.uid = CONFIG["uid"]
-    c.last_cap = CONFIG["last_cap"]
-    c.idle = 1 if CONFIG["idle"] else 0
-    c.tmp_mb = CONFIG["tmp_mb"]
-    limits = CONFIG["rlimits"][:8]
-    c.n_rlimits = len(limits)
-    for i, (name, soft, hard) in enumerate(limits):
-        c.rl_resource[i] = getattr(resource, name)
-        c.rl_soft[i], c.rl_hard[i] = soft, hard
-    bpf = bytes.fromhex(CONFIG["bpf"])
-    keep = ctypes.create_string_buffer(bpf, len(bpf) or 1)
-    c.bpf = ctypes.addressof(keep)
-    c.bpf_len = len(bpf) // 8
-    if _WARM_ARGS is not None:
-        c.write = ctypes.addressof(_WARM_ARGS[0])
-        c.n_write = _WARM_ARGS[1].value
-    return c, keep
-
 
 def _u64(values):
     return (ctypes.c_uint64 * max(len(values), 1))(*values)
@@ -339,34 +330,35 @@ def _warm_pages(sock):
 def _slot():
     """In a new slot's process, locked down by the helper: reseed, say
     ready, warm up while waiting, run the one script it is handed."""
-    sock = socket.socket(fileno=4)
+    sock = socket.socket(fileno=SLOT_FD_SOCK)
     try:
         _reseed()
     except BaseException as e:  # noqa: BLE001 - reported, then gone
-        sock.send(b"E" + f"{type(e).__name__}: {e}".encode(
+        sock.send(MSG_ERROR + f"{type(e).__name__}: {e}".encode(
             "utf-8", "replace")[:4000])
         os._exit(1)
-    sock.send(b"R")
+    sock.send(MSG_WAITING)
     _warm_pages(sock)
-    msg, fds = _recv_fds(sock, 64, 2)
-    if len(msg) != 9 or msg[:1] != b"J" or len(fds) != 2:
+    msg, fds = _recv_fds(sock, 64, JOB_NFD)
+    if (len(msg) != MSG_JOB_LEN or msg[:1] != MSG_JOB or
+            len(fds) != JOB_NFD):
         os._exit(0)
     _run(sock, struct.unpack_from("<Q", msg, 1)[0], fds)
 
 
 def _run(sock, cpu_ms, fds):
     script, stdin = fds
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    spent = used.ru_utime + used.ru_stime
-    soft = int(spent + (cpu_ms + 999) // 1000 + 1)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
-    os.dup2(stdin, 0)
+    # The run's CPU-time limit, from what this process has used so far: the
+    # library's lockdown.c, as on the cold path. Without it, no run.
+    if _HELPER.pexos_slot_limit_cpu(cpu_ms) != 0:
+        os._exit(70)
+    os.dup2(stdin, FD_STDIN)
     os.close(stdin)
     with open(script, "rb", closefd=True) as f:
         source = f.read()
     sock.close()
-    os.set_inheritable(3, False)
-    _runner["_CHANNEL"] = open(3, "wb", buffering=0, closefd=True)
+    os.set_inheritable(FD_RESULT, False)
+    _runner["_CHANNEL"] = open(FD_RESULT, "wb", buffering=0, closefd=True)
     _runner["_RESULT_MAX"] = CONFIG["result_max"]
     sys.argv = ["script.py"]
     _runner["_main"](source)
@@ -381,14 +373,14 @@ gc.freeze()
 
 
 def _serve():
-    msg, fds = _recv_fds(CTL, 16, 1)
-    if msg != b"H" or len(fds) != 1:
-        CTL.send(b"Eno helper from the library")
-        os._exit(1)
-    helper = ctypes.PyDLL(f"/proc/self/fd/{fds[0]}")
+    helper = _HELPER
+    configure = helper.pexos_zygote_configure
+    configure.restype = ctypes.c_int
+    configure.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                          ctypes.c_size_t]
     serve = helper.pexos_zygote_serve
     serve.restype = ctypes.c_int
-    serve.argtypes = [ctypes.POINTER(_Config)]
+    serve.argtypes = []
     global _helper_warm, _WARM_ARGS
     _helper_warm = helper.pexos_slot_warm
     _helper_warm.restype = ctypes.c_int
@@ -396,12 +388,17 @@ def _serve():
     _helper_warm.argtypes = [u64p, ctypes.c_size_t, u64p, ctypes.c_size_t,
                              ctypes.c_int]
     _WARM_ARGS = _warm_args()
-    config, keep = _helper_config()
+    write, n_write = None, 0
+    if _WARM_ARGS is not None:
+        write, n_write = ctypes.addressof(_WARM_ARGS[0]), _WARM_ARGS[1].value
+    if configure(_HELPER_CONFIG, len(_HELPER_CONFIG), write, n_write) != 0:
+        CTL.send(MSG_ERROR + b"the library's configuration does not fit "
+                 b"the helper it sent")
+        os._exit(1)
     sys.stdout.flush()
     sys.stderr.flush()
-    CTL.send(b"Y")
-    if serve(ctypes.byref(config)) == 0:
-        del keep
+    CTL.send(MSG_UP)
+    if serve() == 0:
         _slot()
     os._exit(0)
 

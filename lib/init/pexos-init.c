@@ -8,7 +8,8 @@
  * execs this: a static program without libc, embedded in libpexos and
  * exec'd from a sealed memory file, with no environment. It reaps every
  * process of the run, writes the wait status of the script's process
- * (argv[1]) to fd 7 and exits, which makes the kernel kill what is left.
+ * (argv[1]) to PROTO_FD_STATUS (proto.h) and exits, which makes the
+ * kernel kill what is left.
  *
  * For the warm pool's zygote (argv[2] is "all") it goes on reaping after the
  * zygote's status is written, until no process is left: the zygote's death
@@ -22,7 +23,10 @@
  *
  * Built with -nostdlib -static; x86_64 and aarch64.
  */
-#define STATUS_FD 7
+#define PROTO_NUMBERS_ONLY
+#include "../proto.h"
+
+#define STATUS_FD PROTO_FD_STATUS
 #define ECHILD 10
 #define EINTR 4
 #define WALL 0x40000000

@@ -14,10 +14,11 @@
  * pexos_slot_warm(), maps pages for user space while it waits for its
  * script.
  *
- * Protocol: see zygote.py. Built on its own (not with the project's
- * sanitizers: it runs inside the sandbox's interpreter), against libc only.
+ * Protocol: proto.h. The lockdown is lockdown.c's, built into this object
+ * with error.c: the plan the library sends is the one the cold path
+ * applies. Built on its own (not with the project's sanitizers: it runs
+ * inside the sandbox's interpreter), against libc only.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -41,29 +42,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../lockdown.h"
+#include "../proto.h"
 #include "../sched_attr.h"
 
-#define MAX_RLIMITS 8
 #define MAX_LIVE 4096
 
-/* Filled by zygote.py (ctypes.Structure of the same layout). */
+/* What the zygote was given (proto.h), copied once by
+ * pexos_zygote_serve(). */
 struct zy_config {
-	int ctl;         /* control socket to the library */
-	int init_fd;     /* pexos-init */
-	int own_pidns;   /* /proc/self/ns/pid of the zygote */
-	int uid;         /* the script's uid and gid */
-	int last_cap;
-	int idle;        /* set up the slot at SCHED_IDLE (the library can
-			  * raise it back when it hands the slot a script) */
-	long tmp_mb;
-	int n_rlimits;
-	int rl_resource[MAX_RLIMITS];
-	long long rl_soft[MAX_RLIMITS], rl_hard[MAX_RLIMITS];
-	const void *bpf; /* struct sock_filter[] */
-	int bpf_len;     /* instructions */
+	struct proto_zygote_config z;
+	int ctl;               /* control socket to the library */
+	int own_pidns;         /* /proc/self/ns/pid of the zygote */
 	const uint64_t *write; /* [lo, hi) pairs a run is likely to write */
 	size_t n_write;        /* pairs */
 };
+
+static struct zy_config config;
 
 struct live {
 	pid_t pid;
@@ -90,7 +85,7 @@ slot_fail(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		n = 0;
-	if ((size_t)n + 1 < sizeof(msg))
+	if (e && (size_t)n + 1 < sizeof(msg))
 		n += snprintf(msg + 1 + n, sizeof(msg) - 1 - (size_t)n, ": %s",
 			      strerror(e));
 	if ((size_t)n + 1 > sizeof(msg))
@@ -115,7 +110,8 @@ static void slot_fs(const struct zy_config *c)
 {
 	char data[64];
 
-	snprintf(data, sizeof(data), "size=%ldm,mode=1777", c->tmp_mb);
+	snprintf(data, sizeof(data), "size=%llum,mode=1777",
+		 (unsigned long long)c->z.tmp_mb);
 	if (unshare(CLONE_NEWNS) < 0)
 		slot_fail("unshare the mount namespace");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -137,20 +133,17 @@ static void slot_fs(const struct zy_config *c)
 		slot_fail("rmdir /tmp/.proc");
 }
 
-/* The cold path's order: ids, a user namespace of the slot's own with the
- * other namespaces, capabilities, rlimits, no_new_privs, seccomp. */
+/* A user namespace of the slot's own, with the other namespaces a run
+ * gets: entered as the script's uid (a warm slot has no setup user of its
+ * own; the cold path's parent writes the maps from outside instead), so
+ * that uid maps to itself. Then the lockdown every run gets
+ * (lockdown_apply: capabilities, ids, limits, no_new_privs, seccomp). */
 static void slot_lock_down(const struct zy_config *c)
 {
-	struct __user_cap_header_struct {
-		uint32_t version;
-		int pid;
-	} hdr = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
-	uint32_t data[6] = {0};
-	struct sock_fprog prog = {.len = (unsigned short)c->bpf_len,
-				  .filter = (struct sock_filter *)c->bpf};
+	const struct lockdown_plan *lp = &c->z.lockdown;
+	pexos_error err = {0};
 	struct rlimit rl;
 	char map[64];
-	uid_t u = (uid_t)c->uid;
 
 	/* Counted per user namespace and uid: every slot's uid is the same
 	 * at this level, so as high as allowed here; the run's own below. */
@@ -158,9 +151,9 @@ static void slot_lock_down(const struct zy_config *c)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NPROC, &rl);
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 ||
-	    setresuid(u, u, u) < 0)
-		slot_fail("switch to uid %d", c->uid);
+	if (raw_setgroups0() < 0 || raw_setresgid((gid_t)lp->gid) < 0 ||
+	    raw_setresuid((uid_t)lp->uid) < 0)
+		slot_fail("switch to uid %d", lp->uid);
 	/* A change of ids makes a process undumpable and its /proc files
 	 * root's: as after the cold path's execve, it is dumpable again. */
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
@@ -169,36 +162,14 @@ static void slot_lock_down(const struct zy_config *c)
 		    CLONE_NEWCGROUP) < 0)
 		slot_fail("unshare the slot's namespaces");
 	write_file("/proc/self/setgroups", "deny");
-	snprintf(map, sizeof(map), "%d %d 1\n", c->uid, c->uid);
+	snprintf(map, sizeof(map), "%d %d 1\n", lp->uid, lp->uid);
 	write_file("/proc/self/uid_map", map);
+	snprintf(map, sizeof(map), "%d %d 1\n", lp->gid, lp->gid);
 	write_file("/proc/self/gid_map", map);
-	for (int cap = 0; cap <= c->last_cap; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-			slot_fail("drop capability %d from the bounding set", cap);
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
-	    syscall(SYS_capset, &hdr, data) < 0)
-		slot_fail("drop capabilities");
-	for (int i = 0; i < c->n_rlimits && i < MAX_RLIMITS; i++) {
-		struct rlimit want = {(rlim_t)c->rl_soft[i],
-				      (rlim_t)c->rl_hard[i]};
-		if (c->rl_soft[i] < 0)
-			want.rlim_cur = RLIM_INFINITY;
-		if (c->rl_hard[i] < 0)
-			want.rlim_max = RLIM_INFINITY;
-		if (getrlimit(c->rl_resource[i], &rl) == 0 &&
-		    rl.rlim_max != RLIM_INFINITY && want.rlim_max > rl.rlim_max)
-			want.rlim_max = rl.rlim_max;
-		if (want.rlim_cur > want.rlim_max)
-			want.rlim_cur = want.rlim_max;
-		if (setrlimit(c->rl_resource[i], &want) < 0)
-			slot_fail("set resource limit %d", c->rl_resource[i]);
+	if (lockdown_apply(lp, 0, 0, &err) < 0) {
+		errno = 0; /* the message has it */
+		slot_fail("lock down (%s): %s", err.step, err.message);
 	}
-	if (chdir("/tmp") < 0)
-		slot_fail("chdir /tmp");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		slot_fail("set no_new_privs");
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-		slot_fail("install the seccomp filter");
 }
 
 #ifndef MADV_POPULATE_WRITE
@@ -223,18 +194,29 @@ static void slot_own_pages(const struct zy_config *c)
 	}
 }
 
-/* fds: slot socket, stdout, stderr, result channel, status. */
-static void slot_main(const struct zy_config *c, const int fds[5],
+/* The descriptors a waiting slot keeps, by number (proto.h), and where
+ * they come from in a slot request. */
+static const struct {
+	int at, from;
+} slot_fds[] = {
+	{PROTO_FD_STDOUT, PROTO_SLOT_REQ_STDOUT},
+	{PROTO_FD_STDERR, PROTO_SLOT_REQ_STDERR},
+	{PROTO_FD_RESULT, PROTO_SLOT_REQ_RESULT},
+	{PROTO_SLOT_FD_SOCK, PROTO_SLOT_REQ_SOCK},
+};
+_Static_assert(PROTO_SLOT_FD_SOCK == PROTO_FD_RESULT + 1,
+	       "slot_main() closes every descriptor above the socket");
+
+/* fds: a slot request's (proto.h, PROTO_SLOT_REQ_*). */
+static void slot_main(const struct zy_config *c, const int fds[PROTO_SLOT_NFD],
 		      const sigset_t *old_mask)
 {
-	/* stdout, stderr, result channel, socket -> 1, 2, 3, 4 */
-	static const int order[4] = {1, 2, 3, 0};
 	int high[4], null;
 	char go;
 
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
 	signal(SIGCHLD, SIG_DFL);
-	if (c->idle) {
+	if (c->z.idle) {
 		/* As pool.c's slot_sched(): until the library hands it a run. */
 		struct sched_attr_v0 a = {.size = sizeof(a),
 				       .sched_policy = SCHED_IDLE,
@@ -243,16 +225,16 @@ static void slot_main(const struct zy_config *c, const int fds[5],
 		(void)syscall(SYS_sched_setattr, 0, &a, 0);
 	}
 	for (int i = 0; i < 4; i++)
-		high[i] = fcntl(fds[order[i]], F_DUPFD_CLOEXEC, 16);
+		high[i] = fcntl(fds[slot_fds[i].from], F_DUPFD_CLOEXEC, 16);
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0)
+	if (null < 0 || dup2(null, PROTO_FD_STDIN) < 0)
 		_exit(1);
 	for (int i = 0; i < 4; i++)
-		if (high[i] < 0 || dup2(high[i], i + 1) < 0)
+		if (high[i] < 0 || dup2(high[i], slot_fds[i].at) < 0)
 			_exit(1);
-	close_range(5, ~0U, 0);
-	sock_fd = 4;
-	if (read(sock_fd, &go, 1) != 1 || go != 'g')
+	close_range(PROTO_SLOT_FD_SOCK + 1, ~0U, 0);
+	sock_fd = PROTO_SLOT_FD_SOCK;
+	if (read(sock_fd, &go, 1) != 1 || go != PROTO_MSG_GO)
 		_exit(0);
 	slot_fs(c);
 	slot_lock_down(c);
@@ -314,7 +296,8 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 static void send_failure(int ctl, uint32_t id, const char *what)
 {
 	char msg[512];
-	int n = snprintf(msg, sizeof(msg), "F%c%c%c%c%s: %s", 0, 0, 0, 0, what,
+	int n = snprintf(msg, sizeof(msg), "%c%c%c%c%c%s: %s",
+			 PROTO_MSG_SLOT_FAILED, 0, 0, 0, 0, what,
 			 strerror(errno));
 
 	memcpy(msg + 1, &id, 4);
@@ -325,7 +308,7 @@ static void send_failure(int ctl, uint32_t id, const char *what)
 
 static int send_pidfds(int ctl, uint32_t id, int a, int b)
 {
-	char msg[5] = "S";
+	char msg[PROTO_MSG_ID_LEN] = {PROTO_MSG_SLOT};
 	union {
 		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
@@ -378,7 +361,7 @@ static void reap(void)
 
 /* pid 1 of the slot's PID namespace, started like vfork: no copy of the
  * interpreter's page tables. */
-static pid_t start_init(const struct zy_config *c)
+static pid_t start_init(void)
 {
 	char *argv[] = {"pexos-init", "0", NULL};
 	char *envp[] = {NULL};
@@ -386,14 +369,16 @@ static pid_t start_init(const struct zy_config *c)
 
 	if (pid == 0) {
 		close_range(0, ~0U, CLOSE_RANGE_CLOEXEC);
-		syscall(SYS_execveat, c->init_fd, "", argv, envp, AT_EMPTY_PATH);
+		syscall(SYS_execveat, PROTO_ZY_FD_INIT, "", argv, envp,
+			AT_EMPTY_PATH);
 		_exit(127);
 	}
 	return pid;
 }
 
 /* One slot: returns 0 in its process, 1 in the zygote. */
-static int spawn(const struct zy_config *c, uint32_t id, int fds[5],
+static int spawn(const struct zy_config *c, uint32_t id,
+		 int fds[PROTO_SLOT_NFD],
 		 const sigset_t *old_mask)
 {
 	pid_t init, pid;
@@ -403,7 +388,7 @@ static int spawn(const struct zy_config *c, uint32_t id, int fds[5],
 		send_failure(c->ctl, id, "unshare the PID namespace");
 		goto out;
 	}
-	init = start_init(c);
+	init = start_init();
 	if (init < 0) {
 		send_failure(c->ctl, id, "start the slot's pexos-init");
 		setns(c->own_pidns, CLONE_NEWPID);
@@ -426,8 +411,8 @@ static int spawn(const struct zy_config *c, uint32_t id, int fds[5],
 		goto out;
 	}
 	remember(init, -1);
-	remember(pid, fds[4]);
-	fds[4] = -1;
+	remember(pid, fds[PROTO_SLOT_REQ_STATUS]);
+	fds[PROTO_SLOT_REQ_STATUS] = -1;
 	pidfd[0] = (int)syscall(SYS_pidfd_open, pid, 0);
 	pidfd[1] = (int)syscall(SYS_pidfd_open, init, 0);
 	if (pidfd[0] < 0 || pidfd[1] < 0 ||
@@ -439,7 +424,7 @@ static int spawn(const struct zy_config *c, uint32_t id, int fds[5],
 		if (pidfd[i] >= 0)
 			close(pidfd[i]);
 out:
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < PROTO_SLOT_NFD; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return 1;
@@ -447,7 +432,7 @@ out:
 
 /* Reads one request of the library. Returns 1 and fills id/fds for a
  * slot, 0 for anything else, -1 at EOF or on error. */
-static int read_request(int ctl, uint32_t *id, int fds[5])
+static int read_request(int ctl, uint32_t *id, int fds[PROTO_SLOT_NFD])
 {
 	char buf[64];
 	union {
@@ -478,9 +463,10 @@ static int read_request(int ctl, uint32_t *id, int fds[5])
 				close(fd);
 		}
 	}
-	if (n == 5 && buf[0] == 'S' && n_got == 5) {
+	if (n == PROTO_MSG_ID_LEN && buf[0] == PROTO_MSG_SLOT &&
+	    n_got == PROTO_SLOT_NFD) {
 		memcpy(id, buf + 1, 4);
-		memcpy(fds, got, 5 * sizeof(int));
+		memcpy(fds, got, PROTO_SLOT_NFD * sizeof(int));
 		return 1;
 	}
 	for (int i = 0; i < n_got; i++)
@@ -488,10 +474,49 @@ static int read_request(int ctl, uint32_t *id, int fds[5])
 	return 0;
 }
 
-int pexos_zygote_serve(const struct zy_config *c);
+int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
+			   size_t n_write);
+int pexos_zygote_serve(void);
+int pexos_slot_limit_cpu(uint64_t cpu_ms);
 
-int pexos_zygote_serve(const struct zy_config *c)
+/* Takes the library's configuration (proto.h: struct proto_zygote_config,
+ * `len` bytes, as the zygote read it) and the page ranges a slot makes its
+ * own. Returns 0, or -1 when the bytes are not a configuration of this
+ * build (a library and helper of different versions): the zygote then
+ * says so and exits, and no slot is ever started without its lockdown. */
+int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
+			   size_t n_write)
 {
+	const struct proto_zygote_config *in = z;
+
+	if (len != sizeof(*in) || in->magic != PROTO_ZY_MAGIC ||
+	    in->size != sizeof(*in) || in->lockdown.bpf_len == 0 ||
+	    in->lockdown.bpf_len > LOCKDOWN_BPF_MAX ||
+	    in->lockdown.n_rlimits > LOCKDOWN_RLIMITS_MAX)
+		return -1;
+	memcpy(&config.z, in, sizeof(*in));
+	config.ctl = PROTO_ZY_FD_CTL;
+	config.write = write;
+	config.n_write = n_write;
+	config.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	return config.own_pidns < 0 ? -1 : 0;
+}
+
+/* In a slot, when its script arrives: the run's CPU-time limit, counted
+ * from what the slot has used so far (lockdown.c, as on the cold path).
+ * Returns 0 or -1; the slot must not run the script after -1. */
+int pexos_slot_limit_cpu(uint64_t cpu_ms)
+{
+	pexos_error err;
+
+	return lockdown_limit_cpu(cpu_ms, &err);
+}
+
+/* The zygote's loop: returns 0 in a new slot's process, set up and locked
+ * down; -1 when the library has gone or the loop failed. */
+int pexos_zygote_serve(void)
+{
+	const struct zy_config *c = &config;
 	sigset_t chld, old;
 	int sfd;
 
@@ -506,7 +531,7 @@ int pexos_zygote_serve(const struct zy_config *c)
 		struct pollfd p[2] = {{.fd = c->ctl, .events = POLLIN},
 				      {.fd = sfd, .events = POLLIN}};
 		uint32_t id;
-		int fds[5];
+		int fds[PROTO_SLOT_NFD];
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return -1;
