@@ -25,7 +25,8 @@ static size_t skip_ws(const char *s, size_t len, size_t i)
 	return i;
 }
 
-size_t jt_skip_value(const char *s, size_t len, size_t i)
+/* Index just past the JSON value starting at s[i] (s is valid JSON). */
+static size_t skip_value(const char *s, size_t len, size_t i)
 {
 	int depth = 0;
 
@@ -135,7 +136,7 @@ int jt_object_member(const char *s, size_t len, const char *key,
 		if (kend >= len || i >= len || s[i] != ':')
 			return 0;
 		vstart = skip_ws(s, len, i + 1);
-		vend = jt_skip_value(s, len, vstart);
+		vend = skip_value(s, len, vstart);
 		if (vend <= vstart)
 			return 0;
 		if (kend - kstart == klen &&

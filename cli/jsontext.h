@@ -7,9 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Index just past the JSON value starting at s[i] (s is valid JSON). */
-size_t jt_skip_value(const char *s, size_t len, size_t i);
-
 /* Writes valid JSON text indented by two spaces per level. */
 void jt_pretty(FILE *out, const char *s, size_t len);
 
