@@ -443,6 +443,19 @@ def _(c):
                  "not one testcase named after the script")
 
 
+@case("--junit: a result beyond 64 bits does not cost the captured output")
+def _(c):
+    files = [write_file("def main():\n    print('out')\n    return 10**30\n"),
+             write_file("def main():\n    print('x')\n    return [1e308, 2**64]\n")]
+    report = os.path.join(WORKDIR, "big.xml")
+    run = c.run("--junit", report, *files)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    root = c.junit(report)
+    if root is not None:
+        outs = [t.findtext("system-out") for t in root.iter("testcase")]
+        c.expect(outs == ["out\n", "x\n"], f"system-out {outs!r}")
+
+
 @case("--junit into a directory that does not exist: exit 2, nothing runs")
 def _(c):
     run = c.run("--junit", os.path.join(WORKDIR, "no", "r.xml"),
