@@ -87,8 +87,8 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *                  2 x concurrency (at most 1024) when "runs" is 0
  *   "concurrency"  runs the caller makes at once (default: the online
  *                  CPUs), for a "pool" of "auto"
- *   "runs"         runs the caller will make in all, for a "pool" of
- *                  "auto" (0, the default: not known, as for a server)
+ *   "runs"         runs the caller will make in all, for an automatic
+ *                  "pool" (0, the default: not known, as for a server)
  *   "preload"      modules the pool's interpreters import before they wait,
  *                  comma-separated (default "numpy,pandas"; "" for none)
  *   "pool_wait"    seconds a run waits for a warm sandbox before it starts
