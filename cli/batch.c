@@ -20,13 +20,9 @@
 
 enum { EXIT_PEXOS = 3 };
 
-/* Stands in for a response that could not be made. */
-static char oom_response[] = "{\"error\":\"pexos-run: out of memory\","
-			     "\"type\":\"SandboxError\"}";
-
 struct item {
 	const char *file;
-	char *response; /* owned unless it is oom_response */
+	char *response; /* owned unless it is the batch's oom_response */
 	pexos_outcome oc;
 	double seconds;
 	bool done;
@@ -39,6 +35,10 @@ struct batch {
 	pthread_cond_t done;
 	batch_run_fn run;
 	void *userdata;
+	/* Stands in for a response that could not be made: made before the
+	 * runs, while there is memory for it. */
+	char *oom_response;
+	pexos_outcome oom_outcome;
 };
 
 double batch_clock(void)
@@ -67,10 +67,8 @@ static void *worker(void *arg)
 		start = batch_clock();
 		b->run(b->userdata, it->file, &resp, &oc);
 		if (!resp) {
-			resp = oom_response;
-			oc = (pexos_outcome){.type = "SandboxError",
-					     .http_status = 500,
-					     .exit_code = EXIT_PEXOS};
+			resp = b->oom_response;
+			oc = b->oom_outcome;
 		}
 		pthread_mutex_lock(&b->lock);
 		it->response = resp;
@@ -178,7 +176,7 @@ static int collect(struct batch *b, struct junit *report)
 			report_failed = true;
 		if (it->oc.exit_code > code)
 			code = it->oc.exit_code;
-		if (it->response != oom_response)
+		if (it->response != b->oom_response)
 			pexos_free(it->response);
 		it->response = NULL;
 	}
@@ -192,6 +190,9 @@ static int collect(struct batch *b, struct junit *report)
 int batch_main(const char *const *files, size_t n, unsigned jobs, FILE *junit,
 	       batch_run_fn run, void *userdata)
 {
+	static const pexos_error oom = {.code = ENOMEM,
+					.step = "pexos-run",
+					.message = "out of memory"};
 	struct batch b = {.n = n, .run = run, .userdata = userdata};
 	struct junit *report = NULL;
 	pthread_t *threads;
@@ -205,11 +206,14 @@ int batch_main(const char *const *files, size_t n, unsigned jobs, FILE *junit,
 	threads = calloc(jobs, sizeof(*threads));
 	if (junit)
 		report = junit_new(junit);
-	if (!b.items || !threads || (junit && !report)) {
+	b.oom_response = pexos_error_response(&oom);
+	pexos_error_outcome(&oom, &b.oom_outcome);
+	if (!b.items || !threads || (junit && !report) || !b.oom_response) {
 		fprintf(stderr, "pexos-run: %s\n", strerror(errno));
 		free(b.items);
 		free(threads);
 		junit_free(report);
+		pexos_free(b.oom_response);
 		return EXIT_PEXOS;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -233,5 +237,6 @@ int batch_main(const char *const *files, size_t n, unsigned jobs, FILE *junit,
 	pthread_mutex_destroy(&b.lock);
 	free(threads);
 	free(b.items);
+	pexos_free(b.oom_response);
 	return code;
 }

@@ -25,42 +25,6 @@ static size_t skip_ws(const char *s, size_t len, size_t i)
 	return i;
 }
 
-size_t jt_skip_value(const char *s, size_t len, size_t i)
-{
-	int depth = 0;
-
-	i = skip_ws(s, len, i);
-	do {
-		if (i >= len)
-			return len;
-		switch (s[i]) {
-		case '"':
-			i = skip_string(s, len, i);
-			continue;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			break;
-		default:
-			/* a scalar at depth 0 ends at a delimiter */
-			if (depth == 0) {
-				while (i < len && s[i] != ',' && s[i] != '}' &&
-				       s[i] != ']' && s[i] != ' ' &&
-				       s[i] != '\n')
-					i++;
-				return i;
-			}
-			break;
-		}
-		i++;
-	} while (depth > 0);
-	return i;
-}
-
 static void newline(FILE *out, int depth)
 {
 	fputc('\n', out);
@@ -116,40 +80,6 @@ void jt_pretty(FILE *out, const char *s, size_t len)
 			break;
 		}
 	}
-}
-
-int jt_object_member(const char *s, size_t len, const char *key,
-		     size_t *ret_start, size_t *ret_end)
-{
-	size_t klen = strlen(key);
-	size_t i = skip_ws(s, len, 0);
-
-	if (i >= len || s[i] != '{')
-		return 0;
-	i = skip_ws(s, len, i + 1);
-	while (i < len && s[i] == '"') {
-		size_t kstart = i + 1, kend = skip_string(s, len, i) - 1;
-		size_t vstart, vend;
-
-		i = skip_ws(s, len, kend + 1);
-		if (kend >= len || i >= len || s[i] != ':')
-			return 0;
-		vstart = skip_ws(s, len, i + 1);
-		vend = jt_skip_value(s, len, vstart);
-		if (vend <= vstart)
-			return 0;
-		if (kend - kstart == klen &&
-		    memcmp(s + kstart, key, klen) == 0) {
-			*ret_start = vstart;
-			*ret_end = vend;
-			return 1;
-		}
-		i = skip_ws(s, len, vend);
-		if (i >= len || s[i] != ',')
-			return 0;
-		i = skip_ws(s, len, i + 1);
-	}
-	return 0;
 }
 
 size_t jt_utf8_char(const char *s, size_t len, uint32_t *ret_cp)

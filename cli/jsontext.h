@@ -7,17 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Index just past the JSON value starting at s[i] (s is valid JSON). */
-size_t jt_skip_value(const char *s, size_t len, size_t i);
-
 /* Writes valid JSON text indented by two spaces per level. */
 void jt_pretty(FILE *out, const char *s, size_t len);
-
-/* Finds `key` among the top-level members of the JSON object text s (keys
- * compared as written, without unescaping). Returns 1 and the value's span
- * [*ret_start, *ret_end), or 0 when there is no such member. */
-int jt_object_member(const char *s, size_t len, const char *key,
-		     size_t *ret_start, size_t *ret_end);
 
 /* Length of the well-formed UTF-8 sequence at s (1 to 4) with its code point
  * in *ret_cp, or 0 when s does not start one (stray or truncated bytes,

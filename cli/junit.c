@@ -109,23 +109,22 @@ static void xml_escape_str(FILE *f, const char *s, bool attr)
 	xml_escape(f, s, strlen(s), attr);
 }
 
-/* The string member `key` of the response, or NULL when absent, empty or not
- * a string. The text is parsed alone: the response's result may hold numbers
- * jansson cannot represent. Returns a new reference. */
-static json_t *member_string(const char *resp, const char *key)
+/* The response as jansson reads it, for its string members. Integers are
+ * read as reals: a result's integer beyond 64 bits would otherwise fail the
+ * whole parse, and the report does not show the result. NULL when out of
+ * memory. Returns a new reference. */
+static json_t *parse_response(const char *resp)
 {
-	size_t len = strlen(resp), start, end;
-	json_t *v;
+	return json_loads(resp, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
+}
 
-	if (!jt_object_member(resp, len, key, &start, &end))
-		return NULL;
-	v = json_loadb(resp + start, end - start,
-		       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	if (!json_is_string(v) || json_string_length(v) == 0) {
-		json_decref(v);
-		return NULL;
-	}
-	return v;
+/* The string member `key` of the response, or NULL when absent, empty or not
+ * a string. Returns a borrowed reference. */
+static json_t *member_string(json_t *resp, const char *key)
+{
+	json_t *v = json_object_get(resp, key);
+
+	return json_is_string(v) && json_string_length(v) > 0 ? v : NULL;
 }
 
 static void write_string_element(FILE *f, const char *element, json_t *s)
@@ -139,7 +138,7 @@ static void write_string_element(FILE *f, const char *element, json_t *s)
 
 /* <failure> or <error>: the message in the attribute, the message and the
  * traceback as text. */
-static void write_verdict(FILE *f, const char *resp, const pexos_outcome *oc)
+static void write_verdict(FILE *f, json_t *resp, const pexos_outcome *oc)
 {
 	const char *element = oc->exit_code == 1 ? "failure" : "error";
 	json_t *error = member_string(resp, "error");
@@ -159,16 +158,15 @@ static void write_verdict(FILE *f, const char *resp, const pexos_outcome *oc)
 			   false);
 	}
 	fprintf(f, "</%s>\n", element);
-	json_decref(error);
-	json_decref(tb);
 }
 
 int junit_add(struct junit *j, const char *name, double seconds,
 	      const char *response, const pexos_outcome *oc)
 {
 	FILE *f = j->body;
-	json_t *out = member_string(response, "stdout");
-	json_t *err = member_string(response, "stderr");
+	json_t *resp = parse_response(response);
+	json_t *out = member_string(resp, "stdout");
+	json_t *err = member_string(resp, "stderr");
 	bool failed = oc->type[0] != '\0';
 
 	j->tests++;
@@ -184,13 +182,12 @@ int junit_add(struct junit *j, const char *name, double seconds,
 	} else {
 		fputs(">\n", f);
 		if (failed)
-			write_verdict(f, response, oc);
+			write_verdict(f, resp, oc);
 		write_string_element(f, "system-out", out);
 		write_string_element(f, "system-err", err);
 		fputs("    </testcase>\n", f);
 	}
-	json_decref(out);
-	json_decref(err);
+	json_decref(resp);
 	return ferror(f) ? -EIO : 0;
 }
 

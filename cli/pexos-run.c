@@ -27,9 +27,6 @@ struct cli {
 	bool result_only;
 	bool stats;
 	bool check;
-	bool cpu_given; /* --cpu seen: --timeout leaves the CPU limit alone */
-	bool pool_given; /* --pool seen: a batch does not size the pool */
-	bool rlimit;     /* --limits rlimit: the pool is not supported */
 	const char *json_file;
 	const char *stdin_file;
 	const char *junit_file;
@@ -77,9 +74,9 @@ static void usage(FILE *f)
 	      "                        rlimits, for hosts without cgroups)\n"
 	      "      --python PATH     interpreter in the sandbox "
 	      "(default /usr/bin/python3)\n"
-	      "      --pool N          keep N warm sandboxes (default: 0 for\n"
-	      "                        one script, the number of jobs for a\n"
-	      "                        batch; 0 with --limits rlimit)\n"
+	      "      --pool N|auto     keep N warm sandboxes (default auto:\n"
+	      "                        0 for one script, the number of jobs\n"
+	      "                        for a batch; 0 with --limits rlimit)\n"
 	      "      --preload LIST    modules the warm sandboxes import\n"
 	      "                        (default numpy,pandas)\n"
 	      "      --pool-wait SECONDS  how long a run waits for a warm\n"
@@ -239,33 +236,35 @@ static int build_request(const struct cli *c, const char *script_path,
 	return r;
 }
 
-/* Prints the response (or, with -r, its result) and returns the exit code. */
+/* Prints `text` on `out`, pretty on a terminal. Returns 0 or -EIO. */
+static int print_json(FILE *out, const char *text)
+{
+	if (isatty(fileno(out)))
+		jt_pretty(out, text, strlen(text));
+	else
+		fputs(text, out);
+	fputc('\n', out);
+	return fflush(out) == 0 ? 0 : -EIO;
+}
+
+/* Prints the response (or, with -r, its result; a failure's response then
+ * goes to stderr) and returns the exit code. */
 static int print_response(const struct cli *c, const char *resp,
 			  const pexos_outcome *oc)
 {
-	size_t len = strlen(resp);
-	FILE *out = stdout;
-	bool pretty;
+	pexos_error err = {0};
+	char *result = NULL;
+	int r;
 
-	if (c->result_only) {
-		if (oc->type[0] == '\0') {
-			/* {"result":VALUE,... : the value starts at 10 */
-			size_t end = jt_skip_value(resp, len, 10);
-			resp += 10;
-			len = end - 10;
-		} else {
-			out = stderr;
-		}
-	}
-	pretty = isatty(fileno(out));
-	if (pretty)
-		jt_pretty(out, resp, len);
-	else
-		fwrite(resp, 1, len, out);
-	fputc('\n', out);
-	if (fflush(out) != 0)
+	if (!c->result_only || oc->type[0] != '\0')
+		r = print_json(c->result_only ? stderr : stdout, resp);
+	else if (pexos_response_result(resp, &result, &err) < 0) {
+		fprintf(stderr, "pexos-run: %s\n", err.message);
 		return EXIT_PEXOS;
-	return oc->exit_code;
+	} else
+		r = print_json(stdout, result);
+	pexos_free(result);
+	return r < 0 ? EXIT_PEXOS : oc->exit_code;
 }
 
 /* Runs the script at `path` (or the --json request) and gives its response
@@ -288,9 +287,7 @@ static void make_response(const struct cli *c, pexos_context *ctx,
 		r = pexos_run_script(ctx, req, len, &resp, &oc, &err);
 		if (r < 0) {
 			resp = pexos_error_response(&err);
-			oc = (pexos_outcome){.type = "SandboxError",
-					     .http_status = 500,
-					     .exit_code = EXIT_PEXOS};
+			pexos_error_outcome(&err, &oc);
 		}
 	} else {
 		snprintf(oc.type, sizeof(oc.type), "InvalidRequest");
@@ -450,10 +447,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			c->stdin_file = optarg;
 			break;
 		case OPT_TIMEOUT:
-			/* the CPU limit follows, unless --cpu says otherwise */
-			if (set_option(c->opts, "timeout", optarg) < 0 ||
-			    (!c->cpu_given &&
-			     set_option(c->opts, "cpu", optarg) < 0))
+			/* the library makes the CPU limit follow, unless --cpu */
+			if (set_option(c->opts, "timeout", optarg) < 0)
 				return -1;
 			break;
 		case OPT_MEMORY:
@@ -480,15 +475,12 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		case OPT_LIMITS:
 			if (set_option(c->opts, "limits", optarg) < 0)
 				return -1;
-			c->rlimit = strcmp(optarg, "rlimit") == 0;
 			break;
 		case OPT_CPU:
-			c->cpu_given = true;
 			if (set_option(c->opts, "cpu", optarg) < 0)
 				return -1;
 			break;
 		case OPT_POOL:
-			c->pool_given = true;
 			if (set_option(c->opts, "pool", optarg) < 0)
 				return -1;
 			break;
@@ -570,9 +562,7 @@ static void batch_run_one(void *userdata, const char *file, char **ret_resp,
 
 	if (!b->ctx) {
 		*ret_resp = pexos_error_response(&b->ctx_err);
-		*ret_oc = (pexos_outcome){.type = "SandboxError",
-					  .http_status = 500,
-					  .exit_code = EXIT_PEXOS};
+		pexos_error_outcome(&b->ctx_err, ret_oc);
 		return;
 	}
 	make_response(b->c, b->ctx, file, ret_resp, ret_oc);
@@ -608,16 +598,28 @@ static int run_batch(struct cli *c, pexos_context *ctx,
 	return code;
 }
 
+/* Tells the library how many runs there will be, and how many at once, for
+ * the pool it sizes: a batch gets warm sandboxes, one script none. */
+static int set_concurrency(const struct cli *c, int nargs)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%u", batch_jobs(c));
+	if (set_option(c->opts, "concurrency", v) < 0)
+		return -1;
+	snprintf(v, sizeof(v), "%d", nargs > 1 ? nargs : 1);
+	return set_option(c->opts, "runs", v);
+}
+
 /* A single run without a context: the SandboxError response on stdout
  * (--check: the message on stderr). */
 static int context_failed(const struct cli *c, const pexos_error *err,
 			  const char *path, FILE *junit)
 {
 	char *resp = pexos_error_response(err);
-	pexos_outcome oc = {.type = "SandboxError",
-			    .http_status = 500,
-			    .exit_code = EXIT_PEXOS};
+	pexos_outcome oc;
 
+	pexos_error_outcome(err, &oc);
 	if (c->check || !resp)
 		fprintf(stderr, "pexos-run: %s\n", err->message);
 	else
@@ -638,8 +640,11 @@ int main(int argc, char **argv)
 	int code, nargs;
 
 	c.opts = pexos_options_new();
-	if (!c.opts) {
+	/* The library sizes the pool unless --pool does (before it: the
+	 * command line wins). */
+	if (!c.opts || set_option(c.opts, "pool", "auto") < 0) {
 		fprintf(stderr, "pexos-run: out of memory\n");
+		pexos_options_free(c.opts);
 		return EXIT_PEXOS;
 	}
 	if (parse_args(argc, argv, &c) < 0 ||
@@ -650,6 +655,10 @@ int main(int argc, char **argv)
 	}
 	nargs = argc - optind;
 	path = c.json_file || nargs == 0 ? NULL : argv[optind];
+	if (set_concurrency(&c, nargs) < 0) {
+		pexos_options_free(c.opts);
+		return EXIT_PEXOS;
+	}
 	/* Opened first, so that a bad path fails before anything runs. */
 	if (c.junit_file && !(junit = fopen(c.junit_file, "we"))) {
 		fprintf(stderr, "pexos-run: cannot write '%s': %s\n",
@@ -661,14 +670,6 @@ int main(int argc, char **argv)
 		code = print_check(c.opts);
 		pexos_options_free(c.opts);
 		return code;
-	}
-	/* A batch runs on warm sandboxes, as many as run at once. */
-	if (nargs > 1 && !c.pool_given && !c.rlimit) {
-		unsigned n = batch_jobs(&c);
-		char v[16];
-
-		snprintf(v, sizeof(v), "%u", n < (unsigned)nargs ? n : (unsigned)nargs);
-		set_option(c.opts, "pool", v);
 	}
 	if (pexos_context_new(c.opts, &ctx, &err) < 0)
 		ctx = NULL;

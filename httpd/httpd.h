@@ -22,8 +22,6 @@ struct config {
 	double grace;          /* seconds to finish runs on SIGTERM */
 	char *token;           /* bearer token, or NULL */
 	bool no_listen;        /* connections only via server_add_connection */
-	bool pool_given;       /* --pool or PEXOS_POOL set */
-	bool rlimit;           /* --limits rlimit */
 	pexos_options *opts;
 };
 

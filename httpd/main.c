@@ -32,7 +32,7 @@ static const struct setting settings[] = {
 	{"grace", "PEXOS_GRACE", NULL, "seconds to finish runs on SIGTERM (default 10)"},
 	{"token-file", "PEXOS_TOKEN_FILE", NULL, "file holding the bearer token"},
 	{"timeout", "PEXOS_TIMEOUT", "timeout", "wall-clock limit, seconds (default 30)"},
-	{"cpu", "PEXOS_CPU", "cpu", "CPU-time limit, seconds (default 30)"},
+	{"cpu", "PEXOS_CPU", "cpu", "CPU-time limit, seconds (default: as --timeout)"},
 	{"memory", "PEXOS_MEMORY", "memory_mb", "memory limit, MiB (default 512)"},
 	{"pids", "PEXOS_PIDS", "pids", "processes and threads (default 64)"},
 	{"tmp", "PEXOS_TMP", "tmp_mb", "size of /tmp, MiB (default 64)"},
@@ -42,7 +42,7 @@ static const struct setting settings[] = {
 	{"stdin-max", "PEXOS_STDIN_MAX", "stdin_max", "bytes of the request's stdin (default 1048576)"},
 	{"limits", "PEXOS_LIMITS", "limits", "cgroup (default) or rlimit"},
 	{"python", "PEXOS_PYTHON", "python", "interpreter (default /usr/bin/python3)"},
-	{"pool", "PEXOS_POOL", "pool", "warm sandboxes kept ready (default 2 x workers; 0: none)"},
+	{"pool", "PEXOS_POOL", "pool", "warm sandboxes kept ready (default auto: 2 x workers; 0: none)"},
 	{"preload", "PEXOS_PRELOAD", "preload", "modules the warm sandboxes import (default numpy,pandas)"},
 	{"pool-wait", "PEXOS_POOL_WAIT", "pool_wait", "seconds a run waits for a warm sandbox (default 2)"},
 };
@@ -118,8 +118,6 @@ static int apply(struct config *c, const struct setting *s, const char *v)
 				err.message);
 			return -1;
 		}
-		if (strcmp(s->lib, "timeout") == 0 && !getenv("PEXOS_CPU"))
-			(void)pexos_options_set(c->opts, "cpu", v, &err);
 		return 0;
 	}
 	if (strcmp(s->flag, "listen") == 0)
@@ -161,6 +159,8 @@ static int configure(int argc, char **argv, struct config *c)
 {
 	struct option longopts[N_SETTINGS + 3];
 	const char *given[N_SETTINGS] = {0};
+	pexos_error err = {0};
+	char workers[16];
 	int opt, idx;
 
 	for (size_t i = 0; i < N_SETTINGS; i++)
@@ -191,19 +191,13 @@ static int configure(int argc, char **argv, struct config *c)
 		const char *v = given[i] ? given[i] : getenv(settings[i].env);
 		if (v && *v && apply(c, &settings[i], v) < 0)
 			return -2;
-		if (v && *v && strcmp(settings[i].flag, "pool") == 0)
-			c->pool_given = true;
-		if (v && strcmp(settings[i].flag, "limits") == 0 &&
-		    strcmp(v, "rlimit") == 0)
-			c->rlimit = true;
 	}
-	/* The pool needs cgroups: none by default under --limits rlimit. */
-	if (!c->pool_given && !c->rlimit) {
-		char v[16];
-		pexos_error err = {0};
-
-		snprintf(v, sizeof(v), "%u", 2 * c->workers > 1024 ? 1024 : 2 * c->workers);
-		(void)pexos_options_set(c->opts, "pool", v, &err);
+	/* The library sizes the pool from the runs at once (--pool and
+	 * PEXOS_POOL, applied above, win). */
+	snprintf(workers, sizeof(workers), "%u", c->workers);
+	if (pexos_options_set(c->opts, "concurrency", workers, &err) < 0) {
+		fprintf(stderr, "pexos-httpd: %s\n", err.message);
+		return -2;
 	}
 	if (!c->token && getenv("PEXOS_TOKEN") && *getenv("PEXOS_TOKEN"))
 		c->token = strdup(getenv("PEXOS_TOKEN"));
@@ -313,8 +307,11 @@ int main(int argc, char **argv)
 	int sig, r;
 
 	c.opts = pexos_options_new();
-	if (!c.opts)
+	/* Before the settings, so that --pool or PEXOS_POOL replaces it. */
+	if (!c.opts || pexos_options_set(c.opts, "pool", "auto", &err) < 0) {
+		pexos_options_free(c.opts);
 		return 1;
+	}
 	r = configure(argc, argv, &c);
 	if (r < 0) {
 		if (r == -1)

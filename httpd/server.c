@@ -278,12 +278,15 @@ static enum MHD_Result on_run_finished(struct conn *s)
 		return send_error(s, 503, "Busy",
 				  "pexos-httpd is shutting down; retry later");
 	if (j->error < 0) {
+		pexos_outcome oc;
+
 		text = pexos_error_response(&j->err);
-		snprintf(s->outcome, sizeof(s->outcome), "SandboxError");
+		pexos_error_outcome(&j->err, &oc);
+		snprintf(s->outcome, sizeof(s->outcome), "%s", oc.type);
 		if (!text)
 			return MHD_NO;
 		/* pexos_free and free are the same allocator. */
-		return send_text(s, 500, "application/json", text,
+		return send_text(s, oc.http_status, "application/json", text,
 				 strlen(text), false);
 	}
 	snprintf(s->outcome, sizeof(s->outcome), "%s",

@@ -31,6 +31,12 @@ extern const unsigned long pexos_init_elf_len;
 #define KIB 1024ULL
 #define MIB (1024ULL * 1024ULL)
 
+/* The smallest CPU-time limit: RLIMIT_CPU counts whole seconds. */
+#define CPU_MIN_MS 1000
+
+/* Most runs at once a caller may state ("concurrency"). */
+#define CONCURRENCY_MAX 65536
+
 const char *pexos_version(void)
 {
 	return PEXOS_VERSION;
@@ -39,6 +45,17 @@ const char *pexos_version(void)
 void pexos_free(void *p)
 {
 	free(p);
+}
+
+/* The CPUs this process may run on now, at least 1: the default number of
+ * runs at once, as the front ends' --workers and -j default to it. */
+static uint64_t online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return (uint64_t)n > CONCURRENCY_MAX ? CONCURRENCY_MAX : (uint64_t)n;
 }
 
 pexos_options *pexos_options_new(void)
@@ -60,6 +77,8 @@ pexos_options *pexos_options_new(void)
 	o->uid_base = 2000000000;
 	snprintf(o->limits, sizeof(o->limits), "auto");
 	o->pool = 0;
+	o->concurrency = online_cpus();
+	o->runs = 0;
 	o->pool_wait_ms = 2000;
 	snprintf(o->preload, sizeof(o->preload), "numpy,pandas");
 	return o;
@@ -78,7 +97,7 @@ static const struct {
 	bool seconds;
 } numeric_options[] = {
 	{"timeout", offsetof(pexos_options, wall_ms), 1, 86400000, true},
-	{"cpu", offsetof(pexos_options, cpu_ms), 1000, 86400000, true},
+	{"cpu", offsetof(pexos_options, cpu_ms), CPU_MIN_MS, 86400000, true},
 	{"memory_mb", offsetof(pexos_options, memory_mb), 16, 1048576, false},
 	{"pids", offsetof(pexos_options, pids), 4, 65536, false},
 	{"tmp_mb", offsetof(pexos_options, tmp_mb), 1, 1048576, false},
@@ -87,8 +106,10 @@ static const struct {
 	{"script_max", offsetof(pexos_options, script_max), 16, 64 * MIB, false},
 	{"stdin_max", offsetof(pexos_options, stdin_max), 0, 1024 * MIB, false},
 	{"uid_base", offsetof(pexos_options, uid_base), 1, 4294967293ULL, false},
-	{"pool", offsetof(pexos_options, pool), 0, 1024, false},
+	{"pool", offsetof(pexos_options, pool), 0, POOL_MAX, false},
 	{"pool_wait", offsetof(pexos_options, pool_wait_ms), 0, 600000, true},
+	{"concurrency", offsetof(pexos_options, concurrency), 1, CONCURRENCY_MAX, false},
+	{"runs", offsetof(pexos_options, runs), 0, UINT32_MAX, false},
 };
 
 /* A comma-separated list of module names (dotted), or empty. */
@@ -114,11 +135,11 @@ static bool valid_preload(const char *v)
 	return !start || !*v;
 }
 
-int pexos_options_set(pexos_options *o, const char *name, const char *value,
-		      pexos_error *err)
+/* The options whose value is a word or a path. Returns 1 when `name` is
+ * not one of them, else 0 or -EINVAL. */
+static int set_text(pexos_options *o, const char *name, const char *value,
+		    pexos_error *err)
 {
-	if (!o || !name || !value)
-		return pexos_fail(err, EINVAL, "options", "missing argument");
 	if (strcmp(name, "limits") == 0) {
 		if (strcmp(value, "auto") != 0 && strcmp(value, "cgroup") != 0 &&
 		    strcmp(value, "rlimit") != 0)
@@ -147,37 +168,90 @@ int pexos_options_set(pexos_options *o, const char *name, const char *value,
 		snprintf(o->python, sizeof(o->python), "%s", value);
 		return 0;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(numeric_options); i++) {
-		uint64_t v, *field;
-		int r;
-
-		if (strcmp(name, numeric_options[i].name) != 0)
-			continue;
-		field = (uint64_t *)((char *)o + numeric_options[i].offset);
-		if (numeric_options[i].seconds)
-			r = parse_seconds_ms(value, numeric_options[i].min,
-					     numeric_options[i].max, &v);
-		else
-			r = parse_u64(value, numeric_options[i].min,
-				      numeric_options[i].max, &v);
-		if (r < 0 && numeric_options[i].seconds)
-			return pexos_fail(err, EINVAL, "options",
-					  "%s must be a number of seconds from "
-					  "%g to %g, got '%s'",
-					  name,
-					  (double)numeric_options[i].min / 1000,
-					  (double)numeric_options[i].max / 1000,
-					  value);
-		if (r < 0)
-			return pexos_fail(err, EINVAL, "options",
-					  "%s must be a whole number from "
-					  "%" PRIu64 " to %" PRIu64 ", got '%s'",
-					  name, numeric_options[i].min,
-					  numeric_options[i].max, value);
-		*field = v;
+	if (strcmp(name, "pool") == 0 && strcmp(value, "auto") == 0) {
+		o->pool_auto = true;
+		o->pool = 0;
 		return 0;
 	}
+	return 1;
+}
+
+/* Sets numeric_options[i] from `value`. Returns 0 or -EINVAL. */
+static int set_number(pexos_options *o, size_t i, const char *value,
+		      pexos_error *err)
+{
+	uint64_t v, *field = (uint64_t *)((char *)o + numeric_options[i].offset);
+	const char *name = numeric_options[i].name;
+	int r;
+
+	if (numeric_options[i].seconds)
+		r = parse_seconds_ms(value, numeric_options[i].min,
+				     numeric_options[i].max, &v);
+	else
+		r = parse_u64(value, numeric_options[i].min,
+			      numeric_options[i].max, &v);
+	if (r < 0 && numeric_options[i].seconds)
+		return pexos_fail(err, EINVAL, "options",
+				  "%s must be a number of seconds from "
+				  "%g to %g, got '%s'",
+				  name, (double)numeric_options[i].min / 1000,
+				  (double)numeric_options[i].max / 1000, value);
+	if (r < 0)
+		return pexos_fail(err, EINVAL, "options",
+				  "%s must be a whole number from "
+				  "%" PRIu64 " to %" PRIu64 "%s, got '%s'",
+				  name, numeric_options[i].min,
+				  numeric_options[i].max,
+				  strcmp(name, "pool") == 0 ? ", or auto" : "",
+				  value);
+	*field = v;
+	/* The rules between options, so that every front end gets the same:
+	 * the CPU limit follows the wall-clock one until "cpu" itself is set
+	 * (in either order), and a number of warm sandboxes replaces "auto". */
+	if (strcmp(name, "cpu") == 0)
+		o->cpu_set = true;
+	else if (strcmp(name, "timeout") == 0 && !o->cpu_set)
+		o->cpu_ms = v < CPU_MIN_MS ? CPU_MIN_MS : v;
+	else if (strcmp(name, "pool") == 0)
+		o->pool_auto = false;
+	return 0;
+}
+
+int pexos_options_set(pexos_options *o, const char *name, const char *value,
+		      pexos_error *err)
+{
+	int r;
+
+	if (!o || !name || !value)
+		return pexos_fail(err, EINVAL, "options", "missing argument");
+	r = set_text(o, name, value, err);
+	if (r <= 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(numeric_options); i++)
+		if (strcmp(name, numeric_options[i].name) == 0)
+			return set_number(o, i, value, err);
 	return pexos_fail(err, EINVAL, "options", "unknown option '%s'", name);
+}
+
+uint64_t options_pool_size(const struct pexos_options *o, bool cgroups)
+{
+	uint64_t n;
+
+	if (!o->pool_auto)
+		return o->pool;
+	if (!cgroups)
+		return 0;
+	/* One run: a cold sandbox is ready sooner than the zygote. */
+	if (o->runs == 1)
+		return 0;
+	/* A known number of runs: one warm sandbox per run at once. A
+	 * server: twice that, so that while some run, as many are refilled
+	 * and a burst still finds warm ones. */
+	if (o->runs > 1)
+		n = o->concurrency < o->runs ? o->concurrency : o->runs;
+	else
+		n = 2 * o->concurrency;
+	return n > POOL_MAX ? POOL_MAX : n;
 }
 
 /* The interpreter's command line: isolated mode (no environment, no user
@@ -270,8 +344,12 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	ns_prepare(ctx);
 	build_command(ctx);
 	r = cg_prepare_self(&ctx->cg, ctx->opts.limits, err);
-	if (r == 0)
+	if (r == 0) {
+		ctx->opts.pool = options_pool_size(&ctx->opts,
+						   ctx->cg.mode != CG_NONE);
+		ctx->opts.pool_auto = false;
 		r = prepare_init(ctx, err);
+	}
 	if (r == 0)
 		r = caps_prepare(ctx, err);
 	if (r == 0)
@@ -322,9 +400,48 @@ char *pexos_error_response(const pexos_error *err)
 	struct verdict v = {.type = "SandboxError", .error = msg};
 	char *s = NULL;
 
-	snprintf(msg, sizeof(msg), "pexos could not run the script (%s): %s",
-		 err->step[0] ? err->step : "internal", err->message);
+	if (err)
+		snprintf(msg, sizeof(msg),
+			 "pexos could not run the script (%s): %s",
+			 err->step[0] ? err->step : "internal", err->message);
+	else
+		snprintf(msg, sizeof(msg), "pexos could not run the script");
 	if (response_build(&v, NULL, NULL, NULL, &s, NULL) < 0)
 		return NULL;
 	return s;
+}
+
+void pexos_error_outcome(const pexos_error *err, pexos_outcome *ret_outcome)
+{
+	(void)err; /* every failure of pexos is a SandboxError */
+	if (!ret_outcome)
+		return;
+	*ret_outcome = (pexos_outcome){
+		.type = "SandboxError",
+		.http_status = response_http_status("SandboxError"),
+		.exit_code = response_exit_code("SandboxError"),
+	};
+}
+
+int pexos_response_result(const char *response, char **ret_result,
+			  pexos_error *err)
+{
+	size_t start, end;
+	char *s;
+	int r;
+
+	if (!response || !ret_result)
+		return pexos_fail(err, EINVAL, "response", "missing argument");
+	r = response_member_span(response, strlen(response), "result", &start,
+				 &end);
+	if (r == -ENOENT)
+		return pexos_fail(err, ENOENT, "response",
+				  "the response has no result: the run failed");
+	if (r == -EINVAL)
+		return pexos_fail(err, EINVAL, "response",
+				  "not a response object");
+	if (r < 0 || !(s = strndup(response + start, end - start)))
+		return pexos_fail(err, ENOMEM, "response", "out of memory");
+	*ret_result = s;
+	return 0;
 }

@@ -41,6 +41,10 @@ struct pexos_options {
 	uint64_t uid_base;
 	char limits[16]; /* "auto", "cgroup" or "rlimit" */
 	uint64_t pool;         /* warm sandboxes kept ready; 0: none */
+	bool pool_auto;        /* "pool" "auto": sized when the context is made */
+	uint64_t concurrency;  /* runs at once the caller states (auto pool) */
+	uint64_t runs;         /* runs the caller will make; 0: not known */
+	bool cpu_set;          /* "cpu" was set: "timeout" leaves it alone */
 	uint64_t pool_wait_ms; /* how long a run waits for one */
 	char preload[512];     /* modules the pool imports, comma-separated */
 };
@@ -109,5 +113,13 @@ struct run_plan {
 };
 
 void run_plan_done(struct run_plan *plan);
+
+/* Most warm sandboxes a pool keeps. */
+#define POOL_MAX 1024
+
+/* The pool size `o` asks for: its "pool", or with "auto" the size the
+ * library picks from "concurrency" and "runs"; 0 without cgroups (each
+ * slot needs a cgroup of its own). */
+uint64_t options_pool_size(const struct pexos_options *o, bool cgroups);
 
 #endif

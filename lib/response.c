@@ -208,3 +208,98 @@ int response_build(const struct verdict *v, const struct capture *out,
 	*ret = s;
 	return 0;
 }
+
+/* Whether the key written as s[start, end) (quotes included) is `key`
+ * once unescaped: "res\u0075lt" is "result". */
+static bool key_is(const char *s, size_t start, size_t end, const char *key)
+{
+	_cleanup_json_ json_t *k = NULL;
+	size_t n = strlen(key);
+
+	if (end - start == n + 2 && memcmp(s + start + 1, key, n) == 0)
+		return true;
+	k = json_loadb(s + start, end - start, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+		       NULL);
+	return k && json_string_length(k) == n &&
+	       memcmp(json_string_value(k), key, n) == 0;
+}
+
+static bool json_space(char c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
+/* Walks the text of a valid JSON object once, character by character,
+ * tracking strings and depth: at depth 1 a string is a key until its ':',
+ * and a member's value runs from that ':' to the next ',' or the closing
+ * '}' at depth 1. Returns 0 with the trimmed span of `key`'s value, or
+ * -ENOENT. */
+static int find_member(const char *s, size_t len, const char *key,
+		       size_t *ret_start, size_t *ret_end)
+{
+	size_t depth = 0, kstart = 0, kend = 0, vstart = 0;
+	bool in_string = false, in_value = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\') {
+				i++;
+			} else if (s[i] == '"') {
+				in_string = false;
+				if (depth == 1 && !in_value)
+					kend = i + 1;
+			}
+		} else if (s[i] == '"') {
+			in_string = true;
+			if (depth == 1 && !in_value)
+				kstart = i;
+		} else if (s[i] == ':' && depth == 1) {
+			in_value = true;
+			vstart = i + 1;
+		} else if ((s[i] == ',' || s[i] == '}') && depth == 1 &&
+			   in_value) {
+			size_t vend = i;
+
+			if (key_is(s, kstart, kend, key)) {
+				while (json_space(s[vstart]))
+					vstart++;
+				while (vend > vstart && json_space(s[vend - 1]))
+					vend--;
+				*ret_start = vstart;
+				*ret_end = vend;
+				return 0;
+			}
+			in_value = false;
+			if (s[i] == '}')
+				depth--;
+		} else if (s[i] == '{' || s[i] == '[') {
+			depth++;
+		} else if (s[i] == '}' || s[i] == ']') {
+			depth--;
+		}
+	}
+	return -ENOENT;
+}
+
+int response_member_span(const char *s, size_t len, const char *key,
+			 size_t *ret_start, size_t *ret_end)
+{
+	_cleanup_json_ json_t *o = NULL;
+	json_error_t jerr;
+
+	/* Big integers are read as reals: the span, not the value, is
+	 * wanted, and run.c checks the runner's result the same way. */
+	o = json_loadb(s, len,
+		       JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
+			       JSON_DECODE_INT_AS_REAL,
+		       &jerr);
+	if (!o)
+		return json_error_code(&jerr) == json_error_out_of_memory
+			       ? -ENOMEM
+			       : -EINVAL;
+	if (!json_is_object(o))
+		return -EINVAL;
+	if (!json_object_get(o, key))
+		return -ENOENT;
+	return find_member(s, len, key, ret_start, ret_end);
+}

@@ -53,4 +53,11 @@ int response_build(const struct verdict *v, const struct capture *out,
 int response_http_status(const char *type);
 int response_exit_code(const char *type);
 
+/* Finds the top-level member `key` of the JSON object text s[0, len) (as
+ * written, so that numbers keep their spelling). Returns 0 and the value's
+ * span [*ret_start, *ret_end), -ENOENT when there is no such member,
+ * -EINVAL when s is not a JSON object, or -ENOMEM. */
+int response_member_span(const char *s, size_t len, const char *key,
+			 size_t *ret_start, size_t *ret_end);
+
 #endif

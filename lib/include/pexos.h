@@ -64,8 +64,10 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
 /* Sets one option by name from its text form, as the CLI flags and the
  * PEXOS_* environment variables give it. Names and units:
  *   "python"       interpreter inside the sandbox (absolute path)
- *   "timeout"      wall-clock limit, seconds (decimal)
- *   "cpu"          CPU-time limit, seconds (decimal)
+ *   "timeout"      wall-clock limit, seconds (decimal); also sets "cpu"
+ *                  (at least 1 s) until "cpu" itself is set
+ *   "cpu"          CPU-time limit, seconds (decimal); once set, "timeout"
+ *                  no longer changes it
  *   "memory_mb"    memory limit, MiB
  *   "pids"         processes and threads
  *   "tmp_mb"       size of the writable /tmp, MiB
@@ -78,7 +80,15 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *                  hosts without a writable cgroup)
  *   "uid_base"     first of the two unprivileged host uids runs map to
  *   "pool"         warm sandboxes kept ready (0, the default: none; every
- *                  run starts a sandbox and an interpreter of its own)
+ *                  run starts a sandbox and an interpreter of its own), or
+ *                  "auto": sized by pexos_context_new() from "concurrency"
+ *                  and "runs": 0 under "limits" "rlimit" or for one run,
+ *                  min(concurrency, runs) for a known number of runs,
+ *                  2 x concurrency (at most 1024) when "runs" is 0
+ *   "concurrency"  runs the caller makes at once (default: the online
+ *                  CPUs), for a "pool" of "auto"
+ *   "runs"         runs the caller will make in all, for an automatic
+ *                  "pool" (0, the default: not known, as for a server)
  *   "preload"      modules the pool's interpreters import before they wait,
  *                  comma-separated (default "numpy,pandas"; "" for none)
  *   "pool_wait"    seconds a run waits for a warm sandbox before it starts
@@ -127,9 +137,25 @@ PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
 PEXOS_EXPORT char *pexos_pool_status(pexos_context *ctx);
 
 /* Turns a library failure into the SandboxError response object of
- * pexos(7). Returns a new string (free with pexos_free) or NULL when out of
- * memory. */
+ * pexos(7): {"error": "pexos could not run the script (STEP): MESSAGE",
+ * "type": "SandboxError"}. `err` is borrowed. Returns a new string (free
+ * with pexos_free) or NULL when out of memory. */
 PEXOS_EXPORT char *pexos_error_response(const pexos_error *err);
+
+/* The verdict that goes with pexos_error_response(err): type
+ * "SandboxError", HTTP 500, exit code 3. `err` is borrowed (NULL is
+ * allowed); *ret_outcome is written unless NULL. Never fails. */
+PEXOS_EXPORT void pexos_error_outcome(const pexos_error *err,
+				      pexos_outcome *ret_outcome);
+
+/* The "result" of a success response (NUL-terminated, borrowed), as the
+ * JSON text it holds: numbers keep their spelling, big integers their
+ * digits. On success returns 0 and *ret_result is a new string (free with
+ * pexos_free). Returns -ENOENT when the response has no result (a failure
+ * response), -EINVAL when it is not a JSON object, -ENOMEM; `err` says
+ * which. */
+PEXOS_EXPORT int pexos_response_result(const char *response, char **ret_result,
+				       pexos_error *err);
 
 /* Probes which isolation features work on this host with `opts`
  * (borrowed), by trying each one for real, ending with a test run. Works

@@ -104,7 +104,7 @@ spec("token-file", "--token-file", TOKEN_FILE, env={"PEXOS_TOKEN": OTHER_TOKEN})
 # Everything from the environment, no flags at all.
 spec("env", listen_flags=False,
      env={"PORT": "0", "PEXOS_LISTEN": "127.0.0.1", "PEXOS_WORKERS": "1",
-          "PEXOS_QUEUE": "3", "PEXOS_TOKEN": TOKEN})
+          "PEXOS_QUEUE": "3", "PEXOS_TOKEN": TOKEN, "PEXOS_POOL": "auto"})
 spec("term", "--workers", "2")
 spec("grace", "--workers", "1", "--grace", "1")
 spec("rlimit", "--limits", "rlimit", wrapper=NO_CGROUP)
@@ -1191,6 +1191,21 @@ def _(c):
     c.expect(h.get("isolation", {}).get("limits") == "rlimit",
              f"isolation.limits {h.get('isolation', {}).get('limits')!r}")
     c.hello(d, "a hello-world run")
+
+
+@case("pool auto: 2 x workers (--workers 2: 4; PEXOS_WORKERS=1 PEXOS_POOL=auto: 2); rlimit: none")
+def _(c):
+    for name, want in (("main", 4), ("env", 2)):
+        pool = health(daemon(name).port).get("pool") or {}
+        c.expect(pool.get("size") == want,
+                 f"{name}: pool {pool!r}, want size {want}")
+    if not can_hide_cgroups():
+        if c.problems:
+            return
+        c.skip("cannot unshare a mount namespace here (needs root)")
+    pool = health(daemon("rlimit").port).get("pool")
+    c.expect(pool == {"size": 0, "state": "off"},
+             f"rlimit: pool {pool!r}, want none")
 
 
 # ======================================================== documentation

@@ -443,6 +443,19 @@ def _(c):
                  "not one testcase named after the script")
 
 
+@case("--junit: a result beyond 64 bits does not cost the captured output")
+def _(c):
+    files = [write_file("def main():\n    print('out')\n    return 10**30\n"),
+             write_file("def main():\n    print('x')\n    return [1e308, 2**64]\n")]
+    report = os.path.join(WORKDIR, "big.xml")
+    run = c.run("--junit", report, *files)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    root = c.junit(report)
+    if root is not None:
+        outs = [t.findtext("system-out") for t in root.iter("testcase")]
+        c.expect(outs == ["out\n", "x\n"], f"system-out {outs!r}")
+
+
 @case("--junit into a directory that does not exist: exit 2, nothing runs")
 def _(c):
     run = c.run("--junit", os.path.join(WORKDIR, "no", "r.xml"),
@@ -518,6 +531,65 @@ def _(c):
     objs = c.lines(c.run("--stats", *files), files)
     c.expect(all(isinstance(o.get("stats"), dict) for o in objs),
              "a line lacks stats")
+
+
+def pooled_flags(c, run, files):
+    """Each line's stats.pooled, or [] after reporting a problem."""
+    objs = c.lines(run, files)
+    flags = [(o.get("stats") or {}).get("pooled") for o in objs]
+    c.expect(all(isinstance(f, bool) for f in flags),
+             f"stats.pooled missing: {flags}")
+    return flags
+
+
+# PEXOS_RUN_ARGS may put every run under --limits rlimit: then no pool.
+EXTRA_RLIMIT = any("rlimit" in a for a in EXTRA_ARGS)
+
+
+@case("pool auto (the default): a batch runs on warm sandboxes, one script on a cold one")
+def _(c):
+    files = [write_file(HELLO), write_file(HELLO), write_file(HELLO)]
+    # A long wait for a warm sandbox: pooled, however slow the host is.
+    for args in ((), ("--pool", "auto")):
+        run = c.run("--stats", "--pool-wait", "60", "-j", "2", *args, *files)
+        c.expect(run.rc == 0, f"{args}: exit status {run.rc}, want 0")
+        flags = pooled_flags(c, run, files)
+        c.expect(flags == [not EXTRA_RLIMIT] * 3,
+                 f"{args}: stats.pooled {flags}")
+    run = c.run("--stats", "--pool-wait", "60", files[0])
+    resp = strict_loads(run.out.decode("utf-8", "replace") or "null")
+    c.expect(run.rc == 0 and isinstance(resp, dict) and
+             resp.get("stats", {}).get("pooled") is False,
+             f"one script: {run.out[:300]!r}, want stats.pooled false")
+    c.expect(run.wall < 30, f"one script took {run.wall:.1f} s: it waited "
+             "for a pool")
+    run = c.run("--stats", "--pool", "0", *files[:2])
+    c.expect(pooled_flags(c, run, files[:2]) == [False, False],
+             "--pool 0: a batch ran on warm sandboxes")
+
+
+@case("--limits rlimit: a batch runs without a pool; --pool 2 with it is a SandboxError")
+def _(c):
+    files = [write_file(HELLO), write_file(HELLO)]
+    run = c.run("--limits", "rlimit", "--stats", *files)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    objs = c.lines(run, files)
+    for o in objs:
+        st = o.get("stats") or {}
+        c.expect(st.get("limits") == "rlimit" and st.get("pooled") is False,
+                 f"stats {st}, want limits rlimit, not pooled")
+    run = c.run("--limits", "rlimit", "--pool", "2", *files)
+    c.expect(run.rc == 3, f"exit status {run.rc}, want 3")
+    for o in c.lines(run, files):
+        c.expect(o.get("type") == "SandboxError" and
+                 "pool" in str(o.get("error")),
+                 f"line {short_text(o)}, want a SandboxError naming the pool")
+
+
+@case("--pool many: usage error naming auto, exit 2")
+def _(c):
+    usage_error(c, c.run("--pool", "many", write_file(HELLO), write_file(HELLO)),
+                "auto")
 
 
 @case("one file keeps the single-run output: no file field, no summary")

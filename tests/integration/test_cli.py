@@ -605,6 +605,22 @@ def _(c):
     c.failure(run_request(request), "Timeout", wall_below=10)
 
 
+@case("--cpu 1 before or after --timeout 20: the CPU-time limit of 1 s ends a busy loop")
+def _(c):
+    busy = "def main():\n    while True:\n        pass\n"
+    for args in (("--cpu", "1", "--timeout", "20"),
+                 ("--timeout", "20", "--cpu", "1")):
+        c.failure(run_script(busy, *args), "Timeout",
+                  names=["CPU-time limit of 1 s"], wall_below=10)
+
+
+@case("--timeout 0.5 (below the CPU limit's 1 s): accepted, Timeout in < 5 s")
+def _(c):
+    c.failure(run_script("import time\n\ndef main():\n    time.sleep(60)\n",
+                         "--timeout", "0.5"),
+              "Timeout", names=["wall-clock limit of 0.5 s"], wall_below=5)
+
+
 @case("a background child left running does not hold the run open")
 def _(c):
     source = (
@@ -791,6 +807,21 @@ def _(c):
             continue
         c.expect(same(got, {"message": "Hello, World!"}),
                  f"{flag}: stdout is {short(got)}, want the result alone")
+
+
+@case("-r prints the result's JSON text as the response holds it")
+def _(c):
+    source = ('def main():\n'
+              '    return {"f": 0.1, "big": 10**30, "s": "a,}\\"]", "l": [1e100]}\n')
+    run = pexos("-r", write_file(source))
+    c.runs.append(run)
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    want = b'{"f":0.1,"big":1000000000000000000000000000000,"s":"a,}\\"]","l":[1e+100]}\n'
+    c.expect(run.out == want, f"stdout {run.out!r}, want {want!r}")
+    full = pexos(write_file(source))
+    c.runs.append(full)
+    c.expect(full.out.startswith(b'{"result":' + want[:-1] + b","),
+             f"the response {full.out[:200]!r} does not hold that text")
 
 
 @case("-r on a failure: exit 1, nothing on stdout")

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Request validation (SPEC §1): every field, every way to get it wrong. */
+/* Request validation (SPEC §1): every field, every way to get it wrong;
+ * and the rules between options (CPU follows timeout, pool "auto"). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,8 +92,87 @@ static void sizes(void)
 	free(big);
 }
 
+/* Sets `name` to `value` on `o`; true when the library accepted it. */
+static bool set(pexos_options *o, const char *name, const char *value)
+{
+	pexos_error err = {0};
+
+	return pexos_options_set(o, name, value, &err) == 0;
+}
+
+/* The CPU limit follows the wall-clock one until "cpu" is set itself. */
+static void cpu_follows_timeout(void)
+{
+	pexos_options *o = pexos_options_new();
+
+	tap_ok(o && o->wall_ms == 30000 && o->cpu_ms == 30000 && !o->cpu_set,
+	       "defaults: timeout 30 s, cpu 30 s");
+	tap_ok(set(o, "timeout", "10") && o->wall_ms == 10000 &&
+		       o->cpu_ms == 10000,
+	       "timeout 10 sets the CPU limit to 10 s too");
+	tap_ok(set(o, "timeout", "0.5") && o->wall_ms == 500 &&
+		       o->cpu_ms == 1000,
+	       "timeout 0.5: the CPU limit is its smallest value, 1 s");
+	tap_ok(!set(o, "cpu", "0.5") && !o->cpu_set && set(o, "timeout", "7") &&
+		       o->cpu_ms == 7000,
+	       "a refused cpu value does not stop the CPU limit following");
+	tap_ok(set(o, "cpu", "3") && o->cpu_ms == 3000,
+	       "cpu after timeout wins");
+	tap_ok(set(o, "timeout", "20") && o->wall_ms == 20000 &&
+		       o->cpu_ms == 3000,
+	       "timeout after cpu leaves the CPU limit alone");
+	pexos_options_free(o);
+	o = pexos_options_new();
+	tap_ok(o && set(o, "cpu", "30") && set(o, "timeout", "60") &&
+		       o->cpu_ms == 30000 && o->wall_ms == 60000,
+	       "cpu equal to the default still counts as set");
+	pexos_options_free(o);
+}
+
+/* "pool" "auto" and the numbers it resolves to. */
+static void pool_auto(void)
+{
+	pexos_options *o = pexos_options_new();
+	pexos_error err = {0};
+
+	tap_ok(o && o->pool == 0 && !o->pool_auto && o->runs == 0 &&
+		       o->concurrency >= 1 && options_pool_size(o, true) == 0,
+	       "the library's default: no pool");
+	tap_ok(set(o, "pool", "auto") && o->pool_auto, "pool accepts auto");
+	tap_ok(set(o, "concurrency", "4") && options_pool_size(o, true) == 8,
+	       "auto, runs not known (a server): 2 x concurrency");
+	tap_ok(options_pool_size(o, false) == 0,
+	       "auto without cgroups (limits rlimit): no pool");
+	tap_ok(set(o, "concurrency", "600") && options_pool_size(o, true) == 1024,
+	       "auto is at most 1024");
+	tap_ok(set(o, "concurrency", "4") && set(o, "runs", "1") &&
+		       options_pool_size(o, true) == 0,
+	       "auto, one run: no pool");
+	tap_ok(set(o, "runs", "10") && options_pool_size(o, true) == 4,
+	       "auto, 10 runs 4 at once: 4");
+	tap_ok(set(o, "runs", "3") && options_pool_size(o, true) == 3,
+	       "auto, 3 runs 4 at once: 3");
+	tap_ok(set(o, "runs", "0") && options_pool_size(o, true) == 8,
+	       "runs 0 is not known again");
+	tap_ok(pexos_options_set(o, "pool", "many", &err) == -EINVAL &&
+		       strstr(err.message, "or auto") && o->pool_auto,
+	       "a bad pool value is refused, names auto, leaves auto");
+	tap_ok(set(o, "pool", "3") && !o->pool_auto &&
+		       options_pool_size(o, true) == 3 &&
+		       options_pool_size(o, false) == 3,
+	       "a number replaces auto and stays (rlimit refuses it later)");
+	tap_ok(set(o, "pool", "auto") && options_pool_size(o, true) == 8,
+	       "auto replaces a number");
+	tap_ok(!set(o, "concurrency", "0") && !set(o, "concurrency", "65537") &&
+		       !set(o, "runs", "-1") && !set(o, "pool", "1025"),
+	       "concurrency 1 to 65536, runs >= 0, pool <= 1024");
+	pexos_options_free(o);
+}
+
 int main(void)
 {
+	cpu_follows_timeout();
+	pool_auto();
 	accepted();
 	defaults();
 	refused_s("", "not valid JSON");

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Output capping, UTF-8 repair and response building (SPEC §3). */
+#include <errno.h>
 #include <string.h>
 
 #include "response.h"
@@ -102,10 +103,82 @@ static void responses(void)
 	       "status and exit-code table");
 }
 
+/* pexos_response_result on `resp`: expects `want` (NULL: the error code
+ * `code`). */
+static void result_of(const char *resp, const char *want, int code,
+		      const char *what)
+{
+	pexos_error err = {0};
+	char *got = NULL;
+	int r = pexos_response_result(resp, &got, &err);
+
+	if (!tap_ok(want ? r == 0 && got && strcmp(got, want) == 0
+			 : r == code && !got && err.code == -code,
+		    "%s", what))
+		printf("# got %d %s (%s)\n", r, got ? got : "(null)",
+		       err.message);
+	pexos_free(got);
+}
+
+static void results(void)
+{
+	result_of("{\"result\":0.1,\"stdout\":\"\"}", "0.1", 0,
+		  "result: a number keeps its spelling");
+	result_of("{\"result\":123456789012345678901234567890,\"stdout\":\"\"}",
+		  "123456789012345678901234567890", 0,
+		  "result: a big integer keeps its digits");
+	result_of("{\"result\":{\"a\":[1,\"x,}]\\\"\",{}],\"b\":null},"
+		  "\"stdout\":\"}\"}",
+		  "{\"a\":[1,\"x,}]\\\"\",{}],\"b\":null}", 0,
+		  "result: nested, with delimiters and escapes in strings");
+	result_of("{\"stdout\":\"result\",\"x\":{\"result\":1},"
+		  "\"result\":\"last\"}",
+		  "\"last\"", 0,
+		  "result: found after other members, not inside them");
+	result_of("{ \"res\\u0075lt\" : [ 1 , 2 ] }", "[ 1 , 2 ]", 0,
+		  "result: an escaped key, whitespace around the value");
+	result_of("{\"result\":null,\"stdout\":\"\"}", "null", 0,
+		  "result: null is a result");
+	result_of("{\"error\":\"E\",\"type\":\"ScriptError\",\"stdout\":\"\"}",
+		  NULL, -ENOENT, "a failure response has no result: -ENOENT");
+	result_of("{\"result\":1", NULL, -EINVAL, "not JSON: -EINVAL");
+	result_of("[{\"result\":1}]", NULL, -EINVAL,
+		  "not an object: -EINVAL");
+	result_of("{\"result\":1,\"result\":2}", NULL, -EINVAL,
+		  "a duplicate key: -EINVAL");
+}
+
+static void sandbox_error(void)
+{
+	pexos_error err = {.code = EPERM, .step = "uid_map",
+			   .message = "write /proc/1/uid_map: \"denied\""};
+	pexos_outcome oc = {.type = "x"};
+	char *s = pexos_error_response(&err);
+
+	if (!tap_ok(s && strcmp(s, "{\"error\":\"pexos could not run the script "
+			      "(uid_map): write /proc/1/uid_map: "
+			      "\\\"denied\\\"\",\"type\":\"SandboxError\"}") ==
+			    0,
+	       "SandboxError: error and type only (SPEC 3), step and message"))
+		printf("# got %s\n", s ? s : "(null)");
+	pexos_free(s);
+	pexos_error_outcome(&err, &oc);
+	tap_ok(strcmp(oc.type, "SandboxError") == 0 && oc.http_status == 500 &&
+		       oc.exit_code == 3,
+	       "its outcome: SandboxError, HTTP 500, exit 3");
+	pexos_error_outcome(NULL, NULL);
+	s = pexos_error_response(NULL);
+	tap_ok(s && strstr(s, "\"type\":\"SandboxError\""),
+	       "NULL error: still a SandboxError response");
+	pexos_free(s);
+}
+
 int main(void)
 {
 	capping();
 	utf8();
 	responses();
+	results();
+	sandbox_error();
 	return tap_done();
 }
