@@ -139,17 +139,29 @@ void pool_stop(struct pexos_context *ctx)
 
 /* ---- runs ------------------------------------------------------------- */
 
+/* A run waits this long for the lock even with a pool_wait of 0: a holder
+ * preempted on a busy host must not send it to the cold path. */
+#define LOCK_WAIT_MIN_MS 50
+
+static struct timespec ms_to_ts(uint64_t ms)
+{
+	return (struct timespec){.tv_sec = (time_t)(ms / 1000),
+				 .tv_nsec = (long)(ms % 1000) * 1000000};
+}
+
 /* Takes a ready slot, waiting up to pool_wait while the pool is healthy.
  * Both waits are bounded by pool_wait: the lock's (held only briefly, by
  * the rule of pool_int.h, but a run must not depend on it) and the wait
  * for a slot. */
 static bool acquire(struct pool *p, struct pool_slot *out)
 {
-	uint64_t deadline = now_ms() + p->ctx->opts.pool_wait_ms;
-	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
-			      .tv_nsec = (long)(deadline % 1000) * 1000000};
+	uint64_t now = now_ms(), deadline = now + p->ctx->opts.pool_wait_ms;
+	struct timespec ts = ms_to_ts(deadline);
+	struct timespec lock_ts = ms_to_ts(
+		deadline > now + LOCK_WAIT_MIN_MS ? deadline
+						  : now + LOCK_WAIT_MIN_MS);
 
-	if (pthread_mutex_clocklock(&p->lock, CLOCK_MONOTONIC, &ts) != 0) {
+	if (pthread_mutex_clocklock(&p->lock, CLOCK_MONOTONIC, &lock_ts) != 0) {
 		atomic_fetch_add(&p->misses, 1);
 		return false;
 	}
