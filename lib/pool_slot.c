@@ -310,6 +310,7 @@ void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
 			 * this thread fills an empty entry). */
 			pthread_mutex_lock(&p->lock);
 			*entry = copy;
+			pthread_cond_broadcast(&p->ready);
 			pthread_mutex_unlock(&p->lock);
 		}
 		return;
