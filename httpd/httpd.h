@@ -56,8 +56,9 @@ unsigned queue_length(void);
 
 void metrics_request(const char *outcome, int status, double seconds,
 		     bool execute);
-/* Prometheus text exposition; new string (free). */
-char *metrics_render(const char *pool_json, unsigned workers, unsigned busy,
+/* Prometheus text exposition; new string (free). `pool` is borrowed. */
+char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
+		     unsigned busy,
 		     unsigned queued,
 		     unsigned queue_capacity);
 

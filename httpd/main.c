@@ -235,26 +235,17 @@ static char *startup_check(const struct config *c)
 static void wait_for_pool(pexos_context *ctx)
 {
 	uint64_t deadline = mono_ns() + 60 * 1000000000ull;
-	json_t *st = NULL;
+	pexos_pool_snapshot st;
 
 	for (;;) {
-		char *text = pexos_pool_status(ctx);
-		const char *state;
-
-		if (!text)
+		if (pexos_pool_info(ctx, &st) < 0 || st.state == PEXOS_POOL_OFF)
 			return;
-		json_decref(st);
-		st = json_loads(text, 0, NULL);
-		pexos_free(text);
-		state = json_string_value(json_object_get(st, "state"));
-		if (json_integer_value(json_object_get(st, "ready")) > 0)
+		if (st.ready > 0)
 			break;
-		if ((state && strcmp(state, "up") != 0 &&
-		     json_object_get(st, "error")) ||
-		    json_integer_value(json_object_get(st, "slot_failures")) >= 3 ||
-		    mono_ns() > deadline) {
-			const char *e = json_string_value(json_object_get(st, "error"));
-			json_t *why = json_string(e ? e : "still starting");
+		if ((st.state != PEXOS_POOL_UP && st.error[0]) ||
+		    st.slot_failures >= 3 || mono_ns() > deadline) {
+			json_t *why = json_string(st.error[0] ? st.error
+							      : "still starting");
 
 			fprintf(stderr,
 				"{\"severity\":\"WARNING\",\"message\":\"the warm "
@@ -267,7 +258,6 @@ static void wait_for_pool(pexos_context *ctx)
 		}
 		usleep(20000);
 	}
-	json_decref(st);
 }
 
 static void shutdown_gracefully(pexos_context *ctx, double grace)

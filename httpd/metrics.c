@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "httpd.h"
 
 static const char *const outcomes[] = {
@@ -52,51 +50,51 @@ void metrics_request(const char *outcome, int status, double seconds,
 	pthread_mutex_unlock(&lock);
 }
 
-/* The pool's figures, from pexos_pool_status (NULL: no pool). */
-static void render_pool(FILE *f, const char *pool_json)
+/* The pool's figures (state PEXOS_POOL_OFF: no pool, size 0 only). */
+static void render_pool(FILE *f, const pexos_pool_snapshot *p)
 {
-	static const struct {
-		const char *key, *name, *type, *help;
-		long long scale;
+	const struct {
+		const char *name, *type, *help;
+		long long v; /* -1: not known, left out */
 	} m[] = {
-		{"size", "pexos_pool_size", "gauge",
-		 "Warm sandboxes the pool keeps (its configured size).", 1},
-		{"ready", "pexos_pool_ready", "gauge",
-		 "Warm sandboxes waiting for a script now.", 1},
-		{"starting", "pexos_pool_starting", "gauge",
-		 "Warm sandboxes being set up now.", 1},
-		{"in_use", "pexos_pool_in_use", "gauge",
-		 "Warm sandboxes running a script now.", 1},
-		{"hits", "pexos_pool_hits_total", "counter",
-		 "Runs that got a warm sandbox.", 1},
-		{"misses", "pexos_pool_misses_total", "counter",
-		 "Runs that found none in time and started a cold one.", 1},
-		{"slot_failures", "pexos_pool_slot_failures_total", "counter",
-		 "Warm sandboxes that failed to start.", 1},
-		{"zygote_starts", "pexos_pool_zygote_starts_total", "counter",
-		 "Starts of the zygote interpreter.", 1},
-		{"zygote_rss_kb", "pexos_pool_zygote_rss_bytes", "gauge",
-		 "Resident memory of the zygote.", 1024},
-		{"slot_private_kb", "pexos_pool_slot_private_bytes", "gauge",
-		 "Private memory of a waiting sandbox (mean of up to 4).", 1024},
+		{"pexos_pool_size", "gauge",
+		 "Warm sandboxes the pool keeps (its configured size).", p->size},
+		{"pexos_pool_ready", "gauge",
+		 "Warm sandboxes waiting for a script now.", p->ready},
+		{"pexos_pool_starting", "gauge",
+		 "Warm sandboxes being set up now.", p->starting},
+		{"pexos_pool_in_use", "gauge",
+		 "Warm sandboxes running a script now.", p->in_use},
+		{"pexos_pool_hits_total", "counter",
+		 "Runs that got a warm sandbox.", (long long)p->hits},
+		{"pexos_pool_misses_total", "counter",
+		 "Runs that found none in time and started a cold one.",
+		 (long long)p->misses},
+		{"pexos_pool_slot_failures_total", "counter",
+		 "Warm sandboxes that failed to start.",
+		 (long long)p->slot_failures},
+		{"pexos_pool_zygote_starts_total", "counter",
+		 "Starts of the zygote interpreter.", (long long)p->zygote_starts},
+		{"pexos_pool_zygote_rss_bytes", "gauge",
+		 "Resident memory of the zygote.",
+		 p->zygote_rss_kb < 0 ? -1 : p->zygote_rss_kb * 1024},
+		{"pexos_pool_slot_private_bytes", "gauge",
+		 "Private memory of a waiting sandbox (mean of up to 4).",
+		 p->slot_private_kb < 0 ? -1 : p->slot_private_kb * 1024},
 	};
-	json_t *o = pool_json ? json_loads(pool_json, 0, NULL) : NULL;
 
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		json_t *v = json_object_get(o, m[i].key);
-
-		if (!o && i > 0)
+		if (p->state == PEXOS_POOL_OFF && i > 0)
 			break;
-		if (o && !json_is_integer(v))
+		if (m[i].v < 0)
 			continue;
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m[i].name,
-			m[i].help, m[i].name, m[i].type, m[i].name,
-			o ? (long long)json_integer_value(v) * m[i].scale : 0);
+			m[i].help, m[i].name, m[i].type, m[i].name, m[i].v);
 	}
-	json_decref(o);
 }
 
-char *metrics_render(const char *pool_json, unsigned workers, unsigned busy,
+char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
+		     unsigned busy,
 		     unsigned queued,
 		     unsigned queue_capacity)
 {
@@ -147,7 +145,7 @@ char *metrics_render(const char *pool_json, unsigned workers, unsigned busy,
 		"# HELP pexos_queue_capacity Requests that may wait.\n"
 		"# TYPE pexos_queue_capacity gauge\npexos_queue_capacity %u\n",
 		busy, workers, queued, queue_capacity);
-	render_pool(f, pool_json);
+	render_pool(f, pool);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -128,11 +128,12 @@ static enum MHD_Result send_health(struct conn *s)
 
 static enum MHD_Result send_metrics(struct conn *s)
 {
-	char *pool = pexos_pool_status(ctx);
-	char *text = metrics_render(pool, cfg->workers, queue_busy(),
-				    queue_length(), cfg->queue);
+	pexos_pool_snapshot pool;
+	char *text;
 
-	pexos_free(pool);
+	pexos_pool_info(ctx, &pool);
+	text = metrics_render(&pool, cfg->workers, queue_busy(), queue_length(),
+			      cfg->queue);
 
 	if (!text)
 		return MHD_NO;

@@ -394,6 +394,14 @@ char *pexos_pool_status(pexos_context *ctx)
 	return pool_status_json(ctx->pool);
 }
 
+int pexos_pool_info(pexos_context *ctx, pexos_pool_snapshot *ret)
+{
+	if (!ctx || !ret)
+		return -EINVAL;
+	pool_info(ctx->pool, ret);
+	return 0;
+}
+
 char *pexos_error_response(const pexos_error *err)
 {
 	char msg[sizeof(err->message) + sizeof(err->step) + 64];

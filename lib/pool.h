@@ -68,7 +68,12 @@ int pool_finish(struct pool_lease *l, const struct run_plan *plan,
 /* Gives the slot back for disposal: its namespaces and cgroup go. */
 void pool_release(struct pool_lease *l);
 
-/* The pool's state as a JSON object (malloc'd), or NULL. */
+/* Fills *ret with the pool's state (PEXOS_POOL_OFF for NULL). Never waits
+ * for the pool's work. */
+void pool_info(struct pool *p, pexos_pool_snapshot *ret);
+
+/* The pool's state as a JSON object (malloc'd), built from pool_info, or
+ * NULL without a pool. */
 char *pool_status_json(struct pool *p);
 
 #endif

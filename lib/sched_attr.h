@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* struct sched_attr of sched_setattr(2), its first version (48 bytes):
  * glibc 2.36 has neither the call nor the type, and <linux/sched/types.h>
- * clashes with <sched.h>. Used by pool.c and by the zygote's helper.c. */
+ * clashes with <sched.h>. Used by pool_slot.c and by the zygote's helper.c. */
 #ifndef PEXOS_SCHED_ATTR_H
 #define PEXOS_SCHED_ATTR_H
 

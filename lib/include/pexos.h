@@ -133,8 +133,44 @@ PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
  *    "preload", "slot_start_ms", "zygote_start_ms", "zygote_rss_kb",
  *    "zygote_private_kb", "slot_private_kb", "slot_private_kb_max", "error"}
  * (the memory figures only while the zygote is up; "error" only after a
- * failure). Thread-safe. */
+ * failure), built from pexos_pool_info(); front ends that decide on the
+ * pool's state should call that instead. Thread-safe. */
 PEXOS_EXPORT char *pexos_pool_status(pexos_context *ctx);
+
+/* The warm pool's zygote: not running (and to be started again after a
+ * back-off, or never if the pool is stopping), being started, or up. */
+typedef enum pexos_pool_state {
+	PEXOS_POOL_OFF = 0, /* the context has no pool */
+	PEXOS_POOL_DOWN,
+	PEXOS_POOL_STARTING,
+	PEXOS_POOL_UP,
+} pexos_pool_state;
+
+/* The warm pool's state at one moment, filled by pexos_pool_info(). The
+ * figures pexos_pool_status() gives as JSON, under the same names; a
+ * figure that is not known is -1. */
+typedef struct pexos_pool_snapshot {
+	pexos_pool_state state;
+	unsigned size;     /* slots the pool keeps */
+	unsigned ready;    /* waiting for a script */
+	unsigned starting; /* being set up */
+	unsigned in_use;   /* running a script */
+	unsigned long long hits, misses; /* runs that got one, or went cold */
+	unsigned long long slots_started, slot_failures, zygote_starts;
+	double slot_start_ms;      /* mean, asked for to ready; -1 before one */
+	long long zygote_start_ms; /* its last start; -1 unless up */
+	long long zygote_rss_kb, zygote_private_kb; /* -1 unless up */
+	long long slot_private_kb;     /* mean of up to 4 ready slots, or -1 */
+	long long slot_private_kb_max; /* the largest of those, or -1 */
+	char preload[512];             /* the modules its interpreters import */
+	char error[512]; /* why it failed last, or "" (cleared once up) */
+} pexos_pool_snapshot;
+
+/* Fills *ret with the warm pool's state: PEXOS_POOL_OFF and zeros for a
+ * context without a pool. Never waits for the pool's work (a zygote's
+ * start, a slot's set-up): the pool holds its lock only briefly. Returns 0,
+ * or -EINVAL when ctx or ret is NULL. Thread-safe. */
+PEXOS_EXPORT int pexos_pool_info(pexos_context *ctx, pexos_pool_snapshot *ret);
 
 /* Turns a library failure into the SandboxError response object of
  * pexos(7): {"error": "pexos could not run the script (STEP): MESSAGE",

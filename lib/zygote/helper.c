@@ -16,7 +16,7 @@
  *
  * Protocol: proto.h. The lockdown is lockdown.c's, built into this object
  * with error.c: the plan the library sends is the one the cold path
- * applies. Built on its own (not with the project's sanitizers: it runs
+ * applies; messages with descriptors are fdpass.c's, as the library's. Built on its own (not with the project's sanitizers: it runs
  * inside the sandbox's interpreter), against libc only.
  */
 #include <errno.h>
@@ -42,6 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../fdpass.h"
 #include "../lockdown.h"
 #include "../proto.h"
 #include "../sched_attr.h"
@@ -217,7 +218,7 @@ static void slot_main(const struct zy_config *c, const int fds[PROTO_SLOT_NFD],
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	if (c->z.idle) {
-		/* As pool.c's slot_sched(): until the library hands it a run. */
+		/* As pool_slot.c's slot_sched(): until the library hands it a run. */
 		struct sched_attr_v0 a = {.size = sizeof(a),
 				       .sched_policy = SCHED_IDLE,
 				       .sched_nice = 19,
@@ -309,24 +310,10 @@ static void send_failure(int ctl, uint32_t id, const char *what)
 static int send_pidfds(int ctl, uint32_t id, int a, int b)
 {
 	char msg[PROTO_MSG_ID_LEN] = {PROTO_MSG_SLOT};
-	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {msg, sizeof(msg)};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
-			   .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *cm;
 	int fds[2] = {a, b};
 
 	memcpy(msg + 1, &id, 4);
-	memset(&u, 0, sizeof(u));
-	cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	return sendmsg(ctl, &m, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	return fdpass_send(ctl, msg, sizeof(msg), fds, 2) < 0 ? -1 : 0;
 }
 
 static void remember(pid_t pid, int status_fd)
@@ -435,42 +422,21 @@ out:
 static int read_request(int ctl, uint32_t *id, int fds[PROTO_SLOT_NFD])
 {
 	char buf[64];
-	union {
-		char buf[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {buf, sizeof(buf)};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1,
-			   .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	int got[8], n_got = 0;
-	ssize_t n = recvmsg(ctl, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	int got[8];
+	size_t n_got;
+	ssize_t n = fdpass_recv(ctl, buf, sizeof(buf), got, 8, &n_got);
 
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		return n == -EAGAIN || n == -EINTR ? 0 : -1;
 	if (n == 0)
 		return -1;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm;
-	     cm = CMSG_NXTHDR(&m, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0;
-		     i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-			if (n_got < 8)
-				got[n_got++] = fd;
-			else
-				close(fd);
-		}
-	}
 	if (n == PROTO_MSG_ID_LEN && buf[0] == PROTO_MSG_SLOT &&
 	    n_got == PROTO_SLOT_NFD) {
 		memcpy(id, buf + 1, 4);
 		memcpy(fds, got, PROTO_SLOT_NFD * sizeof(int));
 		return 1;
 	}
-	for (int i = 0; i < n_got; i++)
-		close(got[i]);
+	close_fds(got, n_got);
 	return 0;
 }
 

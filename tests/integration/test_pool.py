@@ -81,13 +81,13 @@ class Run:
                 f"stderr: {clip(self.err, 800)}"]
 
 
-def pexos_run(*args, timeout=COMMAND_TIMEOUT):
+def pexos_run(*args, timeout=COMMAND_TIMEOUT, env=None):
     argv = [PEXOS_RUN, *args]
     start = time.monotonic()
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout, env=clean_env(), cwd=WORKDIR)
+                              timeout=timeout, env=clean_env(env), cwd=WORKDIR)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as e:
         rc, out, err = "killed by the harness", e.stdout or b"", e.stderr or b""
@@ -114,7 +114,13 @@ DAEMON_SPECS = {
     "zygote": ("--workers", "2", "--pool", "2"),
     # Three runs at once on four warm sandboxes: when does it refill?
     "refill": ("--workers", "3", "--pool", "4"),
+    # Its zygote takes SLOW_ZYGOTE_MS longer to start, every time.
+    "slow": ("--workers", "2", "--pool", "1", "--pool-wait", "1"),
 }
+# pexos(7)'s test hook: a zygote's start sleeps that long where the pool's
+# lock was once held through it.
+SLOW_ZYGOTE_MS = 6000
+DAEMON_ENV = {"slow": {"PEXOS_TEST_ZYGOTE_DELAY_MS": str(SLOW_ZYGOTE_MS)}}
 DAEMONS = {}
 ALL_DAEMONS = STARTED_DAEMONS
 
@@ -124,7 +130,7 @@ def daemon(name):
     d = DAEMONS.get(name)
     if d is None or not d.alive():
         d = Daemon(PEXOS_HTTPD, name, DAEMON_SPECS[name],
-                   start_timeout=START_TIMEOUT)
+                   env=DAEMON_ENV.get(name), start_timeout=START_TIMEOUT)
         DAEMONS[name] = d
         d.start()
     return d
@@ -220,6 +226,18 @@ def zygotes_of(daemon_pid):
              if pp == daemon_pid and cmd.split(" ", 1)[0] == "pexos-init"]
     return [p for p, (pp, cmd) in table.items()
             if pp in inits and cmd.startswith(ZYGOTE_CMDLINE)]
+
+
+def ready_zygote(c, name, n):
+    """The daemon `name` once n slots are ready, and its one zygote's pid
+    (None after reporting the problem)."""
+    d = daemon(name)
+    if not c.ready(d, n):
+        return d, None
+    zygotes = zygotes_of(d.proc.pid)
+    if not c.expect(len(zygotes) == 1, f"found {len(zygotes)} zygotes: {zygotes}"):
+        return d, None
+    return d, zygotes[0]
 
 
 # ------------------------------------------------------------------ checking
@@ -902,6 +920,71 @@ def zygote_leftovers(d):
             for p in sorted(set(descendants(d.proc.pid, table)) - keep)]
 
 
+# ==================================================== a slow zygote holds nobody
+
+# How late a run may answer after pool_wait (a cold hello, a busy machine).
+BOUND_MARGIN = 2.5
+# How long /health may take while a zygote starts.
+HEALTH_MAX = 1.0
+
+
+@case("pool_wait is a bound: with a zygote 10 s slow to start, pexos-run "
+      "--pool 1 --pool-wait 1 waits 1 s, then answers from a cold sandbox "
+      f"(within 1 + {BOUND_MARGIN} s)")
+def _(c):
+    hello = write_file("bound.py", HELLO)
+    run = c.run("--pool", "1", "--pool-wait", "1", "--stats", hello,
+                env={"PEXOS_TEST_ZYGOTE_DELAY_MS": "10000"})
+    c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
+    c.expect(1.0 <= run.wall < 1.0 + BOUND_MARGIN,
+             f"pexos-run took {run.wall:.2f} s, want 1 s (pool_wait) up to "
+             f"{1.0 + BOUND_MARGIN} s")
+    try:
+        obj = json.loads(run.out)
+    except ValueError:
+        c.expect(False, "the output is not a JSON object")
+        return
+    c.expect(same(obj.get("result"), HELLO_RESULT),
+             f"result {short(obj.get('result'))}")
+    c.pooled(obj, False, "the run while the zygote starts")
+
+
+@case("while a zygote is slow to start again (its predecessor killed), "
+      f"/health answers within {HEALTH_MAX} s and a run falls back to a cold "
+      f"sandbox within pool_wait + {BOUND_MARGIN} s")
+def _(c):
+    d, zygote = ready_zygote(c, "slow", 1)
+    if not zygote:
+        return
+    before = pool_of(d.port).get("zygote_starts")
+    os.kill(zygote, signal.SIGKILL)
+    t0 = time.monotonic()
+    # Its death noticed, a back-off of 1 s, then the slow start: /health
+    # all along, and one run once the start is under way.
+    slowest, states, ran = 0.0, [], False
+    while time.monotonic() < t0 + 4.5:
+        r = request(d.port, "GET", "/health", timeout=HTTP_TIMEOUT)
+        slowest = max(slowest, r.elapsed)
+        pool = (r.json() or {}).get("pool") or {}
+        states.append(pool.get("state"))
+        if not ran and pool.get("state") == "starting" \
+                and pool.get("zygote_starts") == before:
+            ran = True
+            e = execute(d.port, HELLO, stats=True)
+            c.success(e, HELLO_RESULT, "a run while the zygote starts",
+                      pooled=False)
+            c.expect(e.elapsed < 1.0 + BOUND_MARGIN,
+                     f"that run took {e.elapsed:.2f} s, want < "
+                     f"{1.0 + BOUND_MARGIN} s (pool_wait 1 s)")
+        time.sleep(0.05)
+    c.expect(slowest < HEALTH_MAX,
+             f"the slowest /health took {slowest:.2f} s, want < {HEALTH_MAX} s")
+    c.expect(ran, "the pool never showed a zygote starting again: states "
+             f"{sorted(set(map(str, states)))}")
+    c.note(f"states seen: {sorted(set(map(str, states)))}; slowest /health "
+           f"{slowest:.3f} s")
+
+
 # ==================================================== reporting
 
 
@@ -1012,12 +1095,10 @@ def expect_sched(c, pid, what, idle):
       "sandbox is back to normal (SCHED_OTHER, nice 0, default time slice, "
       "group not idle)")
 def _(c):
-    d = daemon("pool2")
-    if not c.ready(d, 2):
+    d, zygote = ready_zygote(c, "pool2", 2)
+    if not zygote:
         return
-    zygotes = zygotes_of(d.proc.pid)
-    if not c.expect(len(zygotes) == 1, f"found {len(zygotes)} zygotes: {zygotes}"):
-        return
+    zygotes = [zygote]
     c.expect(cpu_idle(zygotes[0]) in ("1", "w=2", "w=1"),
              f"the zygote's CPU group ({cpu_group(zygotes[0])}): "
              f"{cpu_idle(zygotes[0])!r}, want idle")

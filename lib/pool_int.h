@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_int.h - the warm pool's insides, shared by pool*.c only.
+ *
+ * pool.c         the public face: start, stop, run, finish, release and
+ *                acquire (a run takes a ready slot)
+ * pool_thread.c  the pool thread's loop: refill, timeouts, who spoke
+ * pool_zygote.c  the zygote: start, stop, failure, its log and messages,
+ *                retired base sandboxes
+ * pool_slot.c    one slot: spawn, spawned, message, dispose, graves, sched
+ * pool_state.c   the decisions, free of the kernel: slot transitions,
+ *                back-off, the newest-ready choice, when to refill
+ * pool_status.c  the pool's state for /health and /metrics
+ *
+ * THE LOCK RULE. p->lock guards the slot table (every slot's `state`, and a
+ * READY slot as a whole), the shared fields of struct pool marked so below
+ * (counters, the zygote's state and the error text) and the list of graves.
+ * It is held only to read or change those: never across a clone, fork,
+ * cgroup write, sleep, poll or blocking read, so that it is always given
+ * back within microseconds. A run's acquire() (a timed lock, then a timed
+ * wait bounded by pool_wait) and pool_status() therefore never wait for a
+ * zygote's start or a slot's set-up.
+ *
+ * Who owns what, the lock aside:
+ *  - The pool thread alone owns the zygote (its descriptors, cgroup, log,
+ *    retired sandboxes), the private fields below, and every slot in
+ *    SPAWNING or STARTING: it works on them unlocked and takes the lock
+ *    only to publish a change of state (pool_slot_next).
+ *  - A READY slot belongs to the table. Whoever takes it (a run in
+ *    acquire, or the pool thread when it disposes of it) copies it out and
+ *    resets the entry, under the lock; the copy is then the taker's alone.
+ *  - An EMPTY entry is filled only by the pool thread (reserved as SPAWNING
+ *    under the lock, then set up unlocked).
+ */
+#ifndef PEXOS_POOL_INT_H
+#define PEXOS_POOL_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+enum slot_state { SLOT_EMPTY, SLOT_SPAWNING, SLOT_STARTING, SLOT_READY };
+enum zy_state { ZY_DOWN, ZY_STARTING, ZY_UP };
+
+/* What happens to a slot. */
+enum slot_event {
+	EV_SPAWN,  /* the pool thread asks the zygote for it */
+	EV_FORKED, /* forked, in its cgroup, told to go */
+	EV_READY,  /* it says it is locked down and waiting */
+	EV_TAKE,   /* a run (or the pool thread, to dispose of it) takes it */
+	EV_FAIL,   /* it failed or died before it was taken: disposed */
+};
+
+/* Slots killed, whose cgroups are still to be removed. */
+struct grave {
+	struct grave *next;
+	struct cg_run cg;
+	int init_pidfd;
+};
+
+/* A zygote's base sandbox left running after the zygote died: its init
+ * goes on until the runs on the slots it started are over. */
+struct retired {
+	struct retired *next;
+	int pidfd;
+	struct cg_run cg;
+};
+
+struct pool {
+	struct pexos_context *ctx;
+	pthread_mutex_t lock;
+	pthread_cond_t ready; /* a slot became ready, or the pool failed */
+	pthread_t thread;
+	bool thread_started;
+	int wake[2];
+	size_t size;
+	bool idle;     /* slots start at SCHED_IDLE; we can raise them back */
+	int helper_fd; /* the zygote's helper.c, a sealed memory file */
+	uint64_t test_delay_ms; /* PEXOS_TEST_ZYGOTE_DELAY_MS, see pexos(7) */
+
+	/* ---- shared: under the lock ---- */
+	struct pool_slot *slots; /* states; READY slots whole */
+	bool stop;
+	enum zy_state zstate;
+	pid_t zpid;
+	unsigned failures;   /* zygote starts failed in a row */
+	unsigned fail_streak; /* slots failed in a row */
+	char error[512];     /* written by the pool thread only */
+	struct grave *graves;
+	uint64_t hits, spawned, restarts, slot_failures;
+	atomic_uint_fast64_t misses; /* also counted when the lock timed out */
+	uint64_t start_ms_sum, start_n; /* spawn to ready, for /health */
+	uint64_t zstarted_ms, zready_ms;
+	uint64_t fill_after; /* refill backs off after slot failures */
+	unsigned in_use;     /* slots handed to runs and not yet disposed */
+
+	/* ---- the pool thread's alone ---- */
+	uint32_t next_id;
+	struct sandbox_proc zproc;
+	int zctl, zlog;
+	struct cg_run zcg;
+	int zpidfd; /* the zygote itself */
+	uint64_t retry_at;
+	char log[1024];
+	size_t log_len;
+	struct retired *retired;
+};
+
+/* Zygote start-up (imports, warm-up) must finish in this. */
+#define ZYGOTE_START_MS 60000
+#define RETRY_MAX_MS 60000
+
+/* pool_state.c: decisions without the kernel (unit-tested). */
+
+/* The state after `ev` in `state`, or -1 when ev cannot happen there. */
+int pool_slot_next(int state, enum slot_event ev);
+
+/* Every `first`, doubled per failure after the first, at most `max`. */
+uint64_t pool_backoff_ms(unsigned failures, uint64_t first, uint64_t max);
+
+/* The ready slot that became ready last, or NULL. Under the lock. */
+struct pool_slot *pool_pick_ready(struct pool_slot *slots, size_t n);
+
+/* Should the pool thread refill now? Not while runs hold slots and at
+ * least half the pool is ready, nor before fill_after. */
+bool pool_fill_due(size_t size, size_t ready, unsigned in_use, uint64_t now,
+		   uint64_t fill_after);
+
+/* Counts a slot's failure and sets when the refill may go on: 50 ms after
+ * the first of a streak, doubling up to 5 s. Under the lock. */
+void pool_note_slot_failure(struct pool *p, uint64_t now);
+
+/* Should a run stop waiting for a slot and go cold? A pool whose zygote
+ * failed, or whose slots keep failing, answers at once. Under the lock. */
+bool pool_broken(const struct pool *p);
+
+/* pool_slot.c */
+void slot_reset(struct pool_slot *s);
+void slot_sched(pid_t pid, bool idle);
+pid_t pidfd_pid(int pidfd);
+int slot_spawn(struct pool *p, struct pool_slot *s);
+void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2]);
+void slot_failed(struct pool *p);
+void slot_message(struct pool *p, struct pool_slot *s, uint32_t id);
+void slot_dispose(struct pool *p, struct pool_slot *s, bool run);
+void slot_dispose_entry(struct pool *p, struct pool_slot *s);
+bool bury(struct pool *p, bool wait);
+
+/* pool_zygote.c */
+void zygote_start(struct pool *p);
+void zygote_stop(struct pool *p);
+void zygote_failed(struct pool *p, const char *why);
+void zygote_message(struct pool *p);
+void zygote_log(struct pool *p);
+void reap_retired(struct pool *p, bool all);
+
+/* pool_thread.c */
+void *pool_main(void *arg);
+void wake_thread(struct pool *p);
+bool pool_stopping(struct pool *p);
+
+/* Replaces (set) or extends (add) the pool's error text, under the lock.
+ * Pool thread only; never called with the lock held. */
+void set_error(struct pool *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void add_error(struct pool *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

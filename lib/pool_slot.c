@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_slot.c - one slot of the warm pool: asked of the zygote, moved into
+ * a cgroup of its own, released, ready; killed after its run, its cgroup
+ * removed once its processes are gone.
+ *
+ * The pool thread sets a slot up unlocked (it owns it while it is SPAWNING
+ * or STARTING) and publishes each step under the lock (pool_int.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fdpass.h"
+#include "pool_int.h"
+#include "proto.h"
+#include "sched_attr.h"
+#include "supervise.h"
+#include "util.h"
+
+/* A slot's scheduling: while it is set up, waits or is torn down,
+ * SCHED_IDLE at nice 19 with the shortest slice (0.1 ms), so that it gives
+ * the CPU back soon even when it is ahead of its share; for its run, the
+ * defaults. The nice change makes the scheduler check at once whether the
+ * slot should preempt the running task. */
+void slot_sched(pid_t pid, bool idle)
+{
+	struct sched_attr_v0 a = {
+		.size = sizeof(a),
+		.sched_policy = idle ? SCHED_IDLE : SCHED_OTHER,
+		.sched_nice = idle ? 19 : 0,
+		.sched_runtime = idle ? 100000 : 0,
+	};
+
+	if (pid > 0)
+		(void)syscall(SYS_sched_setattr, pid, &a, 0);
+}
+
+/* The pid behind a pidfd, as this process sees it, or -1. */
+pid_t pidfd_pid(int pidfd)
+{
+	char path[64], buf[1024], *l;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	if (read_text(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	l = strstr(buf, "\nPid:");
+	return l ? (pid_t)strtol(l + 5, NULL, 10) : -1;
+}
+
+void slot_reset(struct pool_slot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->sock = s->out = s->err = s->res = s->status = -1;
+	s->pidfd = s->init_pidfd = -1;
+	s->state = SLOT_EMPTY;
+}
+
+/* Kills the slot's processes and queues its cgroup for removal. `s` is
+ * the caller's: a run's copy (`run`), or one the pool thread owns (an
+ * entry it set up, or a ready one it took back). Never under the lock. */
+void slot_dispose(struct pool *p, struct pool_slot *s, bool run)
+{
+	struct grave *g = calloc(1, sizeof(*g));
+
+	/* A run's slot: its teardown (freeing an interpreter's worth of
+	 * page tables) yields the CPU to the other runs. */
+	if (run && s->cg_idle)
+		(void)cg_run_set_idle(&p->ctx->cg, &s->cg, true);
+	if (run && p->idle)
+		slot_sched(s->pid, true);
+	if (s->init_pidfd >= 0)
+		sup_kill(s->init_pidfd);
+	if (s->pidfd >= 0)
+		sup_kill(s->pidfd);
+	close_fds(&s->sock, 1);
+	close_fds(&s->out, 1);
+	close_fds(&s->err, 1);
+	close_fds(&s->res, 1);
+	close_fds(&s->status, 1);
+	close_fds(&s->pidfd, 1);
+	if (!g) {
+		/* Out of memory: remove it now, waiting if need be. */
+		close_fds(&s->init_pidfd, 1);
+		cg_run_destroy(&p->ctx->cg, &s->cg);
+	} else {
+		g->cg = s->cg;
+		g->init_pidfd = s->init_pidfd;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (run && p->in_use)
+		p->in_use--;
+	if (g) {
+		g->next = p->graves;
+		p->graves = g;
+	}
+	/* An entry of the table becomes EMPTY under the lock. */
+	slot_reset(s);
+	pthread_mutex_unlock(&p->lock);
+	wake_thread(p);
+}
+
+/* Takes an entry the pool thread may work on: a ready one is taken out of
+ * the table (into *copy), as a run would take it; one being set up is the
+ * thread's already. `id` 0 matches any. Returns the slot, or NULL when the
+ * entry is empty or no longer that slot (a run took it). */
+static struct pool_slot *slot_claim(struct pool *p, struct pool_slot *entry,
+				    uint32_t id, struct pool_slot *copy)
+{
+	struct pool_slot *s = entry;
+
+	pthread_mutex_lock(&p->lock);
+	if (entry->state == SLOT_EMPTY || (id && entry->id != id)) {
+		s = NULL;
+	} else if (entry->state == SLOT_READY) {
+		*copy = *entry;
+		slot_reset(entry);
+		s = copy;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return s;
+}
+
+void slot_dispose_entry(struct pool *p, struct pool_slot *entry)
+{
+	struct pool_slot copy, *s = slot_claim(p, entry, 0, &copy);
+
+	if (s)
+		slot_dispose(p, s, false);
+}
+
+/* Removes the cgroups of disposed slots whose processes are gone: takes
+ * the list under the lock, works on it unlocked. Returns true while some
+ * remain. */
+bool bury(struct pool *p, bool wait)
+{
+	struct grave *list, *left = NULL;
+	bool more;
+
+	pthread_mutex_lock(&p->lock);
+	list = p->graves;
+	p->graves = NULL;
+	pthread_mutex_unlock(&p->lock);
+	while (list) {
+		struct grave *g = list;
+
+		list = g->next;
+		if (cg_run_try_destroy(&p->ctx->cg, &g->cg, wait) == 0) {
+			if (g->init_pidfd >= 0)
+				close(g->init_pidfd);
+			free(g);
+		} else {
+			g->next = left;
+			left = g;
+		}
+	}
+	pthread_mutex_lock(&p->lock);
+	while (left) {
+		struct grave *g = left;
+
+		left = g->next;
+		g->next = p->graves;
+		p->graves = g;
+	}
+	more = p->graves != NULL;
+	pthread_mutex_unlock(&p->lock);
+	return more;
+}
+
+static void slot_publish(struct pool *p, struct pool_slot *s,
+			 enum slot_event ev)
+{
+	pthread_mutex_lock(&p->lock);
+	s->state = pool_slot_next(s->state, ev);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Asks the zygote for a new slot process. `s` was reserved (SPAWNING) by
+ * the pool thread; on failure its entry is EMPTY again. */
+int slot_spawn(struct pool *p, struct pool_slot *s)
+{
+	const struct pexos_context *ctx = p->ctx;
+	int sv[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	int res[2] = {-1, -1}, status[2] = {-1, -1};
+	char msg[PROTO_MSG_ID_LEN] = {PROTO_MSG_SLOT};
+	pexos_error e = {0};
+	int r;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    pipe2(res, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
+		r = -errno;
+		set_error(p, "create a slot's pipes: %s", strerror(-r));
+		goto fail;
+	}
+	if (fcntl(out[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(err[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(res[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(status[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = cg_run_create(&ctx->cg, ctx->opts.memory_mb, ctx->opts.pids, &s->cg,
+			  &e);
+	if (r < 0) {
+		set_error(p, "%s", e.message);
+		goto fail;
+	}
+	/* Its set-up and warm-up yield the CPU to runs: an idle CPU group
+	 * (and, with p->idle, SCHED_IDLE, nice 19 and a short slice, set by
+	 * the slot itself), until hand_off. */
+	s->cg_idle = cg_run_set_idle(&ctx->cg, &s->cg, true) == 0;
+	s->id = ++p->next_id;
+	memcpy(msg + 1, &s->id, 4);
+	{
+		int fds[PROTO_SLOT_NFD] = {
+			[PROTO_SLOT_REQ_SOCK] = sv[1],
+			[PROTO_SLOT_REQ_STDOUT] = out[1],
+			[PROTO_SLOT_REQ_STDERR] = err[1],
+			[PROTO_SLOT_REQ_RESULT] = res[1],
+			[PROTO_SLOT_REQ_STATUS] = status[1],
+		};
+		r = fdpass_send(p->zctl, msg, sizeof(msg), fds, ELEMENTSOF(fds));
+	}
+	if (r < 0) {
+		set_error(p, "ask the zygote for a slot: %s", strerror(-r));
+		goto fail;
+	}
+	close_fds(&sv[1], 1);
+	close_fds(&out[1], 1);
+	close_fds(&err[1], 1);
+	close_fds(&res[1], 1);
+	close_fds(&status[1], 1);
+	s->sock = sv[0];
+	s->out = out[0];
+	s->err = err[0];
+	s->res = res[0];
+	s->status = status[0];
+	s->t_spawn = now_ms();
+	pthread_mutex_lock(&p->lock);
+	p->spawned++;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+fail:
+	close_fds(sv, 2);
+	close_fds(out, 2);
+	close_fds(err, 2);
+	close_fds(res, 2);
+	close_fds(status, 2);
+	cg_run_destroy(&ctx->cg, &s->cg);
+	pthread_mutex_lock(&p->lock);
+	slot_reset(s);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* A slot failed to start: back off before the next, up to 5 s. */
+void slot_failed(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	pool_note_slot_failure(p, now_ms());
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The zygote forked the slot: move it into its cgroup and release it. */
+void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2])
+{
+	pexos_error e = {0};
+	pid_t init;
+
+	s->pidfd = fds[0];
+	s->init_pidfd = fds[1];
+	s->pid = pidfd_pid(s->pidfd);
+	init = pidfd_pid(s->init_pidfd);
+	if (s->pid <= 0 || init <= 0) {
+		set_error(p, "a slot's process is gone before it started");
+		goto fail;
+	}
+	if (cg_run_attach(&s->cg, init, &e) < 0 ||
+	    cg_run_attach(&s->cg, s->pid, &e) < 0) {
+		set_error(p, "%s", e.message);
+		goto fail;
+	}
+	if (fdpass_send(s->sock, &(char){PROTO_MSG_GO}, 1, NULL, 0) < 0)
+		goto fail;
+	slot_publish(p, s, EV_FORKED);
+	return;
+fail:
+	slot_failed(p);
+	slot_dispose(p, s, false);
+}
+
+/* A slot of the table that was STARTING or READY when polled (`id`) spoke
+ * or hung up. */
+void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
+{
+	struct pool_slot copy, *s = slot_claim(p, entry, id, &copy);
+	char buf[4096];
+	int fds[2];
+	size_t nfds;
+	ssize_t n;
+
+	if (!s)
+		return; /* a run took it meanwhile */
+	n = fdpass_recv(s->sock, buf, sizeof(buf) - 1, fds, 2, &nfds);
+	close_fds(fds, nfds);
+	if (n == -EAGAIN) {
+		if (s == &copy) {
+			/* Nothing after all: it goes back, still ready (only
+			 * this thread fills an empty entry). */
+			pthread_mutex_lock(&p->lock);
+			*entry = copy;
+			pthread_cond_broadcast(&p->ready);
+			pthread_mutex_unlock(&p->lock);
+		}
+		return;
+	}
+	if (n == 1 && buf[0] == PROTO_MSG_WAITING &&
+	    pool_slot_next(s->state, EV_READY) == SLOT_READY) {
+		/* It goes on faulting in pages while it waits, still on idle
+		 * CPU time (see slot_spawn); hand_off raises it. */
+		pthread_mutex_lock(&p->lock);
+		s->state = SLOT_READY;
+		s->t_ready = now_ms();
+		p->fail_streak = 0;
+		p->start_ms_sum += s->t_ready - s->t_spawn;
+		p->start_n++;
+		pthread_cond_broadcast(&p->ready);
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
+	if (n > 1 && buf[0] == PROTO_MSG_ERROR) {
+		buf[n] = '\0';
+		set_error(p, "a slot could not be set up: %s", buf + 1);
+	}
+	slot_failed(p);
+	slot_dispose(p, s, false);
+}

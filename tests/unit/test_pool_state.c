@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/* The warm pool's decisions (lib/pool_state.c), without a kernel: the slot
+ * transitions, the back-offs, which ready slot a run gets, when the pool
+ * refills and when a run stops waiting for it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool_int.h"
+#include "tap.h"
+
+static const char *const state_names[] = {"EMPTY", "SPAWNING", "STARTING",
+					  "READY"};
+static const char *const event_names[] = {"SPAWN", "FORKED", "READY", "TAKE",
+					  "FAIL"};
+
+/* Every (state, event) pair against the table a slot's life allows. */
+static void test_transitions(void)
+{
+	static const int want[4][5] = {
+		/*              SPAWN          FORKED         READY       TAKE        FAIL */
+		[SLOT_EMPTY] = {SLOT_SPAWNING, -1, -1, -1, -1},
+		[SLOT_SPAWNING] = {-1, SLOT_STARTING, -1, -1, SLOT_EMPTY},
+		[SLOT_STARTING] = {-1, -1, SLOT_READY, -1, SLOT_EMPTY},
+		[SLOT_READY] = {-1, -1, -1, SLOT_EMPTY, SLOT_EMPTY},
+	};
+	int bad = 0;
+
+	for (int s = 0; s < 4; s++)
+		for (int e = 0; e < 5; e++) {
+			int got = pool_slot_next(s, (enum slot_event)e);
+
+			if (got != want[s][e]) {
+				printf("# %s + %s: got %d, want %d\n",
+				       state_names[s], event_names[e], got,
+				       want[s][e]);
+				bad++;
+			}
+		}
+	tap_ok(bad == 0, "transitions: all 20 (state, event) pairs as the "
+			 "slot's life allows (%d wrong)", bad);
+	tap_ok(pool_slot_next(SLOT_READY, EV_READY) < 0,
+	       "a second \"ready\" from a waiting slot is no transition");
+	tap_ok(pool_slot_next(SLOT_EMPTY, EV_FAIL) < 0,
+	       "an empty entry cannot fail");
+}
+
+/* One slot through its whole life, and a failure at each step. */
+static void test_life(void)
+{
+	static const enum slot_event life[] = {EV_SPAWN, EV_FORKED, EV_READY,
+					       EV_TAKE};
+	int s = SLOT_EMPTY, ok = 1;
+
+	for (size_t i = 0; i < 4; i++) {
+		s = pool_slot_next(s, life[i]);
+		ok &= s >= 0;
+	}
+	tap_ok(ok && s == SLOT_EMPTY,
+	       "EMPTY -> SPAWNING -> STARTING -> READY -> taken: entry EMPTY");
+	for (size_t fail_at = 1; fail_at < 4; fail_at++) {
+		s = SLOT_EMPTY;
+		for (size_t i = 0; i < fail_at; i++)
+			s = pool_slot_next(s, life[i]);
+		tap_ok(pool_slot_next(s, EV_FAIL) == SLOT_EMPTY,
+		       "a failure in %s disposes of the slot (EMPTY)",
+		       state_names[s]);
+	}
+}
+
+static void test_backoff(void)
+{
+	static const uint64_t slot_want[] = {50,   100,  200,  400,  800,
+					     1600, 3200, 5000, 5000, 5000};
+	struct pool p;
+	int bad = 0;
+
+	memset(&p, 0, sizeof(p));
+	for (size_t i = 0; i < 20; i++) {
+		uint64_t want = i < 10 ? slot_want[i] : 5000;
+
+		pool_note_slot_failure(&p, 1000);
+		if (p.fill_after != 1000 + want) {
+			printf("# failure %zu: refill after %llu ms, want %llu\n",
+			       i + 1, (unsigned long long)(p.fill_after - 1000),
+			       (unsigned long long)want);
+			bad++;
+		}
+	}
+	tap_ok(bad == 0, "slot failures: refill after 50 ms, doubling, at "
+			 "most 5 s (%d wrong)", bad);
+	tap_ok(p.slot_failures == 20 && p.fail_streak == 16,
+	       "20 failures counted, the streak capped at 16 (got %llu, %u)",
+	       (unsigned long long)p.slot_failures, p.fail_streak);
+	tap_ok(!pool_fill_due(4, 0, 0, 1000 + 4999, p.fill_after) &&
+		       pool_fill_due(4, 0, 0, 1000 + 5000, p.fill_after),
+	       "no refill before the back-off is over, one at its end");
+	tap_ok(pool_backoff_ms(1, 1000, 60000) == 1000 &&
+		       pool_backoff_ms(2, 1000, 60000) == 2000 &&
+		       pool_backoff_ms(6, 1000, 60000) == 32000 &&
+		       pool_backoff_ms(7, 1000, 60000) == 60000 &&
+		       pool_backoff_ms(40, 1000, 60000) == 60000,
+	       "zygote restarts: 1 s, doubling, at most 60 s");
+}
+
+static void test_broken(void)
+{
+	struct pool p;
+
+	memset(&p, 0, sizeof(p));
+	p.zstate = ZY_DOWN;
+	tap_ok(!pool_broken(&p), "a pool before its first start is waited for");
+	p.zstate = ZY_STARTING;
+	tap_ok(!pool_broken(&p), "a zygote starting for the first time is "
+				 "waited for");
+	p.failures = 1;
+	tap_ok(pool_broken(&p), "a zygote starting again after a failure: a "
+				"run goes cold at once");
+	p.zstate = ZY_DOWN;
+	tap_ok(pool_broken(&p), "a zygote down after a failure: cold at once");
+	p.zstate = ZY_UP;
+	p.failures = 0;
+	for (int i = 0; i < 2; i++)
+		pool_note_slot_failure(&p, 0);
+	tap_ok(!pool_broken(&p), "two slot failures in a row: still waited for");
+	pool_note_slot_failure(&p, 0);
+	tap_ok(pool_broken(&p), "three in a row: cold at once");
+}
+
+/* A pool of 4 as acquire and fill see it: runs take the newest ready slot;
+ * the refill waits while runs hold slots and half the pool is ready. */
+static void test_take_and_refill(void)
+{
+	static const uint64_t ready_at[] = {30, 10, 40, 20};
+	struct pool_slot slots[4], *got;
+	unsigned in_use = 0;
+	size_t ready = 4;
+
+	for (size_t i = 0; i < 4; i++) {
+		slot_reset(&slots[i]);
+		slots[i].state = SLOT_STARTING;
+		slots[i].t_ready = 99; /* not ready: never chosen */
+	}
+	tap_ok(pool_pick_ready(slots, 4) == NULL, "no ready slot: none chosen");
+	for (size_t i = 0; i < 4; i++) {
+		slots[i].state = pool_slot_next(slots[i].state, EV_READY);
+		slots[i].t_ready = ready_at[i];
+	}
+	tap_ok(pool_fill_due(4, ready, in_use, 0, 0),
+	       "rested and full: nothing holds the refill back");
+	for (int run = 0; run < 4; run++) {
+		static const size_t order[] = {2, 0, 3, 1};
+
+		got = pool_pick_ready(slots, 4);
+		tap_ok(got == &slots[order[run]],
+		       "take %d gets the slot ready last (ready at %llu ms)",
+		       run + 1, got ? (unsigned long long)got->t_ready : 0ULL);
+		if (!got)
+			return;
+		got->state = pool_slot_next(got->state, EV_TAKE);
+		got->t_ready = 0;
+		ready--;
+		in_use++;
+		tap_ok(pool_fill_due(4, ready, in_use, 0, 0) == (ready * 2 < 4),
+		       "%u in use, %zu of 4 ready: refill %s", in_use, ready,
+		       ready * 2 < 4 ? "now" : "waits");
+	}
+	tap_ok(pool_pick_ready(slots, 4) == NULL, "all taken: none left");
+	tap_ok(pool_fill_due(4, 2, 0, 0, 0),
+	       "the last run over: refill even with half ready");
+	tap_ok(!pool_fill_due(5, 3, 1, 0, 0) && pool_fill_due(5, 2, 1, 0, 0),
+	       "pool of 5: 3 ready hold the refill, 2 do not");
+}
+
+int main(void)
+{
+	test_transitions();
+	test_life();
+	test_backoff();
+	test_broken();
+	test_take_and_refill();
+	return tap_done();
+}
