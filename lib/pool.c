@@ -188,60 +188,31 @@ static bool acquire(struct pool *p, struct pool_slot *out)
 	}
 }
 
-struct pool_watch {
-	const struct pexos_context *ctx;
-	const struct cg_run *cg;
-	uint64_t cpu0, limit_ms;
-	bool cancelled;
-};
-
-static bool pool_over(void *arg)
-{
-	struct pool_watch *w = arg;
-
-	if (atomic_load(&w->ctx->cancelled))
-		return w->cancelled = true;
-	return cg_run_cpu_ms(&w->ctx->cg, w->cg) >= w->cpu0 + w->limit_ms;
-}
-
 static int watch(struct pool_lease *l, const struct run_plan *plan,
 		 struct sandbox_result *res, bool streams, pexos_error *err)
 {
 	struct pool_slot *s = &l->slot;
-	struct pool_watch pw = {l->pool->ctx, &s->cg, l->cpu0, plan->cpu_ms,
-				false};
-	struct sup_watch w = {
-		.deadline_ms = l->t0 + plan->wall_ms,
-		.over = pool_over,
-		.arg = &pw,
-		.period_ms = 100,
+	struct sandbox_watch sw = {
+		.cg = &s->cg,
+		.cpu0 = l->cpu0,
+		.t0 = l->t0,
+		.wait_fd = s->status,
 		.kill_fd = s->init_pidfd,
+		.out = streams ? &s->out : NULL,
+		.err = &s->err,
+		.res = &s->res,
 		.end_on_eof = streams,
 		.exited = !l->pending,
 	};
-	struct sup_stream st[] = {
-		{s->out, &res->out},
-		{s->err, &res->err},
-		{s->res, &res->res},
-	};
-	int r = sup_monitor(s->status, st, streams ? ELEMENTSOF(st) : 0, &w);
+	int r = sandbox_watch(l->pool->ctx, plan, &sw, res, err);
 
-	s->out = st[0].fd, s->err = st[1].fd, s->res = st[2].fd;
-	res->timed_out |= w.timed_out;
-	res->cpu_over |= w.tripped && !pw.cancelled;
-	if (w.exited && l->pending) {
+	if (sw.exited && l->pending) {
 		l->pending = false;
 		res->have_status = read(s->status, &res->status,
 					sizeof(res->status)) ==
 				   sizeof(res->status);
 	}
-	if (r < 0)
-		return pexos_fail_errno(err, -r, "monitor", "watch the run");
-	if (pw.cancelled)
-		return pexos_fail(err, ECANCELED, "cancel",
-				  "the run was cancelled: pexos is shutting "
-				  "down");
-	return 0;
+	return r;
 }
 
 static void fill_stats(struct pool_lease *l, struct sandbox_result *res)
@@ -310,10 +281,7 @@ int pool_run(struct pool *p, const struct run_plan *plan, struct pool_lease *l,
 			return 0;
 	}
 	l->pending = true;
-	memset(res, 0, sizeof(*res));
-	res->out.max = p->ctx->opts.output_max;
-	res->err.max = p->ctx->opts.output_max;
-	res->res.max = p->ctx->opts.result_max + 65536;
+	sandbox_result_init(p->ctx, res);
 	r = watch(l, plan, res, true, err);
 	fill_stats(l, res);
 	if (r < 0) {

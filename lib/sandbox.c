@@ -481,7 +481,7 @@ out:
 
 struct cpu_watch {
 	const struct pexos_context *ctx;
-	const struct cg_run *run;
+	const struct sandbox_watch *sw;
 	uint64_t limit_ms;
 	bool cancelled;
 };
@@ -495,32 +495,37 @@ static bool cpu_over(void *arg)
 	if (atomic_load(&c->ctx->cancelled))
 		return c->cancelled = true;
 	return c->ctx->cg.mode != CG_NONE &&
-	       cg_run_cpu_ms(&c->ctx->cg, c->run) >= c->limit_ms;
+	       cg_run_cpu_ms(&c->ctx->cg, c->sw->cg) >=
+		       c->sw->cpu0 + c->limit_ms;
 }
 
-/* Runs the started sandbox to its end: output, clock, CPU. */
-static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
-		 const struct cg_run *cg, struct run_fds *f, uint64_t t0,
-		 struct sandbox_result *res, pexos_error *err)
+int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
+		  struct sandbox_watch *sw, struct sandbox_result *res,
+		  pexos_error *err)
 {
-	struct cpu_watch cw = {ctx, cg, plan->cpu_ms, false};
+	struct cpu_watch cw = {ctx, sw, plan->cpu_ms, false};
 	struct sup_watch w = {
-		.deadline_ms = t0 + plan->wall_ms,
+		.deadline_ms = sw->t0 + plan->wall_ms,
 		.over = cpu_over,
 		.arg = &cw,
 		.period_ms = 100,
-		.kill_fd = -1,
+		.kill_fd = sw->kill_fd,
+		.end_on_eof = sw->end_on_eof,
+		.exited = sw->exited,
 	};
 	struct sup_stream s[] = {
-		{f->out[0], &res->out},
-		{f->err[0], &res->err},
-		{f->res[0], &res->res},
+		{sw->out ? *sw->out : -1, &res->out},
+		{sw->err ? *sw->err : -1, &res->err},
+		{sw->res ? *sw->res : -1, &res->res},
 	};
-	int r = sup_monitor(f->pidfd, s, ELEMENTSOF(s), &w);
+	size_t n = sw->out ? ELEMENTSOF(s) : 0;
+	int r = sup_monitor(sw->wait_fd, s, n, &w);
 
-	f->out[0] = s[0].fd, f->err[0] = s[1].fd, f->res[0] = s[2].fd;
-	res->timed_out = w.timed_out;
-	res->cpu_over = w.tripped && !cw.cancelled;
+	if (n)
+		*sw->out = s[0].fd, *sw->err = s[1].fd, *sw->res = s[2].fd;
+	sw->exited = w.exited;
+	res->timed_out |= w.timed_out;
+	res->cpu_over |= w.tripped && !cw.cancelled;
 	if (r < 0)
 		return pexos_fail_errno(err, -r, "monitor", "watch the run");
 	if (cw.cancelled)
@@ -528,6 +533,34 @@ static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
 				  "the run was cancelled: pexos is shutting "
 				  "down");
 	return 0;
+}
+
+/* Runs the started sandbox to its end: output, clock, CPU. */
+static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
+		 const struct cg_run *cg, struct run_fds *f, uint64_t t0,
+		 struct sandbox_result *res, pexos_error *err)
+{
+	struct sandbox_watch sw = {
+		.cg = cg,
+		.t0 = t0,
+		.wait_fd = f->pidfd,
+		.kill_fd = -1,
+		.out = &f->out[0],
+		.err = &f->err[0],
+		.res = &f->res[0],
+	};
+
+	return sandbox_watch(ctx, plan, &sw, res, err);
+}
+
+void sandbox_result_init(const struct pexos_context *ctx,
+			 struct sandbox_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->out.max = ctx->opts.output_max;
+	res->err.max = ctx->opts.output_max;
+	/* Room for the header line on top of the largest allowed result. */
+	res->res.max = ctx->opts.result_max + 65536;
 }
 
 int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
@@ -539,14 +572,10 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	uint64_t t0 = now_ms(), cg_cpu;
 	int r;
 
-	memset(res, 0, sizeof(*res));
+	sandbox_result_init(ctx, res);
 	if (atomic_load(&ctx->cancelled))
 		return pexos_fail(err, ECANCELED, "cancel",
 				  "pexos is shutting down");
-	res->out.max = ctx->opts.output_max;
-	res->err.max = ctx->opts.output_max;
-	/* Room for the header line on top of the largest allowed result. */
-	res->res.max = ctx->opts.result_max + 65536;
 
 	r = cg_run_create(&ctx->cg, plan->memory_mb, ctx->opts.pids, &cg, err);
 	if (r < 0)

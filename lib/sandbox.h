@@ -31,7 +31,33 @@ struct sandbox_result {
 int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 		struct sandbox_result *res, pexos_error *err);
 
+/* Empties *res and sets its capture limits from the context. */
+void sandbox_result_init(const struct pexos_context *ctx,
+			 struct sandbox_result *res);
+
 void sandbox_result_done(struct sandbox_result *res);
+
+/* How a run is watched, cold or warm: sandbox_watch(). */
+struct sandbox_watch {
+	const struct cg_run *cg; /* the run's cgroup */
+	uint64_t cpu0;           /* its CPU time before the run, ms */
+	uint64_t t0;             /* the run's start: the deadline counts from it */
+	int wait_fd;  /* cold: the init's pidfd; warm: the status pipe */
+	int kill_fd;  /* what to SIGKILL; -1: wait_fd */
+	/* the read ends of the streams, set to -1 at EOF; NULL: the streams
+	 * are complete, only wait_fd is watched */
+	int *out, *err, *res;
+	bool end_on_eof; /* warm: the answer is in once the streams end */
+	bool exited;     /* in and out: wait_fd became ready */
+};
+
+/* Collects a run's streams into *res until it ends, killing it at the
+ * deadline, when its CPU time (from its cgroup, above cpu0) reaches the
+ * plan's limit, or when the context is cancelled. Sets res->timed_out and
+ * res->cpu_over. Returns 0, or -errno (ECANCELED on cancel). */
+int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
+		  struct sandbox_watch *sw, struct sandbox_result *res,
+		  pexos_error *err);
 
 /* The pool's zygote: a base sandbox like a run's, whose process keeps the
  * setup user's capabilities and runs zygote.py with these descriptors. */
