@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""pexos-run --check leaves the cgroup tree as it found it. TAP.
+
+usage: /usr/bin/python3 tests/integration/test_check.py PEXOS_RUN
+
+The check runs in a fresh cgroup of its own (one directory per cgroup v1
+controller pexos uses, below this process's cgroup), next to a bystander
+process. The directories below that cgroup and the processes in each are
+listed before and after: the check must add no directory, and must move
+no process, neither the bystander nor anything else. The check must also
+really have used that cgroup (its "cgroups" line names it), or this test
+would measure nothing.
+
+Exit: 0 all passed, 1 something failed, 77 skipped (no cgroup v1 memory
+hierarchy: cgroup v2 hosts are not covered yet) unless PEXOS_MUST_WORK=1.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
+n = failed = 0
+
+
+def ok(cond, text, diag=""):
+    global n, failed
+    n += 1
+    print(f"{'ok' if cond else 'not ok'} {n} - {text}")
+    if not cond:
+        failed += 1
+        for line in str(diag).splitlines():
+            print(f"# {line}")
+    return cond
+
+
+def own_dirs():
+    """{controller: directory of this process's cgroup} for the v1
+    controllers pexos uses that are mounted."""
+    own = {}
+    for line in open("/proc/self/cgroup"):
+        _, ctrls, path = line.rstrip("\n").split(":", 2)
+        for c in ctrls.split(","):
+            own[c] = path
+    dirs = {}
+    for line in open("/proc/self/mountinfo"):
+        left, right = line.split(" - ", 1)
+        f = left.split()
+        fstype, _, supers = right.split()[:3]
+        if fstype != "cgroup":
+            continue
+        root, point = f[3], f[4]
+        for c in supers.split(","):
+            if c in CONTROLLERS and c in own and c not in dirs:
+                rel = own[c][len(root.rstrip("/")):]
+                dirs[c] = os.path.realpath(point + rel)
+    return dirs
+
+
+def snapshot(tops):
+    """Every directory below `tops` with the processes in it."""
+    seen = {}
+    for top in sorted(set(tops)):
+        for d, _, _ in os.walk(top):
+            try:
+                procs = sorted(open(f"{d}/cgroup.procs").read().split())
+            except OSError:
+                procs = ["?"]
+            seen[d] = procs
+    return seen
+
+
+def remove_tree(top):
+    """rmdir, deepest first (what a failed check left, then the test's own
+    cgroup), retrying while the killed processes are released."""
+    for d, _, _ in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+def join(pid, tops):
+    for top in sorted(set(tops)):
+        with open(f"{top}/cgroup.procs", "w") as f:
+            f.write(str(pid))
+
+
+def main():
+    pexos_run = sys.argv[1]
+    dirs = own_dirs()
+    if "memory" not in dirs:
+        print("1..0 # SKIP no cgroup v1 memory hierarchy")
+        return 1 if os.environ.get("PEXOS_MUST_WORK") == "1" else 77
+    tops = [f"{d}/pexos-checktest-{os.getpid()}" for d in dirs.values()]
+    for t in set(tops):
+        os.makedirs(t, exist_ok=True)
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        join(bystander.pid, tops)
+        before = snapshot(tops)
+        run = subprocess.run([pexos_run, "--check"], capture_output=True,
+                             text=True, timeout=120,
+                             preexec_fn=lambda: join(os.getpid(), tops))
+        after = snapshot(tops)
+        ok(run.returncode == 0 and "pexos can run scripts" in run.stdout,
+           "pexos-run --check passes", run.stdout + run.stderr)
+        line = [l for l in run.stdout.splitlines() if l.split()[1:2] == ["cgroups"]]
+        ok(line and f"pexos-checktest-{os.getpid()}/pexos" in line[0],
+           "the check used the test's own cgroup", line)
+        added = sorted(set(after) - set(before))
+        removed = sorted(set(before) - set(after))
+        ok(not added and not removed,
+           f"no cgroup directory left behind or removed ({len(before)} before)",
+           f"added: {added}\nremoved: {removed}")
+        moved = {d: (before[d], after[d]) for d in before
+                 if d in after and before[d] != after[d]}
+        ok(not moved, "no process moved: every cgroup holds the same processes",
+           moved)
+        own = open(f"/proc/{bystander.pid}/cgroup").read()
+        ok(all(f"pexos-checktest-{os.getpid()}" in l for l in own.splitlines()
+               if l.split(":")[1] in dirs),
+           "the bystander is still in the test's cgroup", own)
+    finally:
+        bystander.send_signal(signal.SIGKILL)
+        bystander.wait()
+        for t in sorted(set(tops)):
+            remove_tree(t)
+    print(f"1..{n}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
