@@ -85,11 +85,13 @@ static int check_namespaces(json_t *list)
 	return 0;
 }
 
-/* In a child: no_new_privs, then pexos's own filter, then two calls the
- * filter refuses with arguments the kernel would refuse otherwise (EINVAL):
- * only the filter can make unshare fail with EPERM and clone3 with ENOSYS.
- * Syscalls only. Writes {step, errno} to `out`: step 0 means it all held. */
-static _Noreturn void seccomp_child(const struct pexos_context *ctx, int out)
+/* In a child: no_new_privs, then pexos's own filter (step 3 fails at
+ * once if it could not be built), then two calls the filter refuses with
+ * arguments the kernel would refuse otherwise (EINVAL): only the filter
+ * makes unshare fail with EPERM and clone3 with ENOSYS. Syscalls only.
+ * Writes {step, errno} to `out`: step 0 means it all held. */
+static _Noreturn void seccomp_child(const struct pexos_context *ctx,
+				    int build_errno, int out)
 {
 	pexos_error err;
 	int res[2] = {0, 0};
@@ -98,32 +100,29 @@ static _Noreturn void seccomp_child(const struct pexos_context *ctx, int out)
 		res[0] = 1, res[1] = errno;
 	else if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		res[0] = 2, res[1] = EINVAL;
+	else if (build_errno)
+		res[0] = 3, res[1] = build_errno;
 	else if (scmp_apply_child(ctx, &err) < 0)
-		res[0] = 3, res[1] = err.code;
+		res[0] = 4, res[1] = err.code;
 	else if (syscall(SYS_unshare, -1L) != -1 || errno != EPERM)
-		res[0] = 4, res[1] = errno;
-	else if (syscall(SYS_clone3, NULL, 0) != -1 || errno != ENOSYS)
 		res[0] = 5, res[1] = errno;
+	else if (syscall(SYS_clone3, NULL, 0) != -1 || errno != ENOSYS)
+		res[0] = 6, res[1] = errno;
 	(void)!write(out, res, sizeof(res));
 	_exit(0);
 }
 
-/* Runs seccomp_child; returns its {step, errno}, or {-1, errno} when the
- * filter could not be built or the child not run. */
-static void try_seccomp(int res[2])
+/* Runs seccomp_child; res gets its {step, errno}, or {-1, errno} when the
+ * child could not run. `build` receives the filter's build failure. */
+static void try_seccomp(int res[2], pexos_error *build)
 {
 	struct pexos_context ctx = {0};
-	pexos_error err = {0};
 	_cleanup_close_ int rd = -1, wr = -1;
-	int p[2], pidfd = -1;
+	int p[2], pidfd = -1, built = scmp_prepare(&ctx, build);
 	pid_t pid;
 
 	res[0] = -1;
 	res[1] = EIO;
-	if (scmp_prepare(&ctx, &err) < 0) {
-		res[1] = err.code;
-		return;
-	}
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		res[1] = errno;
 		free(ctx.bpf);
@@ -132,7 +131,7 @@ static void try_seccomp(int res[2])
 	rd = p[0], wr = p[1];
 	pid = sup_clone(0, &pidfd);
 	if (pid == 0)
-		seccomp_child(&ctx, wr);
+		seccomp_child(&ctx, built < 0 ? -built : 0, wr);
 	close(TAKE_FD(wr));
 	if (pid < 0)
 		res[1] = -pid;
@@ -149,32 +148,37 @@ static int check_seccomp(json_t *list)
 {
 	static const char *const steps[] = {
 		"set no_new_privs", "read no_new_privs back",
-		"install the filter", "see unshare refused with EPERM",
+		"get the filter (libseccomp could not build it)",
+		"install the filter",
+		"see unshare refused with EPERM",
 		"see clone3 refused with ENOSYS"};
-	char detail[256];
+	pexos_error build = {0};
+	bool nnp;
+	char detail[700];
 	int res[2];
 
-	try_seccomp(res);
+	try_seccomp(res, &build);
+	nnp = res[0] == 0 || res[0] > 2;
 	if (res[0] == 0)
 		snprintf(detail, sizeof(detail),
 			 "a filter was installed in a test process and "
 			 "refused what it should");
 	else if (res[0] < 0)
 		snprintf(detail, sizeof(detail),
-			 "could not build or try the filter (%s)",
+			 "could not start a test process (%s)",
 			 strerror(res[1]));
 	else
 		snprintf(detail, sizeof(detail),
-			 "a test process could not %s (%s): the kernel needs "
-			 "CONFIG_SECCOMP_FILTER, and a container must allow "
-			 "seccomp(2) and prctl(2)",
-			 steps[res[0] - 1], strerror(res[1]));
+			 "a test process could not %s (%s%s%.400s): the "
+			 "kernel needs CONFIG_SECCOMP_FILTER, and a container "
+			 "must allow seccomp(2) and prctl(2)",
+			 steps[res[0] - 1], strerror(res[1]),
+			 res[0] == 3 ? "; " : "",
+			 res[0] == 3 ? build.message : "");
 	if (add_feature(list, "seccomp", res[0] == 0, true, detail) < 0)
 		return -ENOMEM;
-	return add_feature(list, "no_new_privs", res[0] == 0 || res[0] > 2,
-			   true,
-			   res[0] == 0 || res[0] > 2 ? "set in a test process"
-						     : detail);
+	return add_feature(list, "no_new_privs", nnp, true,
+			   nnp ? "set in a test process" : detail);
 }
 
 /* Whether the limits mode asked for can be had: a cgroup per run, or the

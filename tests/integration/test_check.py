@@ -14,6 +14,7 @@ would measure nothing.
 Exit: 0 all passed, 1 something failed, 77 skipped (no cgroup v1 memory
 hierarchy: cgroup v2 hosts are not covered yet) unless PEXOS_MUST_WORK=1.
 """
+import ctypes
 import os
 import signal
 import subprocess
@@ -91,6 +92,33 @@ def join(pid, tops):
             f.write(str(pid))
 
 
+def refuse_seccomp():
+    """In the child before exec: a filter that refuses seccomp(2) with
+    EPERM, as a container's profile may; no filter can be added then."""
+    lib = ctypes.CDLL("libseccomp.so.2")
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    ctx = lib.seccomp_init(ctypes.c_uint32(0x7FFF0000))  # SCMP_ACT_ALLOW
+    nr = lib.seccomp_syscall_resolve_name(b"seccomp")
+    errno_eperm = ctypes.c_uint32(0x00050000 | 1)  # SCMP_ACT_ERRNO(EPERM)
+    if (lib.seccomp_rule_add(ctypes.c_void_p(ctx), errno_eperm, nr, 0) != 0
+            or lib.seccomp_load(ctypes.c_void_p(ctx)) != 0):
+        os._exit(99)
+
+
+def check_without_seccomp(pexos_run):
+    run = subprocess.run([pexos_run, "--limits=rlimit", "--check"],
+                         capture_output=True, text=True, timeout=120,
+                         preexec_fn=refuse_seccomp)
+    line = [l for l in run.stdout.splitlines() if l.split()[1:2] == ["seccomp"]]
+    nnp = [l for l in run.stdout.splitlines() if l.split()[1:2] == ["no_new_privs"]]
+    ok(run.returncode not in (0, 99) and line and line[0].startswith("MISSING")
+       and "seccomp(2)" in line[0] and nnp and nnp[0].startswith("ok"),
+       "with seccomp(2) refused, --check says seccomp is MISSING (and "
+       "no_new_privs ok) and fails",
+       f"rc={run.returncode}\n{run.stdout}{run.stderr}")
+
+
 def main():
     pexos_run = sys.argv[1]
     dirs = own_dirs()
@@ -131,6 +159,7 @@ def main():
         bystander.wait()
         for t in sorted(set(tops)):
             remove_tree(t)
+    check_without_seccomp(pexos_run)
     print(f"1..{n}")
     return 1 if failed else 0
 
