@@ -19,7 +19,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import cgroup_v1_dirs, remove_cgroup_tree  # noqa: E402
 
 CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 n = failed = 0
@@ -36,29 +38,6 @@ def ok(cond, text, diag=""):
     return cond
 
 
-def own_dirs():
-    """{controller: directory of this process's cgroup} for the v1
-    controllers pexos uses that are mounted."""
-    own = {}
-    for line in open("/proc/self/cgroup"):
-        _, ctrls, path = line.rstrip("\n").split(":", 2)
-        for c in ctrls.split(","):
-            own[c] = path
-    dirs = {}
-    for line in open("/proc/self/mountinfo"):
-        left, right = line.split(" - ", 1)
-        f = left.split()
-        fstype, _, supers = right.split()[:3]
-        if fstype != "cgroup":
-            continue
-        root, point = f[3], f[4]
-        for c in supers.split(","):
-            if c in CONTROLLERS and c in own and c not in dirs:
-                rel = own[c][len(root.rstrip("/")):]
-                dirs[c] = os.path.realpath(point + rel)
-    return dirs
-
-
 def snapshot(tops):
     """Every directory below `tops` with the processes in it."""
     seen = {}
@@ -70,20 +49,6 @@ def snapshot(tops):
                 procs = ["?"]
             seen[d] = procs
     return seen
-
-
-def remove_tree(top):
-    """rmdir, deepest first (what a failed check left, then the test's own
-    cgroup), retrying while the killed processes are released."""
-    for d, _, _ in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
-        for _ in range(100):
-            try:
-                os.rmdir(d)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.02)
 
 
 def join(pid, tops):
@@ -121,7 +86,7 @@ def check_without_seccomp(pexos_run):
 
 def main():
     pexos_run = sys.argv[1]
-    dirs = own_dirs()
+    dirs = cgroup_v1_dirs(CONTROLLERS)
     if "memory" not in dirs:
         print("1..0 # SKIP no cgroup v1 memory hierarchy")
         return 1 if os.environ.get("PEXOS_MUST_WORK") == "1" else 77
@@ -158,7 +123,7 @@ def main():
         bystander.send_signal(signal.SIGKILL)
         bystander.wait()
         for t in sorted(set(tops)):
-            remove_tree(t)
+            remove_cgroup_tree(t)
     check_without_seccomp(pexos_run)
     print(f"1..{n}")
     return 1 if failed else 0
