@@ -289,7 +289,9 @@ static int prepare_v1(struct cg_root *root, const char *sysfs,
 					dir, "/pexos", "") < 0)
 			return fail_no_cgroup(err, ENAMETOOLONG,
 					      "path too long", own);
-		if (mkdir(root->base[c], 0755) < 0 && errno != EEXIST) {
+		if (mkdir(root->base[c], 0755) == 0)
+			root->created[c] = true;
+		else if (errno != EEXIST) {
 			if (required)
 				return fail_no_cgroup(err, errno,
 						      "cannot create the cgroup",
@@ -384,7 +386,9 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 	if (str_concat(root->base[0], sizeof(root->base[0]), own, "/pexos",
 		       "") < 0)
 		return fail_no_cgroup(err, ENAMETOOLONG, "path too long", own);
-	if (mkdir(root->base[0], 0755) < 0 && errno != EEXIST)
+	if (mkdir(root->base[0], 0755) == 0)
+		root->created[0] = true;
+	else if (errno != EEXIST)
 		return fail_no_cgroup(err, errno, "cannot create the cgroup",
 				      root->base[0]);
 	r = enable_controllers(root->base[0]);

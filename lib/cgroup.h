@@ -25,6 +25,7 @@ struct cg_root {
 	enum cg_mode mode;
 	char base[CG1_N][PATH_MAX]; /* v2 uses base[0] only; "" = absent */
 	bool swap;                  /* swap accounting files exist */
+	bool created[CG1_N]; /* this cg_prepare made base[i] (it was absent) */
 };
 
 /* One run's cgroup (v1: one directory per controller). */

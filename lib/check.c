@@ -15,13 +15,16 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "error.h"
+#include "lockdown.h"
 #include "ns.h"
 #include "plan.h"
+#include "scmp.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -83,45 +86,140 @@ static int check_namespaces(json_t *list)
 	return 0;
 }
 
+/* In a child: no_new_privs, then pexos's own filter (step 3 fails at
+ * once if it could not be built), then two calls the filter refuses with
+ * arguments the kernel would refuse otherwise (EINVAL): only the filter
+ * makes unshare fail with EPERM and clone3 with ENOSYS. Syscalls only.
+ * Writes {step, errno} to `out`: step 0 means it all held. */
+static _Noreturn void seccomp_child(const struct pexos_context *ctx,
+				    int build_errno, int out)
+{
+	pexos_error err;
+	int res[2] = {0, 0};
+
+	if (lockdown_no_new_privs(&err) < 0)
+		res[0] = 1, res[1] = err.code;
+	else if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+		res[0] = 2, res[1] = EINVAL;
+	else if (build_errno)
+		res[0] = 3, res[1] = build_errno;
+	else if (lockdown_seccomp(ctx->bpf, ctx->bpf_len, &err) < 0)
+		res[0] = 4, res[1] = err.code;
+	else if (syscall(SYS_unshare, -1L) != -1 || errno != EPERM)
+		res[0] = 5, res[1] = errno;
+	else if (syscall(SYS_clone3, NULL, 0) != -1 || errno != ENOSYS)
+		res[0] = 6, res[1] = errno;
+	(void)!write(out, res, sizeof(res));
+	_exit(0);
+}
+
+/* Runs seccomp_child; res gets its {step, errno}, or {-1, errno} when the
+ * child could not run. `build` receives the filter's build failure. */
+static void try_seccomp(int res[2], pexos_error *build)
+{
+	struct pexos_context ctx = {0};
+	_cleanup_close_ int rd = -1, wr = -1;
+	int p[2], pidfd = -1, built = scmp_prepare(&ctx, build);
+	pid_t pid;
+
+	res[0] = -1;
+	res[1] = EIO;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		res[1] = errno;
+		free(ctx.bpf);
+		return;
+	}
+	rd = p[0], wr = p[1];
+	pid = sup_clone(0, &pidfd);
+	if (pid == 0)
+		seccomp_child(&ctx, built < 0 ? -built : 0, wr);
+	close(TAKE_FD(wr));
+	if (pid < 0)
+		res[1] = -pid;
+	else if (read(rd, res, 2 * sizeof(int)) != 2 * sizeof(int))
+		res[0] = -1, res[1] = EPROTO;
+	if (pid > 0) {
+		sup_reap(pidfd, NULL);
+		close(pidfd);
+	}
+	free(ctx.bpf);
+}
+
 static int check_seccomp(json_t *list)
 {
-	/* PR_GET_SECCOMP fails with EINVAL when the kernel has no seccomp. */
-	bool seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
-	bool nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) >= 0;
+	static const char *const steps[] = {
+		"set no_new_privs", "read no_new_privs back",
+		"get the filter (libseccomp could not build it)",
+		"install the filter",
+		"see unshare refused with EPERM",
+		"see clone3 refused with ENOSYS"};
+	pexos_error build = {0};
+	bool nnp;
+	char detail[700];
+	int res[2];
 
-	if (add_feature(list, "seccomp", seccomp, true,
-			seccomp ? "filters can be installed"
-				: "the kernel lacks CONFIG_SECCOMP_FILTER") < 0)
+	try_seccomp(res, &build);
+	nnp = res[0] == 0 || res[0] > 2;
+	if (res[0] == 0)
+		snprintf(detail, sizeof(detail),
+			 "a filter was installed in a test process and "
+			 "refused what it should");
+	else if (res[0] < 0)
+		snprintf(detail, sizeof(detail),
+			 "could not start a test process (%s)",
+			 strerror(res[1]));
+	else
+		snprintf(detail, sizeof(detail),
+			 "a test process could not %s (%s%s%.400s): the "
+			 "kernel needs CONFIG_SECCOMP_FILTER, and a container "
+			 "must allow seccomp(2) and prctl(2)",
+			 steps[res[0] - 1], strerror(res[1]),
+			 res[0] == 3 ? "; " : "",
+			 res[0] == 3 ? build.message : "");
+	if (add_feature(list, "seccomp", res[0] == 0, true, detail) < 0)
 		return -ENOMEM;
 	return add_feature(list, "no_new_privs", nnp, true,
-			   nnp ? "supported" : "the kernel is too old");
+			   nnp ? "set in a test process" : detail);
 }
 
 /* Whether the limits mode asked for can be had: a cgroup per run, or the
  * operator's explicit rlimit opt-in. */
 static int check_cgroups(const pexos_options *opts, json_t *list,
-			 const char **ret_mode)
+			 struct cg_root *root, const char **ret_mode)
 {
 	char detail[PATH_MAX + 700];
-	struct cg_root root;
 	pexos_error err = {0};
-	bool ok = cg_prepare_self(&root, opts->limits, &err) == 0;
-	*ret_mode = ok ? cg_mode_name(root.mode) : "none";
+	bool ok = cg_prepare_self(root, opts->limits, &err) == 0;
+
+	if (!ok)
+		memset(root, 0, sizeof(*root)); /* nothing to undo */
+	*ret_mode = ok ? cg_mode_name(root->mode) : "none";
 	if (!ok)
 		snprintf(detail, sizeof(detail), "%s", err.message);
-	else if (root.mode == CG_NONE)
+	else if (root->mode == CG_NONE)
 		snprintf(detail, sizeof(detail),
 			 "not used: limits=rlimit (memory by RLIMIT_AS, CPU by "
 			 "RLIMIT_CPU, processes by RLIMIT_NPROC)");
 	else
 		snprintf(detail, sizeof(detail),
 			 "%s: memory%s, pids%s and CPU time per run, under %.*s",
-			 cg_mode_name(root.mode), root.swap ? " (swap included)" : "",
-			 root.mode == CG_V1 && !root.base[CG1_CPUACCT][0]
+			 cg_mode_name(root->mode), root->swap ? " (swap included)" : "",
+			 root->mode == CG_V1 && !root->base[CG1_CPUACCT][0]
 				 ? " (no cpuacct: CPU by RLIMIT_CPU)"
 				 : "",
-			 PATH_MAX, root.base[0]);
+			 PATH_MAX, root->base[0]);
 	return add_feature(list, "cgroups", ok, true, detail);
+}
+
+/* A check leaves the host as it found it: the base cgroups it made (the
+ * test run's own cgroups are gone with the run) are removed again. One
+ * another pexos process made meanwhile and still uses is not empty, and
+ * rmdir leaves it alone. */
+static void undo_cgroups(const struct cg_root *root)
+{
+	for (int c = 0; c < CG1_N; c++)
+		if (root->created[c] && root->base[c][0])
+			(void)rmdir(root->base[c]);
 }
 
 /* The whole chain, end to end: one real run of a script that imports the
@@ -160,16 +258,22 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 	_cleanup_json_ json_t *list = json_array();
 	_cleanup_json_ json_t *report = NULL;
 	const char *mode = "none";
+	struct cg_root root;
 	bool all = true;
+	int r;
 	size_t i;
 	json_t *f;
 	char *s;
 
 	if (!opts || !ret_report)
 		return pexos_fail(err, EINVAL, "check", "missing argument");
-	if (!list || check_namespaces(list) < 0 || check_seccomp(list) < 0 ||
-	    check_cgroups(opts, list, &mode) < 0 ||
-	    check_sandbox(opts, list) < 0)
+	if (!list || check_namespaces(list) < 0 || check_seccomp(list) < 0)
+		return pexos_fail(err, ENOMEM, "check", "out of memory");
+	r = check_cgroups(opts, list, &root, &mode);
+	if (r == 0)
+		r = check_sandbox(opts, list);
+	undo_cgroups(&root);
+	if (r < 0)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");
 	json_array_foreach(list, i, f)
 	{

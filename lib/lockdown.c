@@ -157,9 +157,6 @@ int lockdown_limit_cpu(uint64_t cpu_ms, pexos_error *err)
 int lockdown_apply(const struct lockdown_plan *lp, uint64_t cpu_ms,
 		   uint64_t as_mb, pexos_error *err)
 {
-	struct sock_fprog prog = {.len = (unsigned short)lp->bpf_len,
-				  .filter = (struct sock_filter *)lp->bpf};
-
 	/* A plan that would install no filter is refused, never applied. */
 	if (lp->bpf_len == 0 || lp->bpf_len > LOCKDOWN_BPF_MAX ||
 	    lp->n_rlimits > LOCKDOWN_RLIMITS_MAX)
@@ -182,9 +179,29 @@ int lockdown_apply(const struct lockdown_plan *lp, uint64_t cpu_ms,
 					"enter the working directory", lp->cwd);
 	/* Step 6: no_new_privs first (the filter needs it without
 	 * CAP_SYS_ADMIN), the filter last. */
+	if (lockdown_no_new_privs(err) < 0)
+		return -1;
+	return lockdown_seccomp(lp->bpf, lp->bpf_len, err);
+}
+
+int lockdown_no_new_privs(pexos_error *err)
+{
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return pexos_fail_child(err, errno, "no_new_privs",
 					"set no_new_privs", NULL);
+	return 0;
+}
+
+int lockdown_seccomp(const struct sock_filter *bpf, size_t len,
+		     pexos_error *err)
+{
+	struct sock_fprog prog = {.len = (unsigned short)len,
+				  .filter = (struct sock_filter *)bpf};
+
+	if (len == 0 || len > LOCKDOWN_BPF_MAX)
+		return pexos_fail_child(err, EINVAL, "seccomp",
+					"refuse an empty or oversized filter",
+					NULL);
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
 		return pexos_fail_child(err, errno, "seccomp",
 					"install the seccomp filter", NULL);

@@ -94,6 +94,14 @@ int lockdown_set_rlimits(const struct lockdown_rlimit *v, size_t n,
  * -1. */
 int lockdown_drop_caps(int last_cap, pexos_error *err);
 
+/* Child: step 6 in two halves, for lockdown_apply() and for pexos_check()'s
+ * test process, which reports them apart. no_new_privs must be set before
+ * the filter (`len` instructions, 1 to LOCKDOWN_BPF_MAX) can be installed
+ * without CAP_SYS_ADMIN. Each returns 0 or -1. */
+int lockdown_no_new_privs(pexos_error *err);
+int lockdown_seccomp(const struct sock_filter *bpf, size_t len,
+		     pexos_error *err);
+
 /* Credential changes of the calling thread only. glibc's setresuid() and
  * friends signal every other thread of a process they believe to be
  * threaded (POSIX says all threads share credentials) and wait for their

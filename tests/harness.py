@@ -121,6 +121,43 @@ def binary_missing(path):
     return 77
 
 
+def cgroup_v1_dirs(controllers):
+    """{controller: directory of this process's cgroup} for those of
+    `controllers` mounted as cgroup v1 hierarchies."""
+    own = {}
+    for line in open("/proc/self/cgroup"):
+        _, ctrls, path = line.rstrip("\n").split(":", 2)
+        for c in ctrls.split(","):
+            own[c] = path
+    dirs = {}
+    for line in open("/proc/self/mountinfo"):
+        left, right = line.split(" - ", 1)
+        f = left.split()
+        fstype, _, supers = right.split()[:3]
+        if fstype != "cgroup":
+            continue
+        root, point = f[3], f[4]
+        for c in supers.split(","):
+            if c in controllers and c in own and c not in dirs:
+                rel = own[c][len(root.rstrip("/")):]
+                dirs[c] = os.path.realpath(point + rel)
+    return dirs
+
+
+def remove_cgroup_tree(top):
+    """rmdir every cgroup below `top`, then `top`, deepest first, retrying
+    while the processes killed in them are released."""
+    for d, _, _ in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
 def clip(data, limit=500):
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
     if len(text) > limit:

@@ -36,8 +36,9 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (STARTED_DAEMONS, Daemon, DaemonFailed,  # noqa: E402,F401
-                     NotStrictJSON, Obj, clip, in_thread, request, same, short,
-                     strict_loads, subset_problems)
+                     NotStrictJSON, Obj, cgroup_v1_dirs, clip, in_thread,
+                     remove_cgroup_tree, request, same, short, strict_loads,
+                     subset_problems)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 HELLO_RESULT = {"message": "Hello, World!"}
@@ -472,9 +473,34 @@ def _(c):
               "Killed", names=["SIGABRT"])
 
 
-@case("500 SandboxError")
+@case("500 SandboxError: no process can be started, then the daemon recovers")
 def _(c):
-    c.skip("no clean way to make a working sandbox fail from outside the daemon")
+    # The daemon in a pids cgroup of its own (cgroup v1) whose pids.max
+    # is lowered to what it already runs: its threads live on, the clone
+    # of a new sandbox fails. A working sandbox made to fail from outside.
+    dirs = cgroup_v1_dirs(("pids",))
+    if "pids" not in dirs:
+        c.skip("no cgroup v1 pids hierarchy to starve the daemon in")
+    cg = f"{dirs['pids']}/pexos-test-starved-{os.getpid()}"
+    os.makedirs(cg, exist_ok=True)
+    join = f'echo $$ > {cg}/cgroup.procs && exec "$0" "$@"'
+    d = make_daemon("starved", ["--workers", "1", "--pool", "0"],
+                    wrapper=["sh", "-c", join])
+    try:
+        d.start()
+        c.hello(d, "before: a hello-world run")
+        with open(f"{cg}/pids.current") as f:
+            current = f.read().strip()
+        with open(f"{cg}/pids.max", "w") as f:
+            f.write(current)
+        c.failure(run(d.port, HELLO), 500, "SandboxError",
+                  what=f"pids.max {current}")
+        with open(f"{cg}/pids.max", "w") as f:
+            f.write("max")
+        c.hello(d, "after pids.max is lifted: a hello-world run")
+    finally:
+        d.stop()
+        remove_cgroup_tree(cg)
 
 
 @case("404: unknown paths, with a JSON error")
