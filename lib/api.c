@@ -11,6 +11,7 @@
 #include "caps.h"
 #include "cgroup.h"
 #include "error.h"
+#include "fontcache.h"
 #include "lockdown.h"
 #include "mounts.h"
 #include "ns.h"
@@ -271,6 +272,11 @@ static void build_command(pexos_context *ctx)
 		"OMP_NUM_THREADS=1",
 		"MKL_NUM_THREADS=1",
 		"NUMEXPR_NUM_THREADS=1",
+		/* matplotlib draws to files only (no display), and keeps its
+		 * config and font list in the run's /tmp (runner.py links the
+		 * prebuilt list there: fontcache.c). */
+		"MPLBACKEND=Agg",
+		"MPLCONFIGDIR=/tmp/.cache/matplotlib",
 		NULL,
 	};
 	size_t i = 0;
@@ -352,6 +358,9 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	}
 	if (r == 0)
 		r = caps_prepare(ctx, err);
+	if (r == 0) /* before the mount plan, which binds it */
+		ctx->font_cache = fontcache_prepare(
+			ctx->opts.python, (uid_t)ctx->opts.uid_base);
 	if (r == 0)
 		r = mnt_prepare(ctx, err);
 	if (r == 0)

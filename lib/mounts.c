@@ -71,6 +71,34 @@ static void add_write(struct pexos_context *ctx, const char *dst,
 		snprintf(op->data, sizeof(op->data), "%s", text);
 }
 
+/* Public files of the host's /etc that ordinary library calls read, each
+ * bound read-only when present. None holds a secret: /etc/ssl/private,
+ * machine-id, shadow and the like are never bound. */
+static void add_etc_public(struct pexos_context *ctx)
+{
+	static const char *const files[] = {
+		"/etc/services",	/* socket.getservbyname, getaddrinfo */
+		"/etc/protocols",	/* socket.getprotobyname */
+		"/etc/mime.types",	/* mimetypes */
+		"/etc/ssl/openssl.cnf", /* read by OpenSSL at its start */
+		"/etc/matplotlibrc",	/* Debian moves matplotlib's here */
+	};
+	static const char *const dirs[] = {
+		"/etc/ssl/certs", /* the CA store: ssl.create_default_context */
+		"/etc/fonts",	  /* fontconfig; the fonts are under /usr */
+	};
+	struct stat st;
+
+	if (stat("/etc/ssl", &st) == 0 && S_ISDIR(st.st_mode))
+		add(ctx, MNT_MKDIR, NULL, "/etc/ssl");
+	for (size_t i = 0; i < ELEMENTSOF(files); i++)
+		if (stat(files[i], &st) == 0 && S_ISREG(st.st_mode))
+			add(ctx, MNT_FILE_RO, files[i], files[i]);
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+		if (stat(dirs[i], &st) == 0 && S_ISDIR(st.st_mode))
+			add(ctx, MNT_BIND_RO, dirs[i], dirs[i]);
+}
+
 static void add_etc(struct pexos_context *ctx)
 {
 	char target[PATH_MAX];
@@ -95,6 +123,17 @@ static void add_etc(struct pexos_context *ctx)
 		target[n] = '\0';
 		add(ctx, MNT_SYMLINK, target, "/etc/localtime");
 	}
+	add_etc_public(ctx);
+}
+
+/* matplotlib's font list, built once per host (fontcache.c). */
+static void add_font_cache(struct pexos_context *ctx)
+{
+	if (!ctx->font_cache)
+		return;
+	add(ctx, MNT_MKDIR, NULL, "/var");
+	add(ctx, MNT_MKDIR, NULL, "/var/cache");
+	add(ctx, MNT_BIND_RO, ctx->font_cache, "/var/cache/matplotlib");
 }
 
 static void add_dev(struct pexos_context *ctx)
@@ -148,6 +187,7 @@ int mnt_prepare(struct pexos_context *ctx, pexos_error *err)
 	for (size_t i = 0; i < ELEMENTSOF(top); i++)
 		add_top_dir(ctx, top[i]);
 	add_etc(ctx);
+	add_font_cache(ctx);
 	add(ctx, MNT_PROC, NULL, "/proc");
 	add_dev(ctx);
 	op = add(ctx, MNT_TMPFS, NULL, "/tmp");

@@ -69,7 +69,7 @@ struct mnt_op {
 	char data[256];
 };
 
-#define MNT_OPS_MAX 48
+#define MNT_OPS_MAX 64
 #define ARGV_MAX 16
 #define ENVP_MAX 16
 
@@ -79,6 +79,9 @@ struct pexos_context {
 	struct pexos_options opts;
 	atomic_bool cancelled; /* pexos_context_cancel */
 	struct cg_root cg;
+	/* host directory of matplotlib's prebuilt font list, or NULL
+	 * (fontcache.c); bound read-only at /var/cache/matplotlib */
+	const char *font_cache;
 	/* mount plan, applied in order by the sandbox's init */
 	struct mnt_op *mnt_ops;
 	size_t n_mnt_ops;

@@ -63,6 +63,11 @@ def _site():
     for name in ("exit", "quit"):
         if not hasattr(builtins, name):
             setattr(builtins, name, _Quitter(name))
+    # help(), copyright, credits, license: site's own functions (no paths
+    # are added: importing site under -S does not run its main()).
+    import site
+    site.setcopyright()
+    site.sethelper()
 
 
 import math  # noqa: E402  (built in: no file to load)
@@ -138,12 +143,63 @@ def _describe(exc):
 
 _TEXT = None
 
+# The script as a file of the run, as `python3 script.py` would have it: a
+# real __file__, a directory on sys.path so that a child interpreter (a
+# multiprocessing "spawn" child) can import the module `script` again. It
+# is hidden in /tmp (the only place of a run a slot can write to), out of
+# the way of the script's own files in its working directory.
+SCRIPT_DIR = "/tmp/.pexos"
+SCRIPT_PATH = SCRIPT_DIR + "/script.py"
+# matplotlib's font list, built once per host by the library (fontcache.c)
+# and bound read-only; matplotlib wants it in a writable MPLCONFIGDIR.
+_FONT_CACHE = "/var/cache/matplotlib"
+
 
 def _register_source():
-    """Tracebacks show the user's source lines."""
+    """Tracebacks, warnings and inspect.getsource() show the user's source
+    lines under the name tracebacks give it, "script.py"."""
     import linecache
     linecache.cache["script.py"] = (len(_TEXT), None,
                                     _TEXT.splitlines(True), "script.py")
+
+
+def _place(source):
+    """Writes the script to SCRIPT_PATH, read-only; False if /tmp cannot
+    hold it (the run goes on without the file)."""
+    try:
+        os.makedirs(SCRIPT_DIR, mode=0o755, exist_ok=True)
+        os.chmod(SCRIPT_DIR, 0o755)
+        try:
+            os.unlink(SCRIPT_PATH)
+        except FileNotFoundError:
+            pass
+        fd = os.open(SCRIPT_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                     os.O_CLOEXEC, 0o444)
+        with open(fd, "wb", closefd=True) as f:
+            f.write(source)
+        os.chmod(SCRIPT_DIR, 0o555)
+    except OSError:
+        return False
+    return True
+
+
+def _home():
+    """The run's writable config and cache: MPLCONFIGDIR (the library's
+    environment) with links to the prebuilt font list, so that the first
+    `import matplotlib.pyplot` of a run does not scan the fonts again."""
+    conf = os.environ.get("MPLCONFIGDIR")
+    try:
+        names = os.listdir(_FONT_CACHE)
+    except OSError:
+        return
+    if not conf or not names:
+        return
+    try:
+        os.makedirs(conf, exist_ok=True)
+        for name in names:
+            os.symlink(f"{_FONT_CACHE}/{name}", f"{conf}/{name}")
+    except OSError:
+        pass  # matplotlib then builds its own, as without the cache
 
 
 def _compile(source):
@@ -196,11 +252,16 @@ def _check_main(module):
     return main
 
 
-def _run(code):
+def _run(code, source):
     module = type(sys)("script")
     module.__file__ = "script.py"
+    if _place(source):
+        module.__file__ = SCRIPT_PATH
+        sys.path.insert(0, SCRIPT_DIR)
     sys.modules["script"] = module
-    sys.argv = ["script.py"]
+    sys.argv = [module.__file__]
+    _register_source()
+    _home()
     try:
         exec(code, module.__dict__)
         main = _check_main(module)
@@ -208,7 +269,7 @@ def _run(code):
     except _Refused:
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit too: main must return
-        _register_source()
+        _register_source()  # again: the script may have cleared linecache
         header = {"type": "ScriptError", "error": _describe(e),
                   "traceback": _user_traceback(e)}
         if isinstance(e, MemoryError):
@@ -345,7 +406,7 @@ def _serialise(result):
 def _main(source):
     code = _compile(source)
     try:
-        result = _run(code)
+        result = _run(code, source)
         data = _serialise(result)
     except _Refused as r:
         _emit({"type": r.kind, "error": r.message})

@@ -102,6 +102,7 @@ exec(compile(CONFIG["runner"], "<pexos-runner>", "exec"), _runner)
 _runner["_RESULT_MAX"] = CONFIG["result_max"]
 if sys.flags.no_site:
     _runner["_site"]()
+_runner["_home"]()  # matplotlib's prebuilt font list, if it is preloaded
 
 _WARM = {
     None: """
@@ -131,12 +132,27 @@ def main():
             "sorted": m.sort_values("b_x").head(2).to_dict(orient="list"),
             "total": df["b"].sum()}
 """,
+    "matplotlib.pyplot": """
+import io
+import matplotlib.pyplot as plt
+def main():
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [3, 1, 2], label="a")
+    ax.bar([1, 2], [2, 1])
+    ax.set_title("warm")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return len(buf.getvalue())
+""",
 }
 
 
 def _warm_once():
     """Runs the runner's own path (compile, main, serialise) over a few
-    common numpy and pandas operations, never the user's code."""
+    common numpy, pandas and (when preloaded) matplotlib operations, never
+    the user's code."""
     import io
     keep = sys.stdout
     sys.stdout = io.StringIO()

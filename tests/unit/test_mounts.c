@@ -123,6 +123,15 @@ static void check_plan_sources(const struct pexos_context *ctx)
 					      "/libx32",
 					      "/etc/alternatives",
 					      "/etc/ld.so.cache",
+					      /* public files ordinary calls
+					       * read (mounts.c) */
+					      "/etc/services",
+					      "/etc/protocols",
+					      "/etc/mime.types",
+					      "/etc/ssl/openssl.cnf",
+					      "/etc/matplotlibrc",
+					      "/etc/ssl/certs",
+					      "/etc/fonts",
 					      "/dev/null",
 					      "/dev/zero",
 					      "/dev/full",
