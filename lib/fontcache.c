@@ -138,22 +138,21 @@ static bool run_build(const char *python, const char *dir, uid_t uid)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-/* Removes `dir` and the files the build left in it. */
+static int remove_one(const char *path, const struct stat *st, int type,
+		      struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Removes `dir` and whatever the build left in it (fontconfig's cache of
+ * fc-list, which matplotlib runs, lands in $HOME/.cache). */
 static void discard(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[PATH_MAX + 256];
-
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 &&
-		    strcmp(e->d_name, "..") != 0) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	if (d)
-		closedir(d);
-	rmdir(dir);
+	nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Moves the font lists built in `from` into FONT_CACHE_DIR, owned by root
