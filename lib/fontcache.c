@@ -6,10 +6,10 @@
  * scans every font it can find and writes the list to its config dir: about
  * 70 ms with Debian's few fonts, paid again by every run, since each run's
  * /tmp is new. pexos builds the list once, outside any run, into
- * FONT_CACHE_DIR; the sandbox binds that directory read-only and runner.py
- * links its files into the run's MPLCONFIGDIR. The list is built again when
- * a font directory is newer than it (fonts added or removed) or matplotlib
- * was upgraded.
+ * FONT_CACHE_DIR; the sandbox binds that directory read-only at /etc/matplotlib
+ * and runner.py links its files into the run's MPLCONFIGDIR. The list is built
+ * again when a font directory is newer than it (fonts added or removed) or
+ * matplotlib was upgraded.
  *
  * The build runs the interpreter as the unprivileged host uid of the
  * sandbox's setup (uid_base), without a sandbox: it reads only the fonts and

@@ -126,14 +126,13 @@ static void add_etc(struct pexos_context *ctx)
 	add_etc_public(ctx);
 }
 
-/* matplotlib's font list, built once per host (fontcache.c). */
+/* matplotlib's font list, built once per host (fontcache.c). In the
+ * generated /etc, beside Debian's /etc/matplotlibrc: no /var of any kind
+ * in the sandbox. */
 static void add_font_cache(struct pexos_context *ctx)
 {
-	if (!ctx->font_cache)
-		return;
-	add(ctx, MNT_MKDIR, NULL, "/var");
-	add(ctx, MNT_MKDIR, NULL, "/var/cache");
-	add(ctx, MNT_BIND_RO, ctx->font_cache, "/var/cache/matplotlib");
+	if (ctx->font_cache)
+		add(ctx, MNT_BIND_RO, ctx->font_cache, "/etc/matplotlib");
 }
 
 static void add_dev(struct pexos_context *ctx)

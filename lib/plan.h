@@ -80,7 +80,7 @@ struct pexos_context {
 	atomic_bool cancelled; /* pexos_context_cancel */
 	struct cg_root cg;
 	/* host directory of matplotlib's prebuilt font list, or NULL
-	 * (fontcache.c); bound read-only at /var/cache/matplotlib */
+	 * (fontcache.c); bound read-only at /etc/matplotlib */
 	const char *font_cache;
 	/* mount plan, applied in order by the sandbox's init */
 	struct mnt_op *mnt_ops;

@@ -152,7 +152,7 @@ SCRIPT_DIR = "/tmp/.pexos"
 SCRIPT_PATH = SCRIPT_DIR + "/script.py"
 # matplotlib's font list, built once per host by the library (fontcache.c)
 # and bound read-only; matplotlib wants it in a writable MPLCONFIGDIR.
-_FONT_CACHE = "/var/cache/matplotlib"
+_FONT_CACHE = "/etc/matplotlib"
 
 
 def _register_source():

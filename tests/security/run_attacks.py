@@ -1066,7 +1066,8 @@ def host_signal_ptrace_outside():
 
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
              "USER": "sandbox", "LOGNAME": "sandbox", "OPENBLAS_NUM_THREADS": "1",
-             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1",
+             "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/.cache/matplotlib"}
 
 ENV_SECRET_SCRIPT = r'''
 import errno
