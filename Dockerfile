@@ -1,5 +1,6 @@
 # pexos container image: a build stage compiles pexos, the runtime stage has
-# only the shared libraries, Debian's python3 + numpy + pandas and pexos.
+# only the shared libraries, Debian's python3 + numpy + pandas (+ matplotlib
+# with PYTHON_EXTRA, below) and pexos.
 #
 #   podman build -t pexos .          (or docker build)
 #   podman run --rm --security-opt unmask=ALL --security-opt seccomp=unconfined \
@@ -36,15 +37,26 @@ RUN meson setup /build -Dtests=false --buildtype=release \
 
 # -------------------------------------------------------------- runtime ----
 FROM ${DEBIAN}
-# numpy's and pandas' own test suites (about 50 MB with their byte code) are
-# never imported by scripts: deleted in the same layer. The rest of the byte
-# code stays: the sandbox's /usr is read-only, so without it every run would
-# compile numpy and pandas again.
+# Debian packages scripts may import beyond numpy and pandas. matplotlib is
+# left out by default: with Debian's dependencies (sympy, unicode-data, ICU,
+# Tk, through python3-fonttools and python3-pil.imagetk) the image grows
+# from 206 to 503 MB, and even without those it would be about 275 MB,
+# over the 250 MB this image keeps to. For an image with it:
+#   podman build --build-arg PYTHON_EXTRA="python3-matplotlib python3-munkres" .
+# (python3-munkres: apt then meets fonttools' "python3-scipy |
+# python3-munkres" with the small one; scipy brings 200 MB more.)
+ARG PYTHON_EXTRA=""
+# numpy's, pandas' (and matplotlib's) own test suites (about 50 MB with
+# their byte code) are never imported by scripts: deleted in the same layer.
+# The rest of the byte code stays: the sandbox's /usr is read-only, so
+# without it every run would compile numpy and pandas again.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libjansson4 libseccomp2 libcap2 libmicrohttpd12 \
-      python3 python3-numpy python3-pandas \
+      python3 python3-numpy python3-pandas netbase media-types ca-certificates \
+      ${PYTHON_EXTRA} \
  && find /usr/lib/python3/dist-packages/numpy /usr/lib/python3/dist-packages/pandas \
+      $(ls -d /usr/lib/python3/dist-packages/matplotlib 2>/dev/null) \
       -depth -type d -name tests -exec rm -rf {} + \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 COPY --from=build /out/ /

@@ -12,7 +12,10 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 BUILD_DEPS=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev
 	libcap-dev libmicrohttpd-dev scdoc)
-RUN_DEPS=(python3 python3-numpy python3-pandas python3-matplotlib)
+# netbase, media-types, ca-certificates: /etc/services and protocols,
+# /etc/mime.types and the CA store, which the sandbox binds when present.
+RUN_DEPS=(python3 python3-numpy python3-pandas python3-matplotlib netbase media-types
+	ca-certificates)
 TEST_DEPS=(clang libclang-rt-14-dev curl jq python3-yaml man-db)
 
 install_missing() {
