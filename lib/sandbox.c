@@ -516,6 +516,9 @@ int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
 		.period_ms = 100,
 		.kill_fd = sw->kill_fd,
 		.end_on_eof = sw->end_on_eof,
+		/* Warm: the slot's pid 1 outlives the script's process; the
+		 * run ends with the latter, as a cold run ends with its init. */
+		.kill_on_exit = sw->kill_fd >= 0,
 		.exited = sw->exited,
 	};
 	struct sup_stream s[] = {

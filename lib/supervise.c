@@ -174,6 +174,8 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 				continue;
 			if (p[i].fd == pidfd) {
 				exited = w->exited = true;
+				if (w->kill_on_exit && w->kill_fd >= 0)
+					sup_kill(w->kill_fd);
 				limit = now_ms() + DRAIN_GRACE_MS;
 			} else if (drain(&s[idx[i]]) < 0) {
 				sup_kill(kill_fd);

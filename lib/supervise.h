@@ -42,6 +42,10 @@ struct sup_watch {
 	 * every stream reached EOF, before its process is gone. */
 	int kill_fd;      /* pidfd to SIGKILL; -1: the waited-for pidfd */
 	bool end_on_eof;  /* return once every stream is at EOF */
+	/* SIGKILL kill_fd as soon as the waited-for process has exited: a
+	 * pooled run ends with its script's process, as a cold one ends with
+	 * its init, and what it left behind must not hold the streams open. */
+	bool kill_on_exit;
 	bool exited;      /* out: the waited-for descriptor became ready */
 	bool timed_out; /* out: killed at the deadline */
 	bool tripped;   /* out: killed because over() said so */

@@ -784,6 +784,37 @@ def _(c):
         c.pooled(obj, False, "the run")
 
 
+BACKGROUND = """\
+import subprocess
+
+
+def main():
+    subprocess.Popen(["sleep", "100"])
+    return 2
+"""
+
+
+@case("a run that leaves a background process (holding its stdout and "
+      "stderr) is answered at once, warm as cold: stats.wall_ms < 1000 both, "
+      "the warm one pooled")
+def _(c):
+    script = write_file("background.py", BACKGROUND)
+    for pool, want in (("1", True), ("0", False)):
+        what = "warm" if want else "cold"
+        run = c.run("--pool", pool, "--pool-wait", "30", "--stats", script,
+                    timeout=60)
+        c.expect(run.rc == 0, f"{what}: exit status {run.rc}, want 0")
+        obj = c.single(run)
+        if not obj:
+            continue
+        c.expect(obj.get("result") == 2, f"{what}: result {short(obj)}")
+        c.pooled(obj, want, what)
+        wall = (obj.get("stats") or {}).get("wall_ms", 1e9)
+        c.expect(wall < 1000, f"{what}: answered after {wall} ms, want < 1000 "
+                 "(the answer waited for the background process)")
+        c.note(f"{what}: {wall} ms")
+
+
 # ==================================================== limits in warm sandboxes
 
 
