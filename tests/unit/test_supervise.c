@@ -3,7 +3,8 @@
  * The supervisor's verdicts with real child processes: sup_clone, then
  * sup_monitor ends a run at EOF, at the wall deadline (timed_out) or when
  * the `over` check says so (tripped), truncates streams at their cap
- * without blocking the writer, returns at EOF for a pooled run, and
+ * without blocking the writer, returns at EOF for a pooled run, kills a
+ * pooled run's pid 1 once its process exited (kill_on_exit), and
  * sup_wait_exec tells exec, a setup failure, a torn message and a
  * deadline apart; sup_reap reports the child's resource usage.
  */
@@ -257,6 +258,57 @@ static void test_end_on_eof(void)
 	close(never[1]);
 }
 
+/* A pooled run whose script's process has exited (its status is in) while
+ * something it left holds its stream open: with kill_on_exit the run's
+ * pid 1 (here the child itself) is killed at once, and the stream ends;
+ * without, the monitor waits out its drain grace (the control). Returns
+ * how long the monitor took, or UINT64_MAX when it failed. */
+static uint64_t status_then_held_stream(bool kill_on_exit, siginfo_t *si)
+{
+	struct capture cap = {.max = 1024};
+	struct child c;
+	int status[2];
+	struct sup_watch w = {.deadline_ms = now_ms() + 10000,
+			      .end_on_eof = true,
+			      .kill_on_exit = kill_on_exit,
+			      .kill_fd = -2};
+	uint64_t t0 = now_ms(), took;
+	int r;
+
+	if (pipe2(status, O_CLOEXEC) < 0)
+		return UINT64_MAX;
+	write_all(status[1], "\0\0\0\0", 4);
+	r = monitor(SLEEP, status[0], &w, &c, &cap);
+	took = now_ms() - t0;
+	if (r == -ECHILD)
+		return UINT64_MAX;
+	if (kill_on_exit) /* else it still sleeps: finish() kills it */
+		*si = peek(&c);
+	if (r != 0 || !w.exited || w.timed_out)
+		took = UINT64_MAX;
+	finish(&c, &cap);
+	close(status[0]);
+	close(status[1]);
+	return took;
+}
+
+static void test_kill_on_exit(void)
+{
+	siginfo_t si = {0};
+	uint64_t fast = status_then_held_stream(true, &si), slow;
+
+	tap_ok(fast < 1000 && si.si_code == CLD_KILLED &&
+		   si.si_status == SIGKILL,
+	       "kill_on_exit: the exit's status kills the run's pid 1, whose "
+	       "stream then ends (%llu ms, killed by %d)",
+	       (unsigned long long)fast, si.si_status);
+	si = (siginfo_t){0};
+	slow = status_then_held_stream(false, &si);
+	tap_ok(slow != UINT64_MAX && slow >= 2000,
+	       "control: without it, the held stream keeps the monitor for its "
+	       "drain grace");
+}
+
 static void test_usage(void)
 {
 	struct capture cap = {.max = 1024};
@@ -361,6 +413,7 @@ int main(void)
 	test_over();
 	test_cap();
 	test_end_on_eof();
+	test_kill_on_exit();
 	test_usage();
 	test_wait_exec();
 	return tap_done();
