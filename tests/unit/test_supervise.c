@@ -261,13 +261,17 @@ static void test_end_on_eof(void)
 /* A pooled run whose script's process has exited (its status is in) while
  * something it left holds its stream open: with kill_on_exit the run's
  * pid 1 (here the child itself) is killed at once, and the stream ends;
- * without, the monitor waits out its drain grace (the control). Returns
- * how long the monitor took, or UINT64_MAX when it failed. */
-static uint64_t status_then_held_stream(bool kill_on_exit, siginfo_t *si)
+ * without, the monitor waits out its drain grace (the control), as it
+ * does when the status pipe ends without a status (`status` false: the
+ * zygote died; the run's process may well live on). Returns how long the
+ * monitor took, or UINT64_MAX when it failed; *alive: the child was still
+ * alive after it (waited for when it should be dead: peek()). */
+static uint64_t held_stream(bool kill_on_exit, bool status, siginfo_t *si,
+			    bool *alive)
 {
 	struct capture cap = {.max = 1024};
 	struct child c;
-	int status[2];
+	int st[2];
 	struct sup_watch w = {.deadline_ms = now_ms() + 10000,
 			      .end_on_eof = true,
 			      .kill_on_exit = kill_on_exit,
@@ -275,38 +279,50 @@ static uint64_t status_then_held_stream(bool kill_on_exit, siginfo_t *si)
 	uint64_t t0 = now_ms(), took;
 	int r;
 
-	if (pipe2(status, O_CLOEXEC) < 0)
+	if (pipe2(st, O_CLOEXEC) < 0)
 		return UINT64_MAX;
-	write_all(status[1], "\0\0\0\0", 4);
-	r = monitor(SLEEP, status[0], &w, &c, &cap);
+	if (status)
+		write_all(st[1], "\0\0\0\0", 4);
+	close(st[1]);
+	r = monitor(SLEEP, st[0], &w, &c, &cap);
 	took = now_ms() - t0;
+	close(st[0]);
 	if (r == -ECHILD)
 		return UINT64_MAX;
-	if (kill_on_exit) /* else it still sleeps: finish() kills it */
+	/* Killed, it is gone soon (its stream may end a moment before it is
+	 * a zombie): wait for it. Otherwise it must still be there. */
+	*si = (siginfo_t){0};
+	if (kill_on_exit && status)
 		*si = peek(&c);
+	else
+		waitid(P_PID, (id_t)c.pid, si,
+		       WEXITED | WNOHANG | WNOWAIT | __WALL);
+	*alive = si->si_pid == 0;
 	if (r != 0 || !w.exited || w.timed_out)
 		took = UINT64_MAX;
 	finish(&c, &cap);
-	close(status[0]);
-	close(status[1]);
 	return took;
 }
 
 static void test_kill_on_exit(void)
 {
-	siginfo_t si = {0};
-	uint64_t fast = status_then_held_stream(true, &si), slow;
+	siginfo_t si;
+	bool alive;
+	uint64_t ms = held_stream(true, true, &si, &alive);
 
-	tap_ok(fast < 1000 && si.si_code == CLD_KILLED &&
+	tap_ok(ms < 1000 && !alive && si.si_code == CLD_KILLED &&
 		   si.si_status == SIGKILL,
 	       "kill_on_exit: the exit's status kills the run's pid 1, whose "
 	       "stream then ends (%llu ms, killed by %d)",
-	       (unsigned long long)fast, si.si_status);
-	si = (siginfo_t){0};
-	slow = status_then_held_stream(false, &si);
-	tap_ok(slow != UINT64_MAX && slow >= 2000,
+	       (unsigned long long)ms, si.si_status);
+	ms = held_stream(false, true, &si, &alive);
+	tap_ok(ms != UINT64_MAX && ms >= 2000 && alive,
 	       "control: without it, the held stream keeps the monitor for its "
 	       "drain grace");
+	ms = held_stream(true, false, &si, &alive);
+	tap_ok(ms != UINT64_MAX && ms >= 2000 && alive,
+	       "kill_on_exit: EOF without a status (the zygote died) kills "
+	       "nothing");
 }
 
 static void test_usage(void)
