@@ -8,7 +8,9 @@
 # terminals are its own, is not reachable (/dev/pts/1 before we make it).
 import os
 import pty
+import select
 import stat
+import time
 
 
 def main():
@@ -20,7 +22,10 @@ def main():
     os.write(master, b"ping\n")
     got = os.read(slave, 16)
     os.write(slave, b"pong")
-    back = os.read(master, 16)
+    back, deadline = b"", time.monotonic() + 5
+    while not back.endswith(b"pong") and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.1)[0]:
+            back += os.read(master, 64)  # the echo and pong may come apart
     opts = ""
     with open("/proc/self/mountinfo") as f:
         for line in f:
