@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "mnt_dev.h"
 #include "util.h"
 
 /* The new root is assembled on a tmpfs mounted over /tmp in the run's own
@@ -135,6 +136,25 @@ static void add_font_cache(struct pexos_context *ctx)
 		add(ctx, MNT_BIND_RO, ctx->font_cache, "/etc/matplotlib");
 }
 
+/* The mounts of /dev that are the run's own (mnt_dev.h): /dev/shm, sized
+ * like /tmp, and a new devpts instance with /dev/ptmx pointing into it. */
+static void add_dev_mounts(struct pexos_context *ctx)
+{
+	struct mnt_op *op = add(ctx, MNT_TMPFS, NULL, "/dev/shm");
+
+	if (op) {
+		op->flags = MNT_SHM_FLAGS;
+		snprintf(op->data, sizeof(op->data), MNT_SHM_DATA,
+			 (unsigned long long)ctx->opts.tmp_mb);
+	}
+	op = add(ctx, MNT_DEVPTS, NULL, "/dev/pts");
+	if (op) {
+		op->flags = MNT_PTS_FLAGS;
+		snprintf(op->data, sizeof(op->data), "%s", MNT_PTS_DATA);
+	}
+	add(ctx, MNT_SYMLINK, "pts/ptmx", "/dev/ptmx");
+}
+
 static void add_dev(struct pexos_context *ctx)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random",
@@ -160,6 +180,9 @@ static void add_dev(struct pexos_context *ctx)
 		snprintf(dst, sizeof(dst), "%s", links[i][1]);
 		add(ctx, MNT_SYMLINK, links[i][0], dst);
 	}
+	add_dev_mounts(ctx);
+	/* Read-only from here: the mounts on /dev/shm and /dev/pts keep their
+	 * own flags. */
 	add(ctx, MNT_REMOUNT_RO, NULL, "/dev");
 }
 
@@ -262,11 +285,18 @@ static int apply_op(const struct mnt_op *op, pexos_error *err)
 			return CHILD_FAIL(err, "mkdir", op->dst);
 		return 0;
 	case MNT_TMPFS:
+	case MNT_DEVPTS: {
+		const char *fs = op->kind == MNT_TMPFS ? "tmpfs" : "devpts";
+
 		if (mkdir(op->dst, 0755) < 0 && errno != EEXIST)
 			return CHILD_FAIL(err, "mkdir", op->dst);
-		if (mount("tmpfs", op->dst, "tmpfs", op->flags, op->data) < 0)
-			return CHILD_FAIL(err, "mount tmpfs on", op->dst);
+		if (mount(fs, op->dst, fs, op->flags, op->data) < 0)
+			return CHILD_FAIL(err, op->kind == MNT_TMPFS
+						       ? "mount tmpfs on"
+						       : "mount devpts on",
+					  op->dst);
 		return 0;
+	}
 	case MNT_BIND_RO:
 		if (mkdir(op->dst, 0755) < 0 && errno != EEXIST)
 			return CHILD_FAIL(err, "mkdir", op->dst);

@@ -59,6 +59,7 @@ enum mnt_kind {
 	MNT_WRITE,   /* file dst with contents data */
 	MNT_MKDIR,   /* directory dst */
 	MNT_REMOUNT_RO, /* make the mount at dst read-only */
+	MNT_DEVPTS,  /* new devpts instance at dst, data = options */
 };
 
 struct mnt_op {

@@ -99,12 +99,51 @@ def _header(obj):
     return "{" + ",".join(parts) + "}"
 
 
-def _emit(header, body=b""):
+# The process that runs the script (_main). A process the script forked
+# that gets back to the runner (main() returned or raised in the child)
+# leaves without a word: the verdict is the first process's alone.
+_RUNNER_PID = None
+
+
+def _flush():
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - a closed or broken stream
             pass
+
+
+def _forked():
+    return _RUNNER_PID is not None and os.getpid() != _RUNNER_PID
+
+
+def _leave_forked(status, exc=None):
+    """In a forked child of the script that got back to the runner: its
+    output flushed, the result channel untouched (the runner's process
+    still answers on it), it exits as a Python program would: `status`, 0
+    after main() returned; after an exception escaped main(), 1 with the
+    traceback on stderr, or the code of a SystemExit."""
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None or isinstance(code, int):
+            status = code or 0
+        else:
+            print(code, file=sys.stderr)
+    elif exc is not None:
+        try:
+            _register_source()
+            sys.stderr.write("Traceback (most recent call last):\n" +
+                             _user_traceback(exc))
+        except Exception:  # noqa: BLE001 - a broken stream or __str__
+            pass
+    _flush()
+    os._exit(status & 0xFF)
+
+
+def _emit(header, body=b""):
+    if _forked():
+        _leave_forked(0 if header.get("ok") else 1)
+    _flush()
     data = _header(header).encode("utf-8") + b"\n" + body
     view = memoryview(data)
     while view:
@@ -269,6 +308,8 @@ def _run(code, source):
     except _Refused:
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit too: main must return
+        if _forked():
+            _leave_forked(1, e)
         _register_source()  # again: the script may have cleared linecache
         header = {"type": "ScriptError", "error": _describe(e),
                   "traceback": _user_traceback(e)}
@@ -404,9 +445,13 @@ def _serialise(result):
 
 
 def _main(source):
+    global _RUNNER_PID
+    _RUNNER_PID = os.getpid()
     code = _compile(source)
     try:
         result = _run(code, source)
+        if _forked():
+            _leave_forked(0)
         data = _serialise(result)
     except _Refused as r:
         _emit({"type": r.kind, "error": r.message})

@@ -31,6 +31,7 @@
 #include "error.h"
 #include "lockdown.h"
 #include "mounts.h"
+#include "net.h"
 #include "ns.h"
 #include "proto.h"
 #include "supervise.h"
@@ -196,6 +197,10 @@ static _Noreturn void child_init(const struct child_args *a)
 	if (read(CFD_GO, &go, 1) != 1)
 		_exit(1);
 	if (ns_apply_child(&err) < 0)
+		child_die(CFD_SYNC, &err);
+	/* While init holds CAP_NET_ADMIN in the run's user namespace, which
+	 * owns its network namespace: the script will have none. */
+	if (net_lo_up(&err) < 0)
 		child_die(CFD_SYNC, &err);
 	/* The run dies with the thread that runs it. Set after the id change
 	 * above, which clears it; if the parent went before this line, the
@@ -511,6 +516,9 @@ int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
 		.period_ms = 100,
 		.kill_fd = sw->kill_fd,
 		.end_on_eof = sw->end_on_eof,
+		/* Warm: the slot's pid 1 outlives the script's process; the
+		 * run ends with the latter, as a cold run ends with its init. */
+		.kill_on_exit = sw->kill_fd >= 0,
 		.exited = sw->exited,
 	};
 	struct sup_stream s[] = {

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -118,6 +119,14 @@ void sup_kill(int pidfd)
 	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
+/* Does the pipe `fd` hold unread bytes (not only EOF)? */
+static bool has_data(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* How long the next poll may sleep. */
 static int poll_ms(const struct sup_watch *w, uint64_t limit, uint64_t now)
 {
@@ -174,6 +183,9 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 				continue;
 			if (p[i].fd == pidfd) {
 				exited = w->exited = true;
+				if (w->kill_on_exit && w->kill_fd >= 0 &&
+				    has_data(pidfd))
+					sup_kill(w->kill_fd);
 				limit = now_ms() + DRAIN_GRACE_MS;
 			} else if (drain(&s[idx[i]]) < 0) {
 				sup_kill(kill_fd);

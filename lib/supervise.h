@@ -42,6 +42,12 @@ struct sup_watch {
 	 * every stream reached EOF, before its process is gone. */
 	int kill_fd;      /* pidfd to SIGKILL; -1: the waited-for pidfd */
 	bool end_on_eof;  /* return once every stream is at EOF */
+	/* SIGKILL kill_fd as soon as the waited-for descriptor, a pipe, holds
+	 * the process's wait status: a pooled run ends with its script's
+	 * process, as a cold one ends with its init, and what it left behind
+	 * must not hold the streams open. EOF without a status (the zygote
+	 * that writes it died) says nothing of the process: no kill then. */
+	bool kill_on_exit;
 	bool exited;      /* out: the waited-for descriptor became ready */
 	bool timed_out; /* out: killed at the deadline */
 	bool tripped;   /* out: killed because over() said so */

@@ -44,6 +44,8 @@
 
 #include "../fdpass.h"
 #include "../lockdown.h"
+#include "../mnt_dev.h"
+#include "../net.h"
 #include "../proto.h"
 #include "../sched_attr.h"
 
@@ -105,8 +107,28 @@ static void write_file(const char *path, const char *text)
 	close(fd);
 }
 
-/* Own mount namespace: a fresh /tmp and a /proc of the slot's own PID
- * namespace, replacing the zygote's. */
+/* The slot's own /dev/shm and /dev/pts (mnt_dev.h), over the zygote's:
+ * nothing of another slot or of the zygote is in them. /dev itself stays
+ * read-only; only the mounts on it are replaced. */
+static void slot_dev(const struct zy_config *c)
+{
+	char data[64];
+
+	snprintf(data, sizeof(data), MNT_SHM_DATA,
+		 (unsigned long long)c->z.tmp_mb);
+	if (umount2("/dev/shm", MNT_DETACH) < 0)
+		slot_fail("detach /dev/shm");
+	if (mount("tmpfs", "/dev/shm", "tmpfs", MNT_SHM_FLAGS, data) < 0)
+		slot_fail("mount /dev/shm");
+	if (umount2("/dev/pts", MNT_DETACH) < 0)
+		slot_fail("detach /dev/pts");
+	if (mount("devpts", "/dev/pts", "devpts", MNT_PTS_FLAGS, MNT_PTS_DATA) <
+	    0)
+		slot_fail("mount /dev/pts");
+}
+
+/* Own mount namespace: a fresh /tmp, /dev/shm and /dev/pts, and a /proc of
+ * the slot's own PID namespace, replacing the zygote's. */
 static void slot_fs(const struct zy_config *c)
 {
 	char data[64];
@@ -132,6 +154,7 @@ static void slot_fs(const struct zy_config *c)
 		slot_fail("move proc");
 	if (rmdir("/tmp/.proc") < 0)
 		slot_fail("rmdir /tmp/.proc");
+	slot_dev(c);
 }
 
 /* A user namespace of the slot's own, with the other namespaces a run
@@ -167,6 +190,12 @@ static void slot_lock_down(const struct zy_config *c)
 	write_file("/proc/self/uid_map", map);
 	snprintf(map, sizeof(map), "%d %d 1\n", lp->gid, lp->gid);
 	write_file("/proc/self/gid_map", map);
+	/* The new user namespace owns the new network namespace: its
+	 * loopback goes up while the slot still holds CAP_NET_ADMIN there. */
+	if (net_lo_up(&err) < 0) {
+		errno = 0; /* the message has it */
+		slot_fail("%s: %s", err.step, err.message);
+	}
 	if (lockdown_apply(lp, 0, 0, &err) < 0) {
 		errno = 0; /* the message has it */
 		slot_fail("lock down (%s): %s", err.step, err.message);

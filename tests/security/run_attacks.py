@@ -503,10 +503,11 @@ def main():
 
 def net_host_listeners():
     """Host listeners (TCP v4 on all addresses, TCP v6 on ::1, UDP v4, an
-    abstract unix socket) are unreachable from inside: TCP gives ENETUNREACH
-    or ECONNREFUSED (EADDRNOTAVAIL for IPv6 with lo down), the abstract socket
-    ECONNREFUSED (its namespace belongs to the netns), and nothing ever
-    arrives on the host side."""
+    abstract unix socket) are unreachable from inside: TCP to the host's
+    own addresses gives ENETUNREACH (no route out of the run's namespace),
+    to 127.0.0.1 and ::1 ECONNREFUSED (the run's own loopback, where nothing
+    listens), the abstract socket ECONNREFUSED (its namespace belongs to the
+    netns), and nothing ever arrives on the host side."""
     listeners, tcp, udp, allowed = [], [], [], {}
     t4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     t4.bind(("0.0.0.0", 0))
@@ -516,7 +517,7 @@ def net_host_listeners():
     for addr in ["127.0.0.1"] + host_local_ipv4():
         label = "tcp %s:%d" % (addr, port)
         tcp.append([label, "inet", addr, port])
-        allowed[label] = {"ENETUNREACH", "ECONNREFUSED"}
+        allowed[label] = {"ECONNREFUSED"} if addr == "127.0.0.1" else {"ENETUNREACH"}
     try:
         t6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         t6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -525,7 +526,7 @@ def net_host_listeners():
         listeners.append(t6)
         label = "tcp [::1]:%d" % t6.getsockname()[1]
         tcp.append([label, "inet6", "::1", t6.getsockname()[1]])
-        allowed[label] = {"EADDRNOTAVAIL", "ENETUNREACH", "ECONNREFUSED"}
+        allowed[label] = {"ECONNREFUSED"}
     except OSError:
         pass  # no IPv6 on this host: nothing to reach
     u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -533,10 +534,9 @@ def net_host_listeners():
     listeners.append(u4)
     label = "udp 127.0.0.1:%d" % u4.getsockname()[1]
     udp.append([label, "inet", "127.0.0.1", u4.getsockname()[1]])
-    # With lo down (the design) there is no route; with a private lo up the
-    # datagram is "sent" into the sandbox's own lo. Either way it must not
-    # arrive here, which is checked below.
-    allowed[label] = {"ENETUNREACH", "sent"}
+    # Sent into the run's own loopback: it must not arrive here, which is
+    # checked below.
+    allowed[label] = {"sent"}
     name = marker()
     ux = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ux.bind("\0" + name)
@@ -1330,11 +1330,11 @@ def host_ipc_concurrent_runs():
     set and message queue under a known key (and tries a POSIX shm segment
     and a /tmp file) and holds them for 4 s; B, started while A holds them
     (checked by their timestamps), finds none of them (shmget, semget,
-    msgget: ENOENT), /proc/sysvipc lists nothing at all, /dev/shm does not
-    exist (ENOENT), attaching A's POSIX segment fails (FileNotFoundError)
-    and A's /tmp file is not there. A's POSIX shm fails cleanly
-    (FileNotFoundError: no /dev/shm). Neither the key nor the name ever
-    shows up in the host's /proc/sysvipc or /dev/shm."""
+    msgget: ENOENT), /proc/sysvipc lists nothing at all, its own /dev/shm
+    is empty, attaching A's POSIX segment fails (FileNotFoundError) and A's
+    /tmp file is not there. A's POSIX shm is made (control: its /dev/shm
+    works). Neither the key nor the name ever shows up in the host's
+    /proc/sysvipc or /dev/shm."""
     name = marker()
     key = 0x5E000000 | secrets.randbits(24)
     owner = Pending({"script": IPC_OWNER_SCRIPT % (key, name, 3.0), "timeout": 15})
@@ -1352,14 +1352,15 @@ def host_ipc_concurrent_runs():
     if ares.get("made") != {"shm": True, "sem": True, "msg": True}:
         diag.append("run A could not make its SysV objects (test could not attack)")
         diag.extend(a.diag())
-    if ares.get("posix shm") != "FileNotFoundError":
-        diag.append("run A's POSIX shm gave %r, expected FileNotFoundError" % ares.get("posix shm"))
+    if ares.get("posix shm") != "created":
+        diag.append("run A's POSIX shm gave %r, expected created (test could not attack)"
+                    % ares.get("posix shm"))
     if not (ares.get("t_made", 1e18) < bres.get("t", 0) < ares.get("t_release", 0)):
         diag.append("run B did not look while run A held its objects (timing; test could not attack)")
     diag.extend(mismatches({"result": {
         "shmget": "ENOENT", "semget": "ENOENT", "msgget": "ENOENT",
         "/proc/sysvipc": {"shm": [], "sem": [], "msg": []},
-        "/dev/shm": "ENOENT", "attach posix shm": "FileNotFoundError",
+        "/dev/shm": [], "attach posix shm": "FileNotFoundError",
         "A's /tmp file": False}}, peeker.resp))
     if host_keys:
         diag.append("HOLE: run A's SysV key is in the host's /proc/sysvipc (%s)" % host_keys)
@@ -1435,6 +1436,185 @@ def host_tmp_fill_no_host_effect():
     if seen_during or seen_after:
         diag.append("HOLE: the run's files appeared in the host's /tmp: %s"
                     % sorted(set(seen_during + seen_after)))
+    return diag, run
+
+
+SHM_WRITE_SCRIPT = r'''
+import os
+import time
+
+NAME, HOLD = %r, %r
+
+
+def main():
+    with open("/dev/shm/" + NAME, "w") as f:
+        f.write("secret")
+    t_made = time.time()
+    time.sleep(HOLD)
+    return {"made": os.path.exists("/dev/shm/" + NAME), "t_made": t_made,
+            "t_release": time.time()}
+'''
+
+SHM_LOOK_SCRIPT = r'''
+import os
+import time
+
+NAME, WAIT = %r, %r
+
+
+def main():
+    time.sleep(WAIT)
+    return {"t": time.time(), "/dev/shm": sorted(os.listdir("/dev/shm")),
+            "exists": os.path.exists("/dev/shm/" + NAME)}
+'''
+
+
+def run_batch(scripts, jobs):
+    """One pexos-run over several scripts (cold with --pool 0, or warm from
+    one pool: the slots of one zygote); the response of each, in order."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="pexos-test-shm-")
+    paths = []
+    try:
+        for n, text in enumerate(scripts):
+            paths.append(os.path.join(d, "s%d.py" % n))
+            with open(paths[-1], "w") as f:
+                f.write(text)
+        pool = ["--pool", str(jobs), "--pool-wait", "60"] if POOLED else ["--pool", "0"]
+        proc = subprocess.Popen([PEXOS, *pool, "-j", str(jobs), "--stats", *paths],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        OUR_PIDS.add(proc.pid)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        for path in paths:
+            os.unlink(path)
+        os.rmdir(d)
+    got = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        try:
+            obj = json.loads(line)
+            got[obj.get("file")] = obj
+        except ValueError:
+            pass
+    runs = [got.get(path) or {} for path in paths]
+    problems = []
+    for path, obj in zip(paths, runs):
+        stats = obj.get("stats") or {}
+        if not obj:
+            problems.append("no response for %s (stderr: %s)" % (path, err.decode()[-500:]))
+        elif stats.get("pooled") is not POOLED:
+            problems.append("%s: stats.pooled is %r, want %r" % (path, stats.get("pooled"), POOLED))
+    return runs, problems
+
+
+def host_shm_not_shared():
+    """/dev/shm is the run's own: a file one run writes there is absent in
+    the next run of the same pexos-run (pooled: two slots of one zygote) and
+    in a run going on at the same time (checked by timestamps), and never
+    reaches the host's /dev/shm."""
+    name = marker()
+    diag = []
+    runs, problems = run_batch([SHM_WRITE_SCRIPT % (name, 0.0), SHM_LOOK_SCRIPT % (name, 0.0)], 1)
+    diag += problems
+    first, second = (r.get("result") or {} for r in runs)
+    if first.get("made") is not True:
+        diag.append("the first run could not write /dev/shm (test could not attack): %s"
+                    % _short(runs[0]))
+    if second.get("/dev/shm") != [] or second.get("exists") is not False:
+        diag.append("HOLE: the next run sees the first run's /dev/shm: %s" % _short(runs[1]))
+    runs, problems = run_batch([SHM_WRITE_SCRIPT % (name, 3.0), SHM_LOOK_SCRIPT % (name, 1.0)], 2)
+    diag += problems
+    holder, looker = (r.get("result") or {} for r in runs)
+    if not (holder.get("t_made", 1e18) < looker.get("t", 0) < holder.get("t_release", 0)):
+        diag.append("the concurrent run did not look while the other held its file "
+                    "(timing; test could not attack): %s" % _short(runs))
+    if looker.get("/dev/shm") != [] or looker.get("exists") is not False:
+        diag.append("HOLE: a concurrent run sees the other's /dev/shm: %s" % _short(runs[1]))
+    if os.path.isdir("/dev/shm") and any(name in n for n in os.listdir("/dev/shm")):
+        diag.append("HOLE: the run's /dev/shm file is in the host's /dev/shm")
+    return diag, None
+
+
+NET_LOOPBACK_SCRIPT = r'''
+import errno
+import socket
+
+PORTS = %r
+
+
+def err(e):
+    if isinstance(e, socket.timeout):
+        return "timed out"
+    return errno.errorcode.get(e.errno, "errno %%s" %% e.errno)
+
+
+def connect(fam, host, port):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect((host, port))
+        return s
+    except OSError as e:
+        s.close()
+        return err(e)
+
+
+def main():
+    out = {}
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        port = PORTS[host]
+        c = connect(fam, host, port)
+        out[host + " before"] = c if isinstance(c, str) else "connected"
+        if not isinstance(c, str):
+            c.close()
+        # The host's port, served by the run itself: the connection reaches
+        # the run's own server, never the host's listener.
+        srv = socket.socket(fam, socket.SOCK_STREAM)
+        srv.bind((host, port))
+        srv.listen(1)
+        c = connect(fam, host, port)
+        if isinstance(c, str):
+            out[host + " own server"] = c
+        else:
+            a, _ = srv.accept()
+            a.sendall(b"own")
+            out[host + " own server"] = c.recv(8).decode()
+            a.close()
+            c.close()
+        srv.close()
+    return out
+'''
+
+
+def net_host_loopback():
+    """The run's loopback is up and its own: the host listens on 127.0.0.1
+    and ::1; from inside, the same addresses and ports give ECONNREFUSED
+    (nothing listens there in the run's namespace), a server the script
+    starts on those very ports answers its own connections, and the host's
+    listeners receive nothing."""
+    listeners, ports = [], {}
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            s.listen(8)
+        except OSError:
+            return ["harness: cannot listen on the host's %s" % host], None
+        listeners.append(s)
+        ports[host] = s.getsockname()[1]
+    try:
+        run = run_pexos({"script": NET_LOOPBACK_SCRIPT % ports, "timeout": 20})
+        ready, _, _ = select.select(listeners, [], [], 0.5)
+    finally:
+        for s in listeners:
+            s.close()
+    diag = [run.problem] if run.problem else []
+    diag.extend(mismatches({"result": {
+        "127.0.0.1 before": "ECONNREFUSED", "127.0.0.1 own server": "own",
+        "::1 before": "ECONNREFUSED", "::1 own server": "own"}}, run.resp))
+    if ready:
+        diag.append("HOLE: a host loopback listener received a connection: %s"
+                    % [s.getsockname() for s in ready])
     return diag, run
 
 
@@ -2025,7 +2205,8 @@ def host_zz_nothing_left():
     return diag, None
 
 
-HOST_TESTS = [host_namespaces_fresh, net_host_listeners, host_background_killed,
+HOST_TESTS = [host_namespaces_fresh, net_host_listeners, net_host_loopback, host_shm_not_shared,
+              host_background_killed,
               host_tmp_not_persistent, host_paths_not_visible, host_uid_map, host_proc_isolation,
               host_env_not_leaked, host_hostname_isolated, host_ipc_isolated,
               host_fork_bomb_contained, host_pexos_run_killed, host_signal_ptrace_outside,

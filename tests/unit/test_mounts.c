@@ -66,6 +66,33 @@ static void check_plan_fs(const struct pexos_context *ctx)
 	tap_ok(find(ctx, MNT_PROC, "/proc") != NULL, "/proc: a fresh proc");
 }
 
+/* The run's own /dev/shm (as large as /tmp) and devpts instance. */
+static void check_plan_dev_mounts(const struct pexos_context *ctx,
+				  const struct mnt_op *ro)
+{
+	const struct mnt_op *shm = find(ctx, MNT_TMPFS, "/dev/shm");
+	const struct mnt_op *pts = find(ctx, MNT_DEVPTS, "/dev/pts");
+	const struct mnt_op *ptmx = find(ctx, MNT_SYMLINK, "/dev/ptmx");
+	char want[64];
+
+	snprintf(want, sizeof(want), "size=%" PRIu64 "m,mode=1777",
+		 ctx->opts.tmp_mb);
+	tap_ok(shm && strcmp(shm->data, want) == 0 &&
+		   shm->flags == (MS_NOSUID | MS_NODEV) &&
+		   index_of(ctx, shm) < index_of(ctx, ro),
+	       "/dev/shm: tmpfs '%s', want '%s', nosuid and nodev, mounted "
+	       "before /dev goes read-only",
+	       shm ? shm->data : "(none)", want);
+	tap_ok(pts && strstr(pts->data, "newinstance") &&
+		   strstr(pts->data, "ptmxmode=0666") &&
+		   (pts->flags & MS_NOSUID) && (pts->flags & MS_NOEXEC) &&
+		   index_of(ctx, pts) < index_of(ctx, ro),
+	       "/dev/pts: a new devpts instance '%s', nosuid and noexec",
+	       pts ? pts->data : "(none)");
+	tap_ok(ptmx && strcmp(ptmx->src, "pts/ptmx") == 0,
+	       "/dev/ptmx: a symlink to the instance's ptmx");
+}
+
 static void check_plan_dev(const struct pexos_context *ctx)
 {
 	static const char *const nodes[] = {"/dev/null", "/dev/zero",
@@ -89,6 +116,7 @@ static void check_plan_dev(const struct pexos_context *ctx)
 	tap_ok(n_dev == ELEMENTSOF(nodes), "no other device node (%zu)", n_dev);
 	tap_ok(ro && index_of(ctx, ro) > index_of(ctx, dev),
 	       "/dev is remounted read-only once filled");
+	check_plan_dev_mounts(ctx, ro);
 }
 
 static void check_plan_etc(const struct pexos_context *ctx)
@@ -156,10 +184,12 @@ static void check_plan_sources(const struct pexos_context *ctx)
 	for (size_t i = 1; i < ctx->n_mnt_ops; i++) {
 		const struct mnt_op *op = &ctx->mnt_ops[i];
 		if (op->kind == MNT_TMPFS && strcmp(op->dst, STAGE "/tmp") &&
+		    strcmp(op->dst, STAGE "/dev/shm") &&
 		    !find(ctx, MNT_REMOUNT_RO, op->dst + strlen(STAGE)))
 			printf("# %s stays writable\n", op->dst), tmpfs_rw++;
 	}
-	tap_ok(tmpfs_rw == 0, "no writable tmpfs in the plan but /tmp");
+	tap_ok(tmpfs_rw == 0,
+	       "no writable tmpfs in the plan but /tmp and /dev/shm");
 }
 
 /* ---- the plan applied ------------------------------------------------- */
@@ -184,8 +214,9 @@ static int try_create(const char *path)
  * mount table. The test process has one thread, so stdio is safe here. */
 static void report_inside(int out)
 {
-	static const char *const paths[] = {
-	    "/x", "/etc/x", "/usr/x", "/dev/x", "/bin/x", "/proc/x", "/tmp/x"};
+	static const char *const paths[] = {"/x",     "/etc/x",	   "/usr/x",
+					    "/dev/x", "/bin/x",	   "/proc/x",
+					    "/tmp/x", "/dev/shm/x"};
 	struct statvfs sv;
 	char buf[8192];
 	ssize_t n;
@@ -198,6 +229,10 @@ static void report_inside(int out)
 	    fd >= 0 && write(fd, "x", 1) == 1 ? 0 : errno);
 	say(out, "tmp_mb",
 	    statvfs("/tmp", &sv) == 0
+		? (int)((uint64_t)sv.f_blocks * sv.f_frsize >> 20)
+		: -1);
+	say(out, "shm_mb",
+	    statvfs("/dev/shm", &sv) == 0
 		? (int)((uint64_t)sv.f_blocks * sv.f_frsize >> 20)
 		: -1);
 	say(out, "root_ro", statvfs("/", &sv) == 0 && (sv.f_flag & ST_RDONLY));
@@ -276,8 +311,9 @@ static int value(const char *report, const char *key)
 static void check_mountinfo(const char *mi)
 {
 	static const char *const rw_ok[] = {
-	    "/tmp",	 "/proc",	"/dev/null",   "/dev/zero",
-	    "/dev/full", "/dev/random", "/dev/urandom"};
+	    "/tmp",	    "/proc",	 "/dev/null",
+	    "/dev/zero",    "/dev/full", "/dev/random",
+	    "/dev/urandom", "/dev/shm",	 "/dev/pts"};
 	size_t mounts = 0, rw_bad = 0;
 	char line[1024];
 
@@ -299,8 +335,8 @@ static void check_mountinfo(const char *mi)
 	}
 	tap_ok(mounts >= 10, "inside: %zu mounts", mounts);
 	tap_ok(rw_bad == 0,
-	       "inside: every mount read-only but /tmp, /proc and the device "
-	       "nodes");
+	       "inside: every mount read-only but /tmp, /proc, the device "
+	       "nodes, /dev/shm and /dev/pts");
 }
 
 static void check_applied(const struct pexos_context *ctx)
@@ -328,6 +364,12 @@ static void check_applied(const struct pexos_context *ctx)
 	       e > 0 ? strerror(e) : "created");
 	e = value(report, "create /tmp/x");
 	tap_ok(e == 0, "inside: /tmp is writable (%s)", e ? strerror(e) : "ok");
+	e = value(report, "create /dev/shm/x");
+	tap_ok(e == 0, "inside: /dev/shm is writable (%s)",
+	       e ? strerror(e) : "ok");
+	tap_ok(value(report, "shm_mb") == (int)ctx->opts.tmp_mb,
+	       "inside: /dev/shm holds %d MiB, want %d (as /tmp)",
+	       value(report, "shm_mb"), (int)ctx->opts.tmp_mb);
 	tap_ok(value(report, "devnull_write") == 0, "inside: /dev/null works");
 	tap_ok(value(report, "tmp_mb") == (int)ctx->opts.tmp_mb,
 	       "inside: /tmp holds %d MiB, want %d", value(report, "tmp_mb"),

@@ -3,7 +3,8 @@
  * The supervisor's verdicts with real child processes: sup_clone, then
  * sup_monitor ends a run at EOF, at the wall deadline (timed_out) or when
  * the `over` check says so (tripped), truncates streams at their cap
- * without blocking the writer, returns at EOF for a pooled run, and
+ * without blocking the writer, returns at EOF for a pooled run, kills a
+ * pooled run's pid 1 once its process exited (kill_on_exit), and
  * sup_wait_exec tells exec, a setup failure, a torn message and a
  * deadline apart; sup_reap reports the child's resource usage.
  */
@@ -257,6 +258,73 @@ static void test_end_on_eof(void)
 	close(never[1]);
 }
 
+/* A pooled run whose script's process has exited (its status is in) while
+ * something it left holds its stream open: with kill_on_exit the run's
+ * pid 1 (here the child itself) is killed at once, and the stream ends;
+ * without, the monitor waits out its drain grace (the control), as it
+ * does when the status pipe ends without a status (`status` false: the
+ * zygote died; the run's process may well live on). Returns how long the
+ * monitor took, or UINT64_MAX when it failed; *alive: the child was still
+ * alive after it (waited for when it should be dead: peek()). */
+static uint64_t held_stream(bool kill_on_exit, bool status, siginfo_t *si,
+			    bool *alive)
+{
+	struct capture cap = {.max = 1024};
+	struct child c;
+	int st[2];
+	struct sup_watch w = {.deadline_ms = now_ms() + 10000,
+			      .end_on_eof = true,
+			      .kill_on_exit = kill_on_exit,
+			      .kill_fd = -2};
+	uint64_t t0 = now_ms(), took;
+	int r;
+
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return UINT64_MAX;
+	if (status)
+		write_all(st[1], "\0\0\0\0", 4);
+	close(st[1]);
+	r = monitor(SLEEP, st[0], &w, &c, &cap);
+	took = now_ms() - t0;
+	close(st[0]);
+	if (r == -ECHILD)
+		return UINT64_MAX;
+	/* Killed, it is gone soon (its stream may end a moment before it is
+	 * a zombie): wait for it. Otherwise it must still be there. */
+	*si = (siginfo_t){0};
+	if (kill_on_exit && status)
+		*si = peek(&c);
+	else
+		waitid(P_PID, (id_t)c.pid, si,
+		       WEXITED | WNOHANG | WNOWAIT | __WALL);
+	*alive = si->si_pid == 0;
+	if (r != 0 || !w.exited || w.timed_out)
+		took = UINT64_MAX;
+	finish(&c, &cap);
+	return took;
+}
+
+static void test_kill_on_exit(void)
+{
+	siginfo_t si;
+	bool alive;
+	uint64_t ms = held_stream(true, true, &si, &alive);
+
+	tap_ok(ms < 1000 && !alive && si.si_code == CLD_KILLED &&
+		   si.si_status == SIGKILL,
+	       "kill_on_exit: the exit's status kills the run's pid 1, whose "
+	       "stream then ends (%llu ms, killed by %d)",
+	       (unsigned long long)ms, si.si_status);
+	ms = held_stream(false, true, &si, &alive);
+	tap_ok(ms != UINT64_MAX && ms >= 2000 && alive,
+	       "control: without it, the held stream keeps the monitor for its "
+	       "drain grace");
+	ms = held_stream(true, false, &si, &alive);
+	tap_ok(ms != UINT64_MAX && ms >= 2000 && alive,
+	       "kill_on_exit: EOF without a status (the zygote died) kills "
+	       "nothing");
+}
+
 static void test_usage(void)
 {
 	struct capture cap = {.max = 1024};
@@ -361,6 +429,7 @@ int main(void)
 	test_over();
 	test_cap();
 	test_end_on_eof();
+	test_kill_on_exit();
 	test_usage();
 	test_wait_exec();
 	return tap_done();

@@ -2,6 +2,7 @@
 # disks (/dev/sda, /dev/vda, /dev/nvme0n1, /dev/xvda), the kernel log, the
 # consoles and terminals, tun, fuse, kvm, loop-control. The minimal /dev has
 # none of them: opening any (read-only, nothing is ever read) gives ENOENT.
+# (/dev/ptmx exists: it is the run's own devpts instance, dev_pts_private.)
 # Making them oneself is refused: mknod of a block device (8:0, sda) or of
 # /dev/kmem's char 1:2 in /tmp needs CAP_MKNOD in the initial user
 # namespace (EPERM). Controls: a FIFO and a regular file can be made in /tmp,
@@ -11,8 +12,9 @@ import os
 import stat
 
 DEVICES = ["/dev/mem", "/dev/kmem", "/dev/port", "/dev/sda", "/dev/vda", "/dev/nvme0n1",
-           "/dev/xvda", "/dev/kmsg", "/dev/console", "/dev/tty", "/dev/tty0", "/dev/ptmx",
-           "/dev/net/tun", "/dev/fuse", "/dev/kvm", "/dev/loop-control", "/dev/loop0"]
+           "/dev/xvda", "/dev/kmsg", "/dev/console", "/dev/tty", "/dev/tty0", "/dev/tty1",
+           "/dev/pts/1", "/dev/net/tun", "/dev/fuse", "/dev/kvm", "/dev/loop-control",
+           "/dev/loop0"]
 
 
 def probe(fn):

@@ -1,12 +1,27 @@
-# /dev holds only null zero full random urandom (+ fd/std* symlinks): no
-# kmsg, mem, port, disks, tty, fuse, kvm, net/tun, vsock, etc. Creating a
-# device node (here /dev/mem's 1:1 in /tmp) needs CAP_MKNOD in the initial
-# user namespace: EPERM. Control: the five allowed devices are usable.
+# /dev holds only null zero full random urandom (+ fd/std* symlinks), the
+# run's own /dev/shm (a tmpfs) and /dev/pts (a devpts instance, /dev/ptmx a
+# symlink into it): no kmsg, mem, port, disks, tty, fuse, kvm, net/tun,
+# vsock, etc. Creating a device node (here /dev/mem's 1:1 in /tmp) needs
+# CAP_MKNOD in the initial user namespace: EPERM. Control: the five allowed
+# devices are usable.
 import errno
 import os
 import stat
 
-ALLOWED = {"null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout", "stderr"}
+ALLOWED = {"null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout", "stderr",
+           "shm", "pts", "ptmx"}
+
+
+def mounted():
+    """Filesystem type of each mount under /dev, from mountinfo."""
+    out = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point, fstype = fields[4], fields[fields.index("-") + 1]
+            if point.startswith("/dev/"):
+                out[point] = fstype
+    return out
 
 
 def main():
@@ -30,9 +45,12 @@ def main():
         full = "succeeded"
     except OSError as e:
         full = errno.errorcode.get(e.errno, "errno %s" % e.errno)
+    mounts = mounted()
     return {
         "unexpected": [n for n in names if n not in ALLOWED],
         "char devices": chars,
+        "ptmx": os.readlink("/dev/ptmx"),
+        "shm, pts": [mounts.get("/dev/shm"), mounts.get("/dev/pts")],
         "mknod char 1:1": mknod,
         "urandom bytes": rnd,
         "zero": zero,

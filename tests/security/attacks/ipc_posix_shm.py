@@ -1,7 +1,8 @@
-# POSIX shared memory and semaphores live in /dev/shm, which the sandbox
-# does not have: the directory is absent (ENOENT), and
-# multiprocessing.shared_memory and multiprocessing.Lock (sem_open) fail
-# cleanly with FileNotFoundError instead of reaching any shared directory.
+# POSIX shared memory and semaphores live in /dev/shm, a tmpfs of the run's
+# own: it is empty when the run starts (nothing of the host or of another
+# run: host_shm_not_shared checks a later run), and
+# multiprocessing.shared_memory and multiprocessing.Lock (sem_open) work in
+# it; the segment is seen there by name while it exists.
 # SysV IPC works but only inside the run's own IPC namespace: a segment, a
 # semaphore set and a message queue can be made (control), and
 # /proc/sysvipc lists exactly those three and nothing of the host or of
@@ -35,6 +36,7 @@ def main():
     name = "pexos-attack-" + secrets.token_hex(4)
     try:
         shm = shared_memory.SharedMemory(name=name, create=True, size=4096)
+        out["listed while it exists"] = os.listdir("/dev/shm") == [name]
         shm.close()
         shm.unlink()
         out["SharedMemory(create=True)"] = "created"

@@ -1,7 +1,9 @@
 # Outbound network from inside the sandbox. The run has its own network
-# namespace whose only interface is a down loopback, so there is no route at
-# all: IPv4 connect/sendto fail with ENETUNREACH, IPv6 ones with EADDRNOTAVAIL
-# (no usable source address: what Linux gives with lo down, ::1 included).
+# namespace whose only interface is its own loopback, up, with 127.0.0.1 and
+# ::1 and no route anywhere else: IPv4 and IPv6 connect/sendto to the
+# outside fail with ENETUNREACH, and the loopback addresses answer from the
+# run's own namespace, where nothing listens: ECONNREFUSED (the host's own
+# 127.0.0.1 is another namespace: net_host_listeners, net_host_loopback).
 # A timeout or a connection would mean packets can leave.
 import errno
 import socket

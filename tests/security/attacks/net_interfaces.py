@@ -1,6 +1,8 @@
 # The interfaces the run can see (glibc's if_nameindex is a netlink
-# RTM_GETLINK dump): only "lo". Bringing lo up needs CAP_NET_ADMIN in the
-# netns's owner user namespace, which the script does not have: EPERM.
+# RTM_GETLINK dump): only "lo", up (the run's init or the warm slot brought
+# it up before dropping its privileges). Changing it (here: taking it down)
+# needs CAP_NET_ADMIN in the netns's owner user namespace, which the script
+# does not have: EPERM, and lo stays up.
 import errno
 import fcntl
 import socket
@@ -14,9 +16,11 @@ def main():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     flags = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0)))[1]
     try:
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
-        set_up = "succeeded"
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags & ~IFF_UP))
+        set_down = "succeeded"
     except OSError as e:
-        set_up = errno.errorcode.get(e.errno, "errno %s" % e.errno)
+        set_down = errno.errorcode.get(e.errno, "errno %s" % e.errno)
+    after = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0)))[1]
     s.close()
-    return {"interfaces": names, "lo_up": bool(flags & IFF_UP), "set lo up": set_up}
+    return {"interfaces": names, "lo_up": bool(flags & IFF_UP), "set lo down": set_down,
+            "lo_up after": bool(after & IFF_UP)}
