@@ -2,6 +2,8 @@
 # the driver puts MODULE, KIND and BUDGET in front of this text. main() runs
 # one module's tests in this process and returns counts, not output: the
 # tests' own output goes to /dev/null, since inside pexos stdout is capped.
+import contextlib
+import io
 import json
 import os
 import sys
@@ -99,6 +101,13 @@ def run_pytest(out, deadline):
                 out["passed"] += 1
             out["run"] = out["passed"] + out["failures"] + out["skipped"]
 
+        def pytest_collectreport(self, report):  # a module that fails to import
+            if report.failed:
+                out["errors"] += 1
+                if len(out["failed"]) < MAX_IDS:
+                    out["failed"][report.nodeid + " (collect)"] = last_line(report.longreprtext)
+                out["failed_total"] += 1
+
         def pytest_runtest_logstart(self, nodeid, location):
             if time.monotonic() > deadline:
                 out["budget_hit"] = True
@@ -109,10 +118,17 @@ def run_pytest(out, deadline):
 
     out.update(passed=0, failed_total=0)
     paths = MODULE.split()
-    code = pytest.main(["-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                        *paths],
-                       plugins=[Collect()])
+    text = io.StringIO()  # pytest's report, for the error line below
+    with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+        code = pytest.main(["-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                            *paths], plugins=[Collect()])
     out["pytest_exit"] = int(code)
+    if code not in (0, 1, 2):  # 2: stopped at the bound; 3+: pytest failed
+        errs = [ln for ln in text.getvalue().splitlines() if ln.startswith("E ")]
+        key = f"{MODULE} (pytest exit {int(code)})"
+        out["failed"][key] = last_line(errs[-1] if errs else text.getvalue())
+        out["errors"] += 1
+        out["failed_total"] += 1
     del out["passed"]
 
 
