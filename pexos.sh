@@ -16,7 +16,11 @@ BUILD_DEPS=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev
 # /etc/mime.types and the CA store, which the sandbox binds when present.
 RUN_DEPS=(python3 python3-numpy python3-pandas python3-matplotlib netbase media-types
 	ca-certificates)
-TEST_DEPS=(clang libclang-rt-14-dev curl jq python3-yaml man-db)
+# Every command a test or harness runs comes from one of these lists (or is
+# in an Essential package: coreutils, bash, grep, sed, findutils, util-linux
+# for unshare/setpriv, diffutils, libc-bin, sysvinit-utils for pidof).
+TEST_DEPS=(clang libclang-rt-14-dev curl jq python3-yaml man-db procps mount
+	binutils mawk passwd libpython3.11-testsuite python3-pytest python3-hypothesis)
 
 install_missing() {
 	local missing=() p

@@ -12,6 +12,12 @@ ok() {
 		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /'
 	fi
 }
+# pgrep comes from procps (pexos.sh's TEST_DEPS). Without it every check
+# below would read "no such process", and the "gone" one would pass.
+if ! command -v pgrep >/dev/null; then
+	echo "Bail out! pgrep is not installed (Debian package procps)"
+	exit 1
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 marker="pexos-crash-$$-$RANDOM"
@@ -30,7 +36,13 @@ ok $? "the run has its cgroups" "none found for pid $pid"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 gone=1
-for _ in $(seq 50); do pgrep -f "$marker" >/dev/null || { gone=0; break; }; sleep 0.1; done
+for _ in $(seq 50); do # pgrep: 1 is "none matched"; 2 and 3 are its errors
+	pgrep -f "$marker" >/dev/null
+	rc=$?
+	[ $rc = 1 ] && { gone=0; break; }
+	[ $rc -gt 1 ] && { gone=$rc; break; }
+	sleep 0.1
+done
 ok $gone "kill -9 of pexos-run: every process of its run is gone within 5 s" "$(pgrep -af "$marker")"
 
 "$run" "$dir/hello.py" >/dev/null
