@@ -36,6 +36,7 @@ struct pool_slot {
 	uint64_t t_spawn;  /* when the zygote was asked for it, ms */
 	uint64_t t_ready;  /* when it said it was ready, ms */
 	bool cg_idle;      /* its CPU group is idle until it is handed a run */
+	long private_kb;   /* its private memory when measured, or -1 */
 	struct cg_run cg;
 };
 

@@ -97,6 +97,11 @@ struct pool {
 	uint64_t zstarted_ms, zready_ms;
 	uint64_t fill_after; /* refill backs off after slot failures */
 	unsigned in_use;     /* slots handed to runs and not yet disposed */
+	/* the zygote's memory, measured by the pool thread when it comes up
+	 * and while the pool rests (pool_measure): pool_info never walks page
+	 * tables on its caller's thread */
+	long zygote_rss_kb, zygote_private_kb;
+	uint64_t measured_ms;
 
 	/* ---- the pool thread's alone ---- */
 	uint32_t next_id;
@@ -109,6 +114,14 @@ struct pool {
 	size_t log_len;
 	struct retired *retired;
 };
+
+/* pool_status.c: resident and private memory of a process, KiB (-1 when
+ * unknown); 0 or -1. */
+int pool_smaps_kb(pid_t pid, long *rss, long *priv);
+/* Measures the zygote's memory again, and every ready slot's, once every
+ * few seconds while the pool rests (full, no run on a slot, none being
+ * set up): never on the way of a refill. */
+void pool_measure(struct pool *p, uint64_t now);
 
 /* Zygote start-up (imports, warm-up) must finish in this. */
 #define ZYGOTE_START_MS 60000

@@ -60,6 +60,7 @@ void slot_reset(struct pool_slot *s)
 	memset(s, 0, sizeof(*s));
 	s->sock = s->out = s->err = s->res = s->status = -1;
 	s->pidfd = s->init_pidfd = -1;
+	s->private_kb = -1;
 	s->state = SLOT_EMPTY;
 }
 
@@ -325,10 +326,15 @@ void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
 	if (n == 1 && buf[0] == PROTO_MSG_WAITING &&
 	    pool_slot_next(s->state, EV_READY) == SLOT_READY) {
 		/* It goes on faulting in pages while it waits, still on idle
-		 * CPU time (see slot_spawn); hand_off raises it. */
+		 * CPU time (see slot_spawn); hand_off raises it. Its private
+		 * memory is final: what a run writes is its own already. */
+		uint64_t t = now_ms();
+		long rss;
+
+		pool_smaps_kb(s->pid, &rss, &s->private_kb);
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_READY;
-		s->t_ready = now_ms();
+		s->t_ready = t;
 		p->fail_streak = 0;
 		p->start_ms_sum += s->t_ready - s->t_spawn;
 		p->start_n++;

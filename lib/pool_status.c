@@ -2,7 +2,11 @@
 /*
  * pool_status.c - the warm pool's state, for /health, /metrics and
  * pexos_pool_info(): a copy of the counters taken under the lock (held for
- * as long as the copy takes, pool_int.h), memory figures read outside it.
+ * as long as the copy takes, pool_int.h). The memory figures are read by
+ * the pool thread (a slot's when it becomes ready, the zygote's when it
+ * comes up, both again while the pool rests: pool_measure), never by the
+ * caller: reading them walks page tables and can wait tens of milliseconds
+ * while the zygote forks, too long for a daemon's /health.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +18,7 @@
 
 /* Resident and private memory of a process (smaps_rollup), in KiB.
  * Returns 0, or -1 (then both are -1). */
-static int smaps_kb(pid_t pid, long *rss, long *priv)
+int pool_smaps_kb(pid_t pid, long *rss, long *priv)
 {
 	char path[64], buf[4096], *l;
 
@@ -33,27 +37,88 @@ static int smaps_kb(pid_t pid, long *rss, long *priv)
 	return 0;
 }
 
-/* Copies the shared figures; up to 4 ready slots' pids into sample. */
-static size_t copy_locked(struct pool *p, pexos_pool_snapshot *r,
-			  pid_t sample[4], pid_t *zpid)
+#define MEASURE_EVERY_MS 5000
+
+void pool_measure(struct pool *p, uint64_t now)
 {
+	struct measured {
+		pid_t pid;
+		uint32_t id;
+		long kb;
+	} ready[8];
+	size_t n = 0;
+	pid_t zpid;
+	bool rest;
+	long rss, zrss, zpriv;
+
+	pthread_mutex_lock(&p->lock);
+	rest = p->zstate == ZY_UP && !p->in_use &&
+	       now >= p->measured_ms + MEASURE_EVERY_MS;
+	for (size_t i = 0; rest && i < p->size; i++) {
+		if (p->slots[i].state != SLOT_READY)
+			rest = false;
+		else if (n < ELEMENTSOF(ready))
+			ready[n++] = (struct measured){p->slots[i].pid,
+							  p->slots[i].id, -1};
+	}
+	zpid = p->zpid;
+	pthread_mutex_unlock(&p->lock);
+	if (!rest)
+		return;
+	/* Outside the lock: reading smaps walks page tables. */
+	pool_smaps_kb(zpid, &zrss, &zpriv);
+	for (size_t i = 0; i < n; i++)
+		pool_smaps_kb(ready[i].pid, &rss, &ready[i].kb);
+	pthread_mutex_lock(&p->lock);
+	p->zygote_rss_kb = zrss;
+	p->zygote_private_kb = zpriv;
+	p->measured_ms = now;
+	/* each slot still ready and the same */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < p->size; j++)
+			if (p->slots[j].state == SLOT_READY &&
+			    p->slots[j].id == ready[i].id && ready[i].kb >= 0)
+				p->slots[j].private_kb = ready[i].kb;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A copy taken under the lock; the memory figures as last measured. */
+void pool_info(struct pool *p, pexos_pool_snapshot *r)
+{
+	long long priv = 0, n_priv = 0;
 	static const pexos_pool_state states[] = {
 		[ZY_DOWN] = PEXOS_POOL_DOWN,
 		[ZY_STARTING] = PEXOS_POOL_STARTING,
 		[ZY_UP] = PEXOS_POOL_UP,
 	};
-	size_t n = 0;
 
+	memset(r, 0, sizeof(*r));
+	r->slot_start_ms = -1;
+	r->zygote_start_ms = r->zygote_rss_kb = r->zygote_private_kb = -1;
+	r->slot_private_kb = r->slot_private_kb_max = -1;
+	if (!p)
+		return; /* PEXOS_POOL_OFF */
+	r->size = (unsigned)p->size;
+	snprintf(r->preload, sizeof(r->preload), "%s", p->ctx->opts.preload);
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->size; i++) {
-		if (p->slots[i].state == SLOT_READY) {
-			if (r->ready < 4)
-				sample[n++] = p->slots[i].pid;
+		const struct pool_slot *s = &p->slots[i];
+
+		if (s->state == SLOT_READY) {
+			/* the mean and maximum of up to 4, as measured */
+			if (r->ready < 4 && s->private_kb >= 0) {
+				priv += s->private_kb;
+				n_priv++;
+				if (s->private_kb > r->slot_private_kb_max)
+					r->slot_private_kb_max = s->private_kb;
+			}
 			r->ready++;
-		} else if (p->slots[i].state != SLOT_EMPTY) {
+		} else if (s->state != SLOT_EMPTY) {
 			r->starting++;
 		}
 	}
+	if (n_priv)
+		r->slot_private_kb = priv / n_priv;
 	r->state = states[p->zstate];
 	r->in_use = p->in_use;
 	r->hits = p->hits;
@@ -66,41 +131,11 @@ static size_t copy_locked(struct pool *p, pexos_pool_snapshot *r,
 	if (p->zready_ms && p->zstate == ZY_UP)
 		r->zygote_start_ms = (long long)(p->zready_ms - p->zstarted_ms);
 	snprintf(r->error, sizeof(r->error), "%s", p->error);
-	*zpid = p->zpid;
+	if (p->zstate == ZY_UP) {
+		r->zygote_rss_kb = p->zygote_rss_kb;
+		r->zygote_private_kb = p->zygote_private_kb;
+	}
 	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
-void pool_info(struct pool *p, pexos_pool_snapshot *r)
-{
-	long rss, kb, priv = 0, n_priv = 0;
-	pid_t sample[4], zpid;
-	size_t n;
-
-	memset(r, 0, sizeof(*r));
-	r->slot_start_ms = -1;
-	r->zygote_start_ms = r->zygote_rss_kb = r->zygote_private_kb = -1;
-	r->slot_private_kb = r->slot_private_kb_max = -1;
-	if (!p)
-		return; /* PEXOS_POOL_OFF */
-	r->size = (unsigned)p->size;
-	snprintf(r->preload, sizeof(r->preload), "%s", p->ctx->opts.preload);
-	n = copy_locked(p, r, sample, &zpid);
-	/* Outside the lock: reading smaps walks page tables. */
-	if (zpid > 0 && smaps_kb(zpid, &rss, &kb) == 0) {
-		r->zygote_rss_kb = rss;
-		r->zygote_private_kb = kb;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (smaps_kb(sample[i], &rss, &kb) == 0) {
-			priv += kb;
-			n_priv++;
-			if (kb > r->slot_private_kb_max)
-				r->slot_private_kb_max = kb;
-		}
-	}
-	if (n_priv)
-		r->slot_private_kb = priv / n_priv;
 }
 
 /* Sets key to the integer v unless it is unknown (-1). */

@@ -175,6 +175,7 @@ void *pool_main(void *arg)
 				slot_message(p, who[i], ids[i]);
 		bury(p, false);
 		reap_retired(p, false);
+		pool_measure(p, now_ms());
 	}
 	if (p->zstate != ZY_DOWN)
 		zygote_stop(p);

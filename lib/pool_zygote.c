@@ -328,8 +328,13 @@ void zygote_message(struct pool *p)
 		/* From now on it only forks slots and reaps them, yielding
 		 * the CPU to runs (a slot's wait status, needed only when its
 		 * run gave no verdict, may then come a little later). */
+		long rss, priv;
+
 		(void)cg_run_set_idle(&p->ctx->cg, &p->zcg, true);
+		pool_smaps_kb(p->zpid, &rss, &priv);
 		pthread_mutex_lock(&p->lock);
+		p->zygote_rss_kb = rss;
+		p->zygote_private_kb = priv;
 		p->zstate = ZY_UP;
 		p->fail_streak = 0;
 		p->fill_after = 0;
