@@ -17,6 +17,7 @@ struct config {
 	unsigned workers;      /* sandboxes at once */
 	unsigned queue;        /* requests waiting for a worker */
 	size_t max_body;       /* bytes */
+	size_t buffer_max;     /* bytes of bodies and answers held at once */
 	unsigned conn_limit;   /* connections at once */
 	unsigned conn_timeout; /* idle seconds before a connection is closed */
 	double grace;          /* seconds to finish runs on SIGTERM */
@@ -70,6 +71,9 @@ int server_start(const struct config *cfg, pexos_context *ctx,
 int server_add_connection(int fd);
 /* Stops accepting new connections; in-flight ones go on. */
 void server_quiesce(void);
+/* Checks the listening socket (every second, from the main thread).
+ * NULL while it works; else why not, for good: /health then fails. */
+const char *server_check_listener(void);
 /* Waits (until `deadline_ns`) for open connections to be answered. */
 void server_drain(uint64_t deadline_ns);
 void server_stop(void);

@@ -27,6 +27,7 @@ static const struct setting settings[] = {
 	{"workers", "PEXOS_WORKERS", NULL, "sandboxes at once (default: CPUs)"},
 	{"queue", "PEXOS_QUEUE", NULL, "requests that may wait for a sandbox (default 4 x workers)"},
 	{"max-body", "PEXOS_MAX_BODY", NULL, "largest request body, bytes (default 8388608)"},
+	{"buffer-max", "PEXOS_BUFFER_MAX", NULL, "MiB of request bodies and answers held at once (default 256)"},
 	{"conn-limit", "PEXOS_CONN_LIMIT", NULL, "connections at once (default 256)"},
 	{"conn-timeout", "PEXOS_CONN_TIMEOUT", NULL, "seconds a connection may idle, and a request body may take (default 30)"},
 	{"grace", "PEXOS_GRACE", NULL, "seconds to finish runs on SIGTERM (default 10)"},
@@ -145,6 +146,10 @@ static int apply(struct config *c, const struct setting *s, const char *v)
 		if (to_uint(s->flag, v, 1024, 1u << 30, &u) < 0)
 			return -1;
 		c->max_body = u;
+	} else if (strcmp(s->flag, "buffer-max") == 0) {
+		if (to_uint(s->flag, v, 1, 1u << 20, &u) < 0)
+			return -1;
+		c->buffer_max = (size_t)u << 20;
 	} else if (strcmp(s->flag, "conn-limit") == 0) {
 		if (to_uint(s->flag, v, 1, 65536, &c->conn_limit) < 0)
 			return -1;
@@ -260,6 +265,34 @@ static void wait_for_pool(pexos_context *ctx)
 	}
 }
 
+/* Waits for SIGTERM or SIGINT, checking the listening socket every
+ * second meanwhile. Returns the signal, or -1 when the socket stopped
+ * working: a daemon that can no longer be reached says so and stops
+ * (after its runs in flight, exit status 1), so that whatever supervises
+ * it starts a new one, rather than living on unreachable. */
+static int wait_for_end(const sigset_t *sigs)
+{
+	const struct timespec second = {.tv_sec = 1};
+
+	for (;;) {
+		const char *why;
+		int sig = sigtimedwait(sigs, NULL, &second);
+
+		if (sig > 0)
+			return sig;
+		why = server_check_listener();
+		if (why) {
+			fprintf(stderr,
+				"{\"severity\":\"ERROR\",\"message\":\"%s: "
+				"no new connection can reach pexos-httpd; "
+				"finishing the runs in flight, then exiting "
+				"with status 1\"}\n",
+				why);
+			return -1;
+		}
+	}
+}
+
 static void shutdown_gracefully(pexos_context *ctx, double grace)
 {
 	uint64_t deadline = mono_ns() + (uint64_t)(grace * 1e9);
@@ -285,6 +318,7 @@ int main(int argc, char **argv)
 		.workers = cpus > 0 ? (unsigned)cpus : 1,
 		.queue = (unsigned)-1,
 		.max_body = 8u << 20,
+		.buffer_max = (size_t)256 << 20,
 		.conn_limit = 256,
 		.conn_timeout = 30,
 		.grace = 10,
@@ -335,17 +369,17 @@ int main(int argc, char **argv)
 		"{\"severity\":\"INFO\",\"message\":\"pexos-httpd %s listening "
 		"on %s port %u\",\"port\":%u,\"workers\":%u,\"queue\":%u}\n",
 		pexos_version(), c.listen, port, port, c.workers, c.queue);
-	do
-		r = sigwait(&sigs, &sig);
-	while (r != 0);
-	fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"signal %d: "
-			"finishing the runs in flight (grace %g s)\"}\n",
-		sig, c.grace);
+	sig = wait_for_end(&sigs);
+	if (sig > 0)
+		fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"signal "
+				"%d: finishing the runs in flight (grace %g "
+				"s)\"}\n",
+			sig, c.grace);
 	shutdown_gracefully(ctx, c.grace);
 	pexos_context_free(ctx);
 	pexos_options_free(c.opts);
 	pexos_free(report);
 	free(c.token);
 	fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"stopped\"}\n");
-	return 0;
+	return sig > 0 ? 0 : 1;
 }

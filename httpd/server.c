@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -35,6 +37,8 @@ struct conn {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	bool over_budget;  /* its body did not fit in --buffer-max */
+	size_t held;       /* bytes of it counted in `buffered` */
 	struct job job;
 	int status;
 	char outcome[32];
@@ -49,6 +53,44 @@ static const struct config *cfg;
 static pexos_context *ctx;
 static const char *check_report;
 
+/* The listening socket as it was made: its number and its inode. The
+ * self-check (server_check_listener) compares against them. */
+static struct {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+} listener = {.fd = -1};
+/* Bytes of request bodies and answers held now, against --buffer-max: a
+ * body is counted from its Content-Length (or as it arrives), an answer
+ * from its making, both until the connection's request is over. A body
+ * that does not fit is refused (503 Busy); an answer is never refused, so
+ * the overshoot is at most one answer per worker. */
+static atomic_size_t buffered;
+/* Set once the listening socket is found broken: /health then fails. */
+static _Atomic(const char *) listener_error;
+
+/* ---- memory held -------------------------------------------------------- */
+
+/* Counts n more bytes for `s`; false, and nothing counted, when they do not
+ * fit (`force`: counted anyway, for answers). */
+static bool hold(struct conn *s, size_t n, bool force)
+{
+	size_t now = atomic_load(&buffered);
+
+	do {
+		if (!force && (now + n > cfg->buffer_max || now + n < now))
+			return false;
+	} while (!atomic_compare_exchange_weak(&buffered, &now, now + n));
+	s->held += n;
+	return true;
+}
+
+static void release(struct conn *s)
+{
+	atomic_fetch_sub(&buffered, s->held);
+	s->held = 0;
+}
+
 /* ---- responses ---------------------------------------------------------- */
 
 static enum MHD_Result send_text(struct conn *s, int status, const char *type,
@@ -62,6 +104,8 @@ static enum MHD_Result send_text(struct conn *s, int status, const char *type,
 
 	if (!r)
 		return MHD_NO;
+	if (!copy || len > 1024)
+		hold(s, len, true);
 	MHD_add_response_header(r, "Content-Type", type);
 	if (s->route == R_EXECUTE && s->job.started_ns)
 		snprintf(timing, sizeof(timing),
@@ -109,14 +153,30 @@ static enum MHD_Result send_error(struct conn *s, int status, const char *type,
 
 static enum MHD_Result send_health(struct conn *s)
 {
-	char *buf = NULL, *pool = pexos_pool_status(ctx);
-	int n = asprintf(&buf,
+	const char *broken = atomic_load(&listener_error);
+	char *buf = NULL, *pool;
+	int n;
+
+	if (broken) {
+		n = asprintf(&buf, "{\"status\":\"unhealthy\",\"error\":"
+				   "\"%s\",\"type\":\"SandboxError\"}",
+			     broken);
+		if (n < 0)
+			return MHD_NO;
+		snprintf(s->outcome, sizeof(s->outcome), "SandboxError");
+		return send_text(s, 503, "application/json", buf, (size_t)n,
+				 false);
+	}
+	pool = pexos_pool_status(ctx);
+	n = asprintf(&buf,
 			 "{\"status\":\"healthy\",\"version\":\"%s\","
 			 "\"workers\":%u,\"busy\":%u,\"queue\":%u,"
-			 "\"queue_capacity\":%u,\"pool\":%s,"
+			 "\"queue_capacity\":%u,\"buffered_bytes\":%zu,"
+			 "\"buffer_max_bytes\":%zu,\"pool\":%s,"
 			 "\"isolation\":%s}",
 			 pexos_version(), cfg->workers, queue_busy(),
-			 queue_length(), cfg->queue,
+			 queue_length(), cfg->queue, atomic_load(&buffered),
+			 cfg->buffer_max,
 			 pool ? pool : "{\"size\":0,\"state\":\"off\"}",
 			 check_report);
 
@@ -131,14 +191,33 @@ static enum MHD_Result send_metrics(struct conn *s)
 	pexos_pool_snapshot pool;
 	char *text;
 
+	char *all = NULL;
+	int n;
+
 	pexos_pool_info(ctx, &pool);
 	text = metrics_render(&pool, cfg->workers, queue_busy(), queue_length(),
 			      cfg->queue);
-
 	if (!text)
 		return MHD_NO;
-	return send_text(s, 200, "text/plain; version=0.0.4", text,
-			 strlen(text), false);
+	n = asprintf(&all,
+		     "%s# HELP pexos_listener_up 1 while the listening socket "
+		     "works (see GET /health).\n"
+		     "# TYPE pexos_listener_up gauge\npexos_listener_up %d\n"
+		     "# HELP pexos_buffered_bytes Request bodies and answers "
+		     "held in memory now.\n"
+		     "# TYPE pexos_buffered_bytes gauge\n"
+		     "pexos_buffered_bytes %zu\n"
+		     "# HELP pexos_buffer_max_bytes Bodies and answers that "
+		     "may be held (--buffer-max).\n"
+		     "# TYPE pexos_buffer_max_bytes gauge\n"
+		     "pexos_buffer_max_bytes %zu\n",
+		     text, atomic_load(&listener_error) ? 0 : 1,
+		     atomic_load(&buffered), cfg->buffer_max);
+	free(text);
+	if (n < 0)
+		return MHD_NO;
+	return send_text(s, 200, "text/plain; version=0.0.4", all, (size_t)n,
+			 false);
 }
 
 /* ---- checks done on the headers alone ----------------------------------- */
@@ -208,6 +287,11 @@ static enum MHD_Result on_headers(struct conn *s, struct MHD_Connection *c,
 		return send_error(s, 413, "InvalidRequest",
 				  "the request body is larger than the "
 				  "server's limit");
+	/* A body that does not fit is read and dropped, then answered Busy:
+	 * answered at once, a client still sending would see its connection
+	 * reset before it could read the answer. */
+	if (cl && !hold(s, (size_t)strtoull(cl, NULL, 10), false))
+		s->over_budget = true;
 	s->state = S_BODY;
 	return MHD_YES;
 }
@@ -218,6 +302,13 @@ static int append(struct conn *s, const char *data, size_t n)
 {
 	if (s->too_large || s->len + n > cfg->max_body) {
 		s->too_large = true; /* read and drop the rest */
+		return 0;
+	}
+	/* More than its Content-Length said (or none was sent): counted as
+	 * it comes. */
+	if (s->over_budget ||
+	    (s->len + n > s->held && !hold(s, s->len + n - s->held, false))) {
+		s->over_budget = true; /* read and drop the rest */
 		return 0;
 	}
 	if (s->len + n > s->cap) {
@@ -252,6 +343,10 @@ static enum MHD_Result on_body_complete(struct conn *s)
 		return send_error(s, 413, "InvalidRequest",
 				  "the request body is larger than the "
 				  "server's limit");
+	if (s->over_budget)
+		return send_error(s, 503, "Busy",
+				  "the server holds as many request bodies as "
+				  "it may; retry later");
 	s->body_ns = mono_ns();
 	s->job = (struct job){.body = s->body ? s->body : "",
 			      .len = s->len,
@@ -466,6 +561,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			s->body_ns ? (double)(mono_ns() - s->body_ns) / 1e9
 				   : seconds,
 			s->route == R_EXECUTE && s->outcome[0]);
+	release(s);
 	free(s->body);
 	free(s);
 	*con_cls = NULL;
@@ -560,7 +656,44 @@ int server_start(const struct config *config, pexos_context *context,
 		return -EADDRNOTAVAIL;
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	*ret_port = info ? info->port : cfg->port;
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_LISTEN_FD);
+	if (info) {
+		struct stat st;
+
+		if (fstat(info->listen_fd, &st) == 0) {
+			listener.fd = info->listen_fd;
+			listener.dev = st.st_dev;
+			listener.ino = st.st_ino;
+		}
+	}
 	return 0;
+}
+
+/* Is the listening socket still the one made at start, and listening?
+ * A descriptor closed by mistake (a double close elsewhere), replaced by
+ * another file under the same number, or a socket shut down all leave a
+ * daemon that is alive but refuses every connection. The first failure
+ * is kept: /health answers 503 from then on. */
+const char *server_check_listener(void)
+{
+	const char *why = atomic_load(&listener_error);
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	struct stat st;
+
+	if (why || listener.fd < 0)
+		return why;
+	if (fstat(listener.fd, &st) < 0)
+		why = "the listening socket was closed";
+	else if (st.st_dev != listener.dev || st.st_ino != listener.ino)
+		why = "the listening socket's descriptor now holds another file";
+	else if (getsockopt(listener.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+			    &len) < 0 ||
+		 !listening)
+		why = "the listening socket no longer listens";
+	if (why)
+		atomic_store(&listener_error, why);
+	return why;
 }
 
 int server_add_connection(int fd)

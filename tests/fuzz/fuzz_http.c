@@ -52,6 +52,7 @@ static struct config cfg = {
 	.workers = 1,
 	.queue = 1,
 	.max_body = 4096,
+	.buffer_max = 65536,
 	.conn_limit = 16,
 	.conn_timeout = 2,
 	.token = NULL,

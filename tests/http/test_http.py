@@ -18,6 +18,7 @@ Standard library only: run it with Debian's /usr/bin/python3.
 Environment:
   PEXOS_MUST_WORK  when 1, a missing binary or a host where the daemon
                    refuses to start is a failure, not a skip
+  PEXOS_TEST_CASES a regular expression: run only the cases it matches
 Exit: 0 all passed, 1 something failed, 77 skipped.
 """
 
@@ -108,6 +109,7 @@ spec("env", listen_flags=False,
           "PEXOS_QUEUE": "3", "PEXOS_TOKEN": TOKEN, "PEXOS_POOL": "auto"})
 spec("term", "--workers", "2")
 spec("grace", "--workers", "1", "--grace", "1")
+spec("listener", "--workers", "1", "--grace", "10")
 spec("rlimit", "--limits", "rlimit", wrapper=NO_CGROUP)
 
 
@@ -1118,6 +1120,18 @@ def _(c):
 # ================================================================ SIGTERM
 
 
+def finished_then_exit(c, d, t, box, want_rc):
+    """The run in flight (thread t, returning "finished") is answered, then
+    the daemon exits with want_rc. Returns its exit status."""
+    t.join(timeout=30)
+    r = box.get("value")
+    if c.expect(r is not None, f"the run in flight: {box.get('error')}"):
+        c.success(r, "finished", "the run in flight")
+    rc = d.wait(20)
+    c.expect(rc == want_rc, f"exit status {rc}, want {want_rc}")
+    return rc
+
+
 @case("SIGTERM: the run in flight is answered 200, new connections are refused, exit 0")
 def _(c):
     d = fresh_daemon("term")
@@ -1141,12 +1155,7 @@ def _(c):
             time.sleep(0.05)
         c.expect(refused is not None,
                  "new connections were still accepted 2 s after SIGTERM")
-        t.join(timeout=30)
-        r = box.get("value")
-        if c.expect(r is not None, f"the run in flight: {box.get('error')}"):
-            c.success(r, "finished", "the run in flight")
-        rc = d.wait(20)
-        c.expect(rc == 0, f"exit status {rc}, want 0")
+        rc = finished_then_exit(c, d, t, box, 0)
         c.expect("stopped" in d.stderr(), "no 'stopped' line on stderr")
         if rc is None:
             c.note(d.stderr()[-1500:])
@@ -1175,6 +1184,83 @@ def _(c):
         c.expect(took < 8, f"exit {took:.1f} s after SIGTERM with --grace 1")
     finally:
         d.kill()
+
+
+# ===================================================== the listening socket
+
+
+def listening_fd(pid, port):
+    """The daemon's descriptor number of its socket listening on `port`,
+    from /proc/net/tcp (state 0A) and /proc/PID/fd."""
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                inode = fields[9]
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}") == f"socket:[{inode}]":
+                return int(name)
+        except OSError:
+            pass
+    return None
+
+
+def shut_down_socket_of(pid, fd):
+    """shutdown(2) of another process's socket, through a copy taken with
+    pidfd_getfd(2): the socket stops listening, the daemon's descriptor
+    stays open, as a stray shutdown or close elsewhere in the process
+    would leave it."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd, x86_64
+        if copy < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    finally:
+        os.close(pidfd)
+    s = socket.socket(fileno=copy)
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    finally:
+        s.close()
+
+
+@case("a listening socket that stops working is noticed: ERROR logged, "
+      "the run in flight answered, exit 1")
+def _(c):
+    d = fresh_daemon("listener")
+    try:
+        ok = metrics(d.port)
+        c.expect(ok.get(("pexos_listener_up", ())) == 1,
+                 f"pexos_listener_up before: {ok.get(('pexos_listener_up', ()))}")
+        fd = listening_fd(d.proc.pid, d.port)
+        if not c.expect(fd is not None, "the daemon's listening socket not found"):
+            return
+        t, box = in_thread(run, d.port, sleeper(3, "finished"))
+        if not c.expect(wait_health(d.port, lambda h: h.get("busy") == 1),
+                        "the run never showed as busy"):
+            return
+        since = len(d.snapshot())
+        shut_down_socket_of(d.proc.pid, fd)
+        refused = False
+        try:
+            socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+        except (ConnectionRefusedError, ConnectionResetError):
+            refused = True
+        c.expect(refused, "the socket still took connections after shutdown(2)")
+        line = d.wait_line(lambda x: '"ERROR"' in x and "listening socket" in x,
+                           timeout=5, since=since)
+        c.expect(line is not None and "no longer listens" in line,
+                 f"no ERROR line naming the listening socket within 5 s: {line}")
+        finished_then_exit(c, d, t, box, 1)
+    finally:
+        d.kill()
+        # its exit status 1 is this case's to check, not the final one's
+        if d in ALL_DAEMONS:
+            ALL_DAEMONS.remove(d)
 
 
 # ============================================================ fail closed
@@ -1411,6 +1497,11 @@ def main():
             print("# " + str(e)[:1000])
             return 77
     register_doc_examples()
+    # PEXOS_TEST_CASES=REGEX runs only the cases it matches (when working
+    # on one); the suite always runs them all.
+    only = os.environ.get("PEXOS_TEST_CASES")
+    if only:
+        CASES[:] = [x for x in CASES if re.search(only, x[0])]
     CASES.append(("every daemon exits 0 on SIGTERM, none printed a sanitizer "
                   "report", check_all_stopped))
 
