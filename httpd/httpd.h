@@ -63,6 +63,22 @@ char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
 		     unsigned queued,
 		     unsigned queue_capacity);
 
+/* ---- log.c: lines to stderr, never blocking the threads that serve ----- */
+
+/* From here on, lines go through the writer thread. 0 or -errno. */
+int log_start(void);
+/* One complete line (with its newline); dropped and counted when the
+ * buffer is full. Before log_start, written at once. */
+void log_write(const char *line, size_t n);
+void log_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Counts a line lost before it was made (out of memory). */
+void log_lose(void);
+/* Lines dropped so far. */
+uint64_t log_dropped(void);
+/* Writes what is waiting, until `deadline_ns` at most (a stderr nobody
+ * reads is left behind). */
+void log_stop(uint64_t deadline_ns);
+
 /* ---- server.c --------------------------------------------------------- */
 
 int server_start(const struct config *cfg, pexos_context *ctx,

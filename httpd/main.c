@@ -282,12 +282,11 @@ static int wait_for_end(const sigset_t *sigs)
 			return sig;
 		why = server_check_listener();
 		if (why) {
-			fprintf(stderr,
-				"{\"severity\":\"ERROR\",\"message\":\"%s: "
-				"no new connection can reach pexos-httpd; "
-				"finishing the runs in flight, then exiting "
-				"with status 1\"}\n",
-				why);
+			log_printf("{\"severity\":\"ERROR\",\"message\":\"%s: "
+				   "no new connection can reach pexos-httpd; "
+				   "finishing the runs in flight, then "
+				   "exiting with status 1\"}\n",
+				   why);
 			return -1;
 		}
 	}
@@ -299,8 +298,8 @@ static void shutdown_gracefully(pexos_context *ctx, double grace)
 
 	server_quiesce(); /* no new connections from here on */
 	if (!queue_wait_idle(deadline)) {
-		fprintf(stderr, "{\"severity\":\"WARNING\",\"message\":\"grace "
-				"period over: cancelling the runs left\"}\n");
+		log_printf("{\"severity\":\"WARNING\",\"message\":\"grace "
+			   "period over: cancelling the runs left\"}\n");
 		pexos_context_cancel(ctx);
 		queue_wait_idle(mono_ns() + 10 * 1000000000ull);
 	}
@@ -359,27 +358,31 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	wait_for_pool(ctx);
-	if (queue_start(ctx, c.workers, c.queue) < 0 ||
+	/* From here on no thread that serves writes to stderr (log.c). */
+	if (log_start() < 0 || queue_start(ctx, c.workers, c.queue) < 0 ||
 	    server_start(&c, ctx, report, &port) < 0) {
+		log_stop(mono_ns() + 2000000000ull);
 		fprintf(stderr, "pexos-httpd: cannot listen on %s port %u\n",
 			c.listen, c.port);
 		return 1;
 	}
-	fprintf(stderr,
-		"{\"severity\":\"INFO\",\"message\":\"pexos-httpd %s listening "
-		"on %s port %u\",\"port\":%u,\"workers\":%u,\"queue\":%u}\n",
-		pexos_version(), c.listen, port, port, c.workers, c.queue);
+	log_printf("{\"severity\":\"INFO\",\"message\":\"pexos-httpd %s "
+		   "listening on %s port %u\",\"port\":%u,\"workers\":%u,"
+		   "\"queue\":%u}\n",
+		   pexos_version(), c.listen, port, port, c.workers, c.queue);
 	sig = wait_for_end(&sigs);
 	if (sig > 0)
-		fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"signal "
-				"%d: finishing the runs in flight (grace %g "
-				"s)\"}\n",
-			sig, c.grace);
+		log_printf("{\"severity\":\"INFO\",\"message\":\"signal %d: "
+			   "finishing the runs in flight (grace %g s)\"}\n",
+			   sig, c.grace);
 	shutdown_gracefully(ctx, c.grace);
 	pexos_context_free(ctx);
 	pexos_options_free(c.opts);
 	pexos_free(report);
 	free(c.token);
-	fprintf(stderr, "{\"severity\":\"INFO\",\"message\":\"stopped\"}\n");
+	log_printf("{\"severity\":\"INFO\",\"message\":\"stopped\"}\n");
+	/* What is left, for 2 s at most: a log nobody reads must not keep
+	 * the daemon from exiting. */
+	log_stop(mono_ns() + 2000000000ull);
 	return sig > 0 ? 0 : 1;
 }

@@ -210,9 +210,14 @@ static enum MHD_Result send_metrics(struct conn *s)
 		     "# HELP pexos_buffer_max_bytes Bodies and answers that "
 		     "may be held (--buffer-max).\n"
 		     "# TYPE pexos_buffer_max_bytes gauge\n"
-		     "pexos_buffer_max_bytes %zu\n",
+		     "pexos_buffer_max_bytes %zu\n"
+		     "# HELP pexos_log_lines_dropped_total Log lines dropped "
+		     "because stderr was not read fast enough.\n"
+		     "# TYPE pexos_log_lines_dropped_total counter\n"
+		     "pexos_log_lines_dropped_total %llu\n",
 		     text, atomic_load(&listener_error) ? 0 : 1,
-		     atomic_load(&buffered), cfg->buffer_max);
+		     atomic_load(&buffered), cfg->buffer_max,
+		     (unsigned long long)log_dropped());
 	free(text);
 	if (n < 0)
 		return MHD_NO;
@@ -475,36 +480,35 @@ static void json_escape(FILE *f, const char *s)
 	}
 }
 
-/* A log line is put together in memory and written with one write(2):
- * stderr is unbuffered, and a character at a time would cost a syscall
- * each in the daemon's one connection thread. Out of memory, it goes
- * straight to stderr. */
+/* A log line is put together in memory and handed to log.c whole: the
+ * threads that serve never write to stderr themselves. Out of memory, it
+ * goes nowhere and counts as dropped. */
 struct line {
 	FILE *f;
 	char *buf;
 	size_t len;
 };
 
+static FILE *nowhere; /* /dev/null, opened at start */
+
 static FILE *line_start(struct line *l)
 {
 	l->buf = NULL;
 	l->len = 0;
 	l->f = open_memstream(&l->buf, &l->len);
-	if (!l->f) {
-		l->f = stderr;
-		flockfile(stderr);
-	}
-	return l->f;
+	return l->f ? l->f : nowhere;
 }
 
 static void line_end(struct line *l)
 {
-	if (l->f == stderr) {
-		funlockfile(stderr);
+	if (l->f == NULL || l->f == nowhere) {
+		log_lose();
 		return;
 	}
 	if (fclose(l->f) == 0)
-		fwrite(l->buf, 1, l->len, stderr);
+		log_write(l->buf, l->len);
+	else
+		log_lose();
 	free(l->buf);
 }
 
@@ -623,6 +627,9 @@ int server_start(const struct config *config, pexos_context *context,
 	cfg = config;
 	ctx = context;
 	check_report = report;
+	nowhere = fopen("/dev/null", "we");
+	if (!nowhere)
+		return -errno;
 	family = parse_addr(cfg->listen, cfg->port, &ss);
 	if (family < 0)
 		return -EINVAL;

@@ -22,6 +22,7 @@ Environment:
 Exit: 0 all passed, 1 something failed, 77 skipped.
 """
 
+import http.client
 import json
 import os
 import re
@@ -1261,6 +1262,102 @@ def _(c):
         # its exit status 1 is this case's to check, not the final one's
         if d in ALL_DAEMONS:
             ALL_DAEMONS.remove(d)
+
+
+# ====================================================== a log nobody reads
+
+
+def unread_daemon():
+    """pexos-httpd whose stderr is a pipe this test reads only its first
+    line from (the port): a log collector that stopped reading."""
+    p = subprocess.Popen([EXE, "--listen", "127.0.0.1", "--port", "0",
+                          "--workers", "2"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    line = p.stderr.readline().decode()
+    m = re.search(r'"port":(\d+)', line)
+    if not m:
+        p.kill()
+        raise DaemonFailed(f"no port in {line!r}")
+    return p, int(m.group(1))
+
+
+def misses(port, n):
+    """n GET /missing on one keep-alive connection (each logs a line);
+    how many were answered 404."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    got = 0
+    try:
+        for _ in range(n):
+            conn.request("GET", "/missing")
+            r = conn.getresponse()
+            r.read()
+            got += r.status == 404
+    finally:
+        conn.close()
+    return got
+
+
+@case("a log nobody reads stops nothing: runs and 8000 requests answered, "
+      "the lines dropped counted and reported once read, exit 0")
+def _(c):
+    p, port = unread_daemon()
+    try:
+        body = json.dumps({"script": HELLO})
+        # A log line is about 300 bytes: the pipe (64 KiB) holds some 200,
+        # the daemon's buffer (1 MiB) some 3500 more; 8000 overflow both.
+        got = misses(port, 8000)
+        c.expect(got == 8000, f"{got} of 8000 GET /missing answered 404")
+        answered = sum(execute(port, body, timeout=10).status == 200
+                       for _ in range(20))
+        c.expect(answered == 20, f"{answered} of 20 runs answered")
+        dropped = metrics(port).get(("pexos_log_lines_dropped_total", ()), 0)
+        c.expect(dropped > 0, "no log line counted as dropped after 600 "
+                 "requests with the log unread (the test did not fill it)")
+        got = []
+        reader = threading.Thread(
+            target=lambda: got.extend(p.stderr.read().decode().splitlines()),
+            daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                "log lines dropped" in x for x in list(got)):
+            time.sleep(0.1)
+            if not any("log lines dropped" in x for x in list(got)):
+                # the writer reports once it can write again
+                request(port, "GET", "/health")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(30)
+        reader.join(10)
+        note = [x for x in got if "log lines dropped" in x]
+        c.expect(bool(note), "no WARNING saying how many lines were dropped")
+        c.expect(rc == 0, f"exit status {rc}, want 0")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@case("SIGTERM with the log unread and full: exit 0 within grace + 2 s")
+def _(c):
+    p, port = unread_daemon()
+    try:
+        body = json.dumps({"script": HELLO})
+        misses(port, 8000)
+        execute(port, body, timeout=10)
+        sent = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - sent
+        c.expect(rc == 0, f"exit status {rc} {took:.1f} s after SIGTERM, "
+                 "want 0 (a full, unread stderr must not hold it)")
+        c.expect(took < 5, f"exit {took:.1f} s after SIGTERM, want < 5")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 # ============================================================ fail closed
