@@ -40,16 +40,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 import daemon as soakd  # noqa: E402
 from harness import NotStrictJSON, binary_missing, same, strict_loads  # noqa: E402
 
-# How far the last quarter's peak may rise above the first quarter's.
-# Measured on this project's 2-core VM (README, "Soak"): with 16 clients
-# the daemon's fd count swings by about a dozen between samples (a
-# connection, its pipes and pidfds each come and go), and the peaks of
-# the first and last quarters were within 4 of each other; the listener
-# loss of issue 18 took it from 15 to 45. RSS: glibc's arenas of the MHD
-# and worker threads settle within the first minute, after which the
-# peaks moved by under 2 MiB; 20 MiB is ten times that, and well under
-# what a per-request leak of even 4 KiB makes of a 10-minute run.
-FLAT_MARGINS = {"fds": 12, "rss_kb": 20 * 1024}
 # Slack on the daemon's own run time (Server-Timing run;dur) over a
 # request's limit: setup, teardown and a loaded 2-core host.
 RUN_SLACK_S = 5.0
@@ -399,7 +389,8 @@ def run(a, mix, seed, reasons):
     Returns what was gathered; a step that fails adds to `reasons` and the
     steps after it that need it are skipped."""
     g = {"records": [], "before": None, "after": None, "sampler": None,
-         "elapsed": 0.0, "rc": None, "stop_s": 0.0, "daemon": None}
+         "elapsed": 0.0, "rc": None, "stop_s": 0.0, "daemon": None,
+         "t0": None}
     try:
         d = g["daemon"] = soakd.start(a.httpd, a.workers)
     except soakd.DaemonFailed as e:
@@ -413,11 +404,11 @@ def run(a, mix, seed, reasons):
         say(f"soak: daemon pid {pid} port {port} up in {d.start_s:.1f} s, pool "
             f"{ready['pool'].get('size')}, limits {ready['isolation'].get('limits')}, "
             f"client timeouts {min(timeouts.values()):.0f}-{max(timeouts.values()):.0f} s")
-        g["before"] = soakd.count(pid)
+        g["before"] = soakd.stable_count(pid)
         lock = threading.Lock()
-        t0 = time.monotonic()
+        t0 = g["t0"] = time.monotonic()
         deadline = t0 + a.duration
-        g["sampler"] = soakd.Sampler(pid, port).start()
+        g["sampler"] = soakd.Sampler(pid, port, t0=t0).start()
         threads = [threading.Thread(target=client, daemon=True,
                                     args=(i, port, mix, seed, deadline, t0,
                                           g["records"], lock, timeouts))
@@ -429,11 +420,11 @@ def run(a, mix, seed, reasons):
         g["elapsed"] = time.monotonic() - t0
         g["sampler"].stop()
         soakd.settle(d, idle=a.settle)
-        g["after"] = soakd.count(pid)
+        g["after"] = soakd.stable_count(pid)
     except (soakd.DaemonFailed, OSError, ValueError) as e:
         reasons.append(f"{type(e).__name__}: {e}")
         if g["before"] and not g["after"] and d.alive():
-            g["after"] = soakd.count(pid)
+            g["after"] = soakd.stable_count(pid)
     finally:
         if g["sampler"]:
             g["sampler"].stop()
@@ -459,6 +450,11 @@ def report_answers(g, mix, reasons):
         reasons.append(f"connection refused from t={refused['first_s']} s on "
                        f"({refused['count']} requests, {refused['answered_before']} "
                        "answered before)")
+        t = g["t0"] + refused["first_s"]
+        say(f"\nthe daemon's log from t={refused['first_s'] - 5:.1f} to "
+            f"{refused['first_s'] + 2:.1f} s:")
+        for when, line in g["daemon"].lines_between(t - 5, t + 2)[-40:]:
+            say(f"  {when - g['t0']:8.2f} {line[:300]}")
     lost = g["sampler"].refused() if g["sampler"] else None
     if lost:
         reasons.append(f"the port refused a connect at t={lost[0]} s ({lost[2]}, "
@@ -499,7 +495,7 @@ def report_samples(sampler, reasons):
         if s:
             say(f"  {key:12} {s['min']}/{s['first']}/{s['last']}/{s['max']} {unit}"
                 + (f"   {q[0]} -> {q[1]}" if q else ""))
-    reasons += sampler.flat_problems(FLAT_MARGINS)
+    reasons += sampler.flat_problems(soakd.FLAT_MARGINS)
 
 
 def print_tap(reasons, leaks):
@@ -571,7 +567,8 @@ def main(argv):
                            f"{g['daemon'].proc.pid}")
         extra = dict(figures, before_details=g["before"] and g["before"]["details"],
                      after_details=g["after"] and g["after"]["details"])
-        soakd.save_evidence(where, g["daemon"], s.samples if s else [], extra)
+        soakd.save_evidence(where, g["daemon"], s.samples if s else [], extra,
+                            t0=g["t0"])
         say(f"soak: the daemon's log, the samples and the report are in {where}")
     if a.tap:
         print_tap(reasons, leaks)

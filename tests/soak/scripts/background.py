@@ -1,6 +1,8 @@
 # Leaves a detached process behind (double fork, new session) that would
 # sleep for 10 minutes, named after the token on stdin so that the host can
-# look for it; main returns at once. The run's end must take it along.
+# look for it (/proc/PID/comm); main returns the name the process reads
+# back, so the answer proves the name took. The run's end must take it
+# along.
 import ctypes
 import os
 import sys
@@ -17,9 +19,12 @@ def main():
         os.setsid()
         if os.fork() == 0:
             ctypes.CDLL(None).prctl(PR_SET_NAME, token.encode(), 0, 0, 0)
-            os.write(w, b"x")
+            with open("/proc/self/comm", "rb") as f:
+                os.write(w, f.read().strip())
+            os.close(w)
             time.sleep(600)
         os._exit(0)
+    os.close(w)
     os.waitpid(pid, 0)
-    os.read(r, 1)
-    return {"left": token}
+    with os.fdopen(r, "rb") as f:
+        return {"left": f.read().decode()}
