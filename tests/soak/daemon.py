@@ -46,43 +46,12 @@ PEXOS_PATHS = ("/var/cache/pexos", "/tmp/.pexos")
 # ------------------------------------------------------------ the daemon
 
 
-class TimedDaemon(Daemon):
-    """A Daemon whose stderr lines carry the time.monotonic() they came in
-    (self.times, parallel to self.lines): the daemon's log has no time of
-    its own, and a failure must be put next to what it logged then."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.times = []
-
-    def _read(self):
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self.cond:
-                self.lines.append(line)
-                self.times.append(time.monotonic())
-                if self.port is None:
-                    m = re.search(r'"port":(\d+)', line)
-                    if m:
-                        self.port = int(m.group(1))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def lines_between(self, t_from, t_to):
-        """(time, line) of the lines that came in between two monotonic
-        times."""
-        with self.cond:
-            return [(t, l) for t, l in zip(self.times, self.lines)
-                    if t_from <= t <= t_to]
-
-
 def start(exe, workers=2, args=(), name="soak", start_timeout=120):
     """A pexos-httpd on 127.0.0.1, a free port (--port 0, read from its
     first log line); its stderr is kept line by line with the time each
     came in (d.lines, d.times)."""
-    d = TimedDaemon(exe, name, ["--workers", str(workers), *args],
-                    start_timeout=start_timeout)
+    d = Daemon(exe, name, ["--workers", str(workers), *args],
+               start_timeout=start_timeout)
     return d.start()
 
 
@@ -580,17 +549,16 @@ class Sampler:
 
 def save_evidence(directory, d, samples, extra=None, t0=None):
     """Writes the daemon's stderr (httpd.log; httpd.timed.log with each
-    line's arrival in seconds from `t0`, when it is a TimedDaemon), the
+    line's arrival in seconds from `t0`), the
     samples (samples.json) and `extra` (report.json) into `directory`;
     returns it."""
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "httpd.log"), "w") as f:
         f.write(d.stderr() + "\n")
-    if isinstance(d, TimedDaemon):
-        base = t0 if t0 is not None else (d.times[0] if d.times else 0)
-        with open(os.path.join(directory, "httpd.timed.log"), "w") as f:
-            for t, line in d.lines_between(float("-inf"), float("inf")):
-                f.write(f"{t - base:9.3f} {line}\n")
+    base = t0 if t0 is not None else (d.times[0] if d.times else 0)
+    with open(os.path.join(directory, "httpd.timed.log"), "w") as f:
+        for t, line in d.lines_between(float("-inf"), float("inf")):
+            f.write(f"{t - base:9.3f} {line}\n")
     with open(os.path.join(directory, "samples.json"), "w") as f:
         json.dump(samples, f)
     if extra is not None:
