@@ -478,6 +478,13 @@ def report_census(g, reasons):
         new = sorted(set(after["details"][name]) - set(before["details"][name]))
         if len(gone) != len(new):
             say(f"  {name}: new {new[:8]}, gone {gone[:8]}")
+    # A run's script lives in the run's own /tmp: one of ours on the
+    # host's would mean a run wrote there.
+    hs = soakd.host_script()
+    for kind, req in bodies().items():
+        if hs is not None and hs == req["script"].encode():
+            leaks.append(f"the host's {soakd.RUN_SCRIPT} holds the {kind} script")
+            reasons.append(leaks[-1])
     new_temp = soakd.new_temp_names(before, after)
     if new_temp:
         # The host is shared: only names that say pexos are worth showing.
