@@ -353,7 +353,7 @@ def temp_files(uid_base=UID_BASE):
 # Resources that must be equal before and after; the others are shown.
 CHECKED = ("daemon descendants", "daemon threads", "daemon fds",
            "descendant fds", "cgroups (daemon's)", "host mounts",
-           "daemon mounts", "temp files (sandbox-owned)",
+           "daemon mounts", "descendant mounts", "temp files (sandbox-owned)",
            "font cache build dirs")
 # Compared as sets: a new entry is a leak; one gone is shown only, since
 # the host is shared and pexos never unmounts or removes what it did not
@@ -380,6 +380,9 @@ def count(pid, uid_base=UID_BASE):
         "cgroups (all pexos)": all_cg,
         "host mounts": len(host_m),
         "daemon mounts": len(daemon_m),
+        # Each warm slot and the zygote have mount namespaces of their own:
+        # the sum of their mount tables must come back too.
+        "descendant mounts": sum(len(mounts(f"/proc/{p}/mountinfo")) for p in desc),
         "temp files (sandbox-owned)": len(temp["sandbox-owned"]),
         "font cache build dirs": len(temp["leftovers"]),
         "daemon RSS KiB": status_kb(pid),

@@ -46,6 +46,7 @@ RUN_SLACK_S = 5.0
 # Longest a background process may outlive the answer of its run.
 BACKGROUND_GONE_S = 3.0
 
+
 def example_answer(name):
     """The answer examples/NAME.expect.json states (result and stdout)."""
     with open(os.path.join(ROOT, "examples", name + ".expect.json")) as f:
