@@ -202,6 +202,7 @@ class Daemon:
         self.proc = None
         self.port = None
         self.lines = []
+        self.times = []  # time.monotonic() each line came in
         self.cond = threading.Condition()
         self.reader = None
 
@@ -244,6 +245,7 @@ class Daemon:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self.cond:
                 self.lines.append(line)
+                self.times.append(time.monotonic())
                 if self.port is None:
                     m = re.search(r'"port":(\d+)', line)
                     if m:
@@ -255,6 +257,13 @@ class Daemon:
     def stderr(self):
         with self.cond:
             return "\n".join(self.lines)
+
+    def lines_between(self, t_from, t_to):
+        """(time, line) of the stderr lines that came in between two
+        time.monotonic() values (the log has no time of its own)."""
+        with self.cond:
+            return [(t, x) for t, x in zip(self.times, self.lines)
+                    if t_from <= t <= t_to]
 
     def snapshot(self):
         with self.cond:
