@@ -248,13 +248,19 @@ static void run_done(struct job *j)
 
 static enum MHD_Result on_body_complete(struct conn *s)
 {
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(
+		s->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+
 	if (s->too_large)
 		return send_error(s, 413, "InvalidRequest",
 				  "the request body is larger than the "
 				  "server's limit");
 	s->body_ns = mono_ns();
+	/* The socket stays open while the connection is suspended: if the
+	 * client goes away, the library ends the run (queued or running). */
 	s->job = (struct job){.body = s->body ? s->body : "",
 			      .len = s->len,
+			      .cancel_fd = fd ? fd->connect_fd : -1,
 			      .done = run_done,
 			      .arg = s};
 	s->state = S_RUNNING;
@@ -275,6 +281,13 @@ static enum MHD_Result on_run_finished(struct conn *s)
 	struct job *j = &s->job;
 	char *text;
 
+	/* The client hung up (or shut its sending side): its run was ended.
+	 * An answer for the log and the metrics; a client that only shut
+	 * down its side still reads it. */
+	if (j->error == -ECANCELED && strcmp(j->err.step, "cancel_fd") == 0)
+		return send_error(s, 499, "Cancelled",
+				  "the client went away; its run was "
+				  "cancelled");
 	if (j->error == -ECANCELED)
 		return send_error(s, 503, "Busy",
 				  "pexos-httpd is shutting down; retry later");
@@ -461,6 +474,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (s->state != S_ANSWERED) /* client gone, or a timeout */
 		s->status = why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408
 									 : 499;
+	/* Resumed after its run was cancelled, MHD may see the hang-up
+	 * before it asks us for the answer. */
+	if (s->state == S_RUNNING && s->job.error == -ECANCELED &&
+	    strcmp(s->job.err.step, "cancel_fd") == 0)
+		snprintf(s->outcome, sizeof(s->outcome), "Cancelled");
 	log_request(s, seconds);
 	metrics_request(s->outcome, s->status,
 			s->body_ns ? (double)(mono_ns() - s->body_ns) / 1e9
