@@ -17,14 +17,18 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Daemon, DaemonFailed, binary_missing, clip, request  # noqa: E402,F401
+from harness import (Daemon, DaemonFailed, binary_missing, clip,  # noqa: E402,F401
+                     remove_cgroup_tree, request)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 HELLO_RESULT = {"message": "Hello, World!"}
 LOOP = "def main():\n    while True:\n        pass\n"
-# 1 GiB in 16 MiB pieces: over the 512 MiB default limit.
-MEMORY_BOMB = ("def main():\n    a = []\n    for _ in range(64):\n"
-               "        a.append(bytearray(16 << 20))\n    return len(a)\n")
+
+
+def memory_bomb(mb):
+    """A script that touches `mb` MiB in 16 MiB pieces."""
+    return ("def main():\n    a = []\n    for _ in range(%d):\n"
+            "        a.append(bytearray(16 << 20))\n    return len(a)\n" % (mb // 16))
 HTTP_TIMEOUT = 60
 START_TIMEOUT = 60
 
