@@ -227,15 +227,30 @@ def descendants(pid, table=None):
 
 
 def zygote_pid(dpid):
-    """The zygote: the python3 child of a pexos-init child of the daemon
-    that has children of its own beyond the helper (the slots), or None."""
-    table = proc_table()
-    inits = [p for p, (pp, comm) in table.items()
-             if pp == dpid and comm == "pexos-init"]
-    for p, (pp, comm) in table.items():
-        if pp in inits and comm.startswith("python3"):
+    """The live zygote of daemon `dpid`, or None: below the daemon, running
+    zygote.py, pid 2 of the one PID namespace below the host's (a slot,
+    forked from it, is pid 2 one level further down)."""
+    for p in descendants(dpid):
+        if b"The zygote of the warm pool" not in cmdline(p):
+            continue
+        try:
+            with open(f"/proc/{p}/status") as f:
+                st = dict(line.rstrip("\n").split(":\t", 1) for line in f
+                          if ":\t" in line)
+        except OSError:
+            continue
+        if st.get("NSpid", "").split()[1:] == ["2"] and \
+                not st.get("State", "").startswith("Z"):
             return p
     return None
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read(4096)
+    except OSError:
+        return b""
 
 
 def fd_count(pid):
