@@ -17,7 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (Daemon, DaemonFailed, binary_missing, clip,  # noqa: E402,F401
+from harness import (Daemon, DaemonFailed, binary_missing, clip, in_thread,  # noqa: E402,F401
                      remove_cgroup_tree, request)
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
@@ -113,11 +113,12 @@ def daemon_pid(d):
     return d.proc.pid
 
 
-def execute(port, script, timeout=HTTP_TIMEOUT, **fields):
+def execute(port, script, http_timeout=HTTP_TIMEOUT, **fields):
+    """POST /execute of `script` with the request's other `fields`."""
     body = json.dumps({"script": script, **fields})
     return request(port, "POST", "/execute", body=body,
                    headers={"Content-Type": "application/json"},
-                   timeout=timeout)
+                   timeout=http_timeout)
 
 
 def kind(r):
@@ -131,11 +132,11 @@ def kind(r):
     return obj.get("type", f"HTTP {r.status}")
 
 
-def try_execute(port, script, timeout=HTTP_TIMEOUT, **fields):
+def try_execute(port, script, http_timeout=HTTP_TIMEOUT, **fields):
     """(kind, response or None, seconds); a connection error is its kind."""
     t0 = time.monotonic()
     try:
-        r = execute(port, script, timeout=timeout, **fields)
+        r = execute(port, script, http_timeout, **fields)
         return kind(r), r, time.monotonic() - t0
     except (OSError, ValueError) as e:
         return f"{type(e).__name__}: {e}", None, time.monotonic() - t0
@@ -399,7 +400,7 @@ class Load:
     def _run(self):
         while not self.stop_flag.is_set():
             k, r, secs = try_execute(self.port, self.script,
-                                     timeout=self.timeout, **self.fields)
+                                     self.timeout, **self.fields)
             with self.lock:
                 self.results.append((k, secs, r))
 
