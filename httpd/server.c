@@ -491,16 +491,50 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the daemon ----------------------------------------------------------- */
 
+/* At most this many of libmicrohttpd's messages a second. Out of
+ * descriptors, it retries accept(2) in a busy loop and says so each time:
+ * hundreds of thousands of lines a second. */
+#define MHD_LOG_PER_S 10
+
+/* Should a message be logged now? Else it is counted; the count is
+ * logged with the first message of the next second. */
+static bool mhd_log_allowed(unsigned long *ret_dropped)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t second;
+	static unsigned n;
+	static unsigned long dropped;
+	uint64_t now = mono_ns() / 1000000000u;
+	bool ok;
+
+	pthread_mutex_lock(&lock);
+	if (now != second) {
+		second = now;
+		n = 0;
+	}
+	ok = n++ < MHD_LOG_PER_S;
+	*ret_dropped = ok ? dropped : 0;
+	if (ok)
+		dropped = 0;
+	else
+		dropped++;
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
 /* libmicrohttpd's own messages (malformed requests, ...), as log lines of
  * the same JSON shape as ours. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
+	unsigned long dropped;
 	struct line l;
 	FILE *f;
 
 	(void)cls;
+	if (!mhd_log_allowed(&dropped))
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
@@ -508,7 +542,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	f = line_start(&l);
 	fputs("{\"severity\":\"WARNING\",\"message\":\"libmicrohttpd: ", f);
 	json_escape(f, msg);
-	fputs("\"}\n", f);
+	if (dropped)
+		fprintf(f, "\",\"suppressed\":%lu}\n", dropped);
+	else
+		fputs("\"}\n", f);
 	line_end(&l);
 }
 
