@@ -77,7 +77,7 @@ def body(tap, exe):
     k, r, _ = F.try_execute(d.port, F.HELLO)
     tap.check(k == "ok", "with room again it goes on serving", r.describe() if r else k)
     F.check_no_leak(tap, counts, before, "in the full directories")
-    d.stop()
+    F.stop_cleanly(tap, d)
     tap.check(F.mounts() == host_mounts, "stopped: the host's mounts are as before")
     now = sorted(os.listdir("/var/cache/pexos")) \
         if os.path.isdir("/var/cache/pexos") else None
