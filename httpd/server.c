@@ -248,8 +248,8 @@ static void run_done(struct job *j)
 
 static enum MHD_Result on_body_complete(struct conn *s)
 {
-	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(
-		s->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *fd =
+	    MHD_get_connection_info(s->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 	if (s->too_large)
 		return send_error(s, 413, "InvalidRequest",

@@ -162,7 +162,7 @@ void reap_retired(struct pool *p, bool all)
 		struct retired *r = *rp;
 		struct pollfd pf = {.fd = r->pidfd, .events = POLLIN};
 		bool needed = !idle && now < r->since + p->ctx->opts.wall_ms +
-						     RETIRED_GRACE_MS;
+						 RETIRED_GRACE_MS;
 
 		if (!all && needed && poll(&pf, 1, 0) == 0) {
 			rp = &r->next;

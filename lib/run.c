@@ -225,8 +225,8 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 				      ret_outcome, err);
 }
 
-int pexos_run_script_until(pexos_context *ctx, const char *request,
-			   size_t len, int cancel_fd, char **ret_response,
+int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
+			   int cancel_fd, char **ret_response,
 			   pexos_outcome *ret_outcome, pexos_error *err)
 {
 	struct run_plan plan;

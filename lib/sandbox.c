@@ -489,8 +489,8 @@ struct cpu_watch {
 	const struct sandbox_watch *sw;
 	const struct run_plan *plan;
 	uint64_t limit_ms;
-	bool cancelled;   /* the context was cancelled */
-	bool hung_up;     /* the run's cancel descriptor hung up */
+	bool cancelled; /* the context was cancelled */
+	bool hung_up;	/* the run's cancel descriptor hung up */
 };
 
 /* Ends the run early: the context was cancelled, the run's cancel

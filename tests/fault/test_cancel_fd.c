@@ -7,8 +7,8 @@
  * before the call cancels at once, before any sandbox starts; bytes
  * waiting on it cancel nothing; a socket whose peer closed cancels too.
  */
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pexos.h"
 #include "../unit/tap.h"
+#include "pexos.h"
 
-#define LOOP "{\"script\": \"def main():\\n    while True:\\n        pass\\n\", \"timeout\": 20}"
+#define LOOP                                                                   \
+	"{\"script\": \"def main():\\n    while True:\\n        pass\\n\", "   \
+	"\"timeout\": 20}"
 #define HELLO "{\"script\": \"def main():\\n    return 42\\n\"}"
 
 static double now_s(void)
@@ -44,7 +46,8 @@ static int children(void)
 
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+			 e->d_name);
 		f = fopen(path, "re");
 		if (!f)
 			continue;
@@ -91,7 +94,7 @@ static void cancel_running(pexos_context *ctx, const char *what, int cancel_fd,
 	tap_ok(r == -ECANCELED, "%s: the 20 s loop returns -ECANCELED (got %d)",
 	       what, r);
 	tap_ok(strcmp(err.step, "cancel_fd") == 0 &&
-		       strstr(err.message, "hung up"),
+		   strstr(err.message, "hung up"),
 	       "%s: the error says why: step '%s', message '%s'", what,
 	       err.step, err.message);
 	tap_ok(took >= 0.9 && took < 2.0,
@@ -134,7 +137,7 @@ static void pipe_cases(pexos_context *ctx, const char *what)
 
 	r = on_pipe(ctx, LOOP, NULL, true, &resp, &err, &took);
 	tap_ok(r == -ECANCELED && strcmp(err.step, "cancel_fd") == 0 &&
-		       took < 0.2,
+		   took < 0.2,
 	       "%s: a descriptor hung up before the call cancels it at once "
 	       "(r %d, step '%s', %.3f s)",
 	       what, r, err.step, took);
@@ -186,8 +189,8 @@ int main(void)
 	if (pipe(p) == 0)
 		cancel_running(cold, "cold, pipe", p[0], p[1]);
 	close(p[0]);
-	tap_ok(children() == 0, "cold: no sandbox process is left (%d children)",
-	       children());
+	tap_ok(children() == 0,
+	       "cold: no sandbox process is left (%d children)", children());
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0)
 		cancel_running(cold, "cold, socket whose peer closed", sv[0],
 			       sv[1]);
@@ -196,7 +199,8 @@ int main(void)
 	pexos_context_free(cold);
 
 	warm = make("1");
-	if (!tap_ok(warm && pool_ready(warm, 1, 60), "a warm pool of 1 is ready"))
+	if (!tap_ok(warm && pool_ready(warm, 1, 60),
+		    "a warm pool of 1 is ready"))
 		return pexos_context_free(warm), tap_done();
 	if (pipe(p) == 0)
 		cancel_running(warm, "warm, pipe", p[0], p[1]);
@@ -213,6 +217,7 @@ int main(void)
 	tap_ok(pool_ready(warm, 1, 30), "warm: a new slot is ready again");
 	pipe_cases(warm, "warm");
 	pexos_context_free(warm);
-	tap_ok(children() == 0, "no process is left once the contexts are freed");
+	tap_ok(children() == 0,
+	       "no process is left once the contexts are freed");
 	return tap_done();
 }
