@@ -6,11 +6,13 @@ usage: /usr/bin/python3 tests/fault/test_disconnect.py PEXOS_HTTPD
 A client sends a run that would take 20 s and closes its socket after 1 s:
 the run must be cancelled (its sandbox's processes gone within about a
 second, its warm slot freed and refilled), the daemon must log it and count
-it in /metrics (outcome "Cancelled", code 499). A request queued behind
+it in /metrics (outcome "Cancelled", code 499); one that only shuts down
+its sending side reads that answer. A request queued behind
 busy workers whose client leaves never runs. Bytes a client sends ahead
 (a pipelined request) cancel nothing. Nothing leaks."""
 import json
 import os
+import socket
 import sys
 import time
 
@@ -40,6 +42,22 @@ def spinning(dpid):
     if best is None or cpu_ticks(best) - t0[best] < 10:
         return None
     return best
+
+
+def read_until(s, marker, timeout=20):
+    """What the socket gives until `marker` is in it, EOF or `timeout`;
+    closes it."""
+    s.settimeout(timeout)
+    got = b""
+    try:
+        while marker not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        s.close()
+    return got
 
 
 def cancelled_count(port):
@@ -85,6 +103,7 @@ def body(tap, exe):
 
     # Two runs hold both workers; a third waits in the queue and its client
     # leaves: it never starts (no third loop spins), and is counted too.
+    hits0 = F.health(d.port)["pool"]["hits"]
     held = [F.raw_request(d.port, loop) for _ in range(2)]
     F.wait_for(lambda: F.health(d.port)["busy"] == 2, 5)
     q = F.raw_request(d.port, loop)
@@ -101,24 +120,33 @@ def body(tap, exe):
     tap.check(m2 == (m1[0] + 3, m1[1] + 3),
               "all three are counted as Cancelled", f"before {m1}, after {m2}")
     hits = F.health(d.port)["pool"]["hits"]
+    tap.check(hits == hits0 + 2, "the queued run never took a sandbox (the "
+              f"pool's hits went from {hits0} to {hits}: the two running ones)")
+
+    # A client that only shuts down its sending side still reads the
+    # answer: 499 Cancelled.
+    s = F.raw_request(d.port, loop)
+    time.sleep(1)
+    s.shutdown(socket.SHUT_WR)
+    t0 = time.monotonic()
+    got = read_until(s, b"Cancelled")
+    took = time.monotonic() - t0
+    tap.check(got.startswith(b"HTTP/1.1 499 ") and b'"type":"Cancelled"' in got
+              and took <= GONE_WITHIN,
+              f"a client that shuts down its sending side is answered 499 "
+              f"Cancelled in {took:.2f} s", F.clip(got))
+    m3 = cancelled_count(d.port)
+    tap.check(m3 == (m2[0] + 1, m2[1] + 1), "it is counted as Cancelled",
+              f"before {m2}, after {m3}")
+    tap.check(F.wait_for(lambda: F.health(d.port)["busy"] == 0, 3), "its worker is free")
 
     # Pipelined bytes (the start of a next request) cancel nothing.
     s = F.raw_request(d.port, json.dumps({"script": F.HELLO}))
     s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-    s.settimeout(20)
-    got = b""
-    while b'"Hello, World!"' not in got:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got += chunk
-    s.close()
+    got = read_until(s, b'"Hello, World!"')
     tap.check(b"200 OK" in got and b'"Hello, World!"' in got,
               "a client that pipelines bytes after its request still gets "
               "its answer", F.clip(got))
-    tap.check(F.health(d.port)["pool"]["hits"] == hits + 1,
-              "the queued run never took a warm slot (hits: only the "
-              "pipelined run's)")
 
     F.check_no_leak(tap, counts, before, "after the disconnects")
     r = F.execute(d.port, F.HELLO)
