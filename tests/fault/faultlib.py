@@ -357,16 +357,27 @@ def mounts(pid="self"):
     return sorted(line.split(" ", 4)[4] for line in lines if "pexos" in line)
 
 
+# Made by test and benchmark tools (tests/*), not by pexos, on a host
+# where others may run them meanwhile.
+TOOL_PREFIXES = ("pexos-test", "pexos-soak", "pexos-compat", "pexos-bench")
+
+
 def tmp_files():
-    """Entries of /tmp, /dev/shm and /run that pexos could leave behind
-    (named pexos*), plus the count of every entry of /dev/shm."""
+    """Temporary files pexos could leave on the host: its font list's
+    build directories (/var/cache/pexos/build.*), and anything named
+    pexos* in /tmp, /dev/shm and /run but for the test tools' own."""
     names = []
     for d in ("/tmp", "/dev/shm", "/run"):
         try:
             names += [f"{d}/{n}" for n in os.listdir(d) if n.startswith("pexos")
-                      and not n.startswith("pexos-test")]
+                      and not n.startswith(TOOL_PREFIXES)]
         except OSError:
             pass
+    try:
+        names += [f"/var/cache/pexos/{n}" for n in os.listdir("/var/cache/pexos")
+                  if n.startswith("build.")]
+    except OSError:
+        pass
     return sorted(names)
 
 
