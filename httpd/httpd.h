@@ -34,6 +34,7 @@ typedef void (*job_done_fn)(struct job *job);
 struct job {
 	const char *body;
 	size_t len;
+	int cancel_fd;        /* the client's socket: the run ends if it hangs up */
 	char *response;       /* out: new, pexos_free */
 	pexos_outcome outcome;
 	int error;            /* out: 0, or the negative errno of the run */

@@ -10,7 +10,7 @@ static const char *const outcomes[] = {
 	"ok",          "InvalidRequest",  "SyntaxError",    "MissingMain",
 	"InvalidMain", "ScriptError",     "NotSerializable", "Timeout",
 	"MemoryLimit", "ResultTooLarge",  "Killed",          "Busy",
-	"SandboxError",
+	"SandboxError", "Cancelled",
 };
 #define N_OUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
 
@@ -18,7 +18,9 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 				 0.5,   1,    2.5,   5,    10,  30};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
-static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503};
+/* 499: the client went away before its answer (a cancelled run, or a
+ * connection closed early); nginx's code for it. */
+static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 499, 500, 503};
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -106,7 +108,8 @@ char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
 		return NULL;
 	pthread_mutex_lock(&lock);
 	fputs("# HELP pexos_requests_total POST /execute requests answered, "
-	      "by outcome (\"ok\" or the response type).\n"
+	      "by outcome (\"ok\", the response type, or \"Cancelled\": "
+	      "the client went away and its run was ended).\n"
 	      "# TYPE pexos_requests_total counter\n",
 	      f);
 	for (size_t i = 0; i < N_OUTCOMES; i++)

@@ -45,8 +45,9 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&lock);
 
 		j->started_ns = mono_ns();
-		j->error = pexos_run_script(context, j->body, j->len,
-					    &j->response, &j->outcome, &j->err);
+		j->error = pexos_run_script_until(context, j->body, j->len,
+						  j->cancel_fd, &j->response,
+						  &j->outcome, &j->err);
 		j->finished_ns = mono_ns();
 		j->done(j);
 

@@ -344,6 +344,9 @@ static void run_done(struct job *j)
 
 static enum MHD_Result on_body_complete(struct conn *s)
 {
+	const union MHD_ConnectionInfo *fd =
+	    MHD_get_connection_info(s->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+
 	if (s->too_large)
 		return send_error(s, 413, "InvalidRequest",
 				  "the request body is larger than the "
@@ -353,8 +356,11 @@ static enum MHD_Result on_body_complete(struct conn *s)
 				  "the server holds as many request bodies as "
 				  "it may; retry later");
 	s->body_ns = mono_ns();
+	/* The socket stays open while the connection is suspended: if the
+	 * client goes away, the library ends the run (queued or running). */
 	s->job = (struct job){.body = s->body ? s->body : "",
 			      .len = s->len,
+			      .cancel_fd = fd ? fd->connect_fd : -1,
 			      .done = run_done,
 			      .arg = s};
 	s->state = S_RUNNING;
@@ -375,6 +381,13 @@ static enum MHD_Result on_run_finished(struct conn *s)
 	struct job *j = &s->job;
 	char *text;
 
+	/* The client hung up (or shut its sending side): its run was ended.
+	 * An answer for the log and the metrics; a client that only shut
+	 * down its side still reads it. */
+	if (j->error == -ECANCELED && strcmp(j->err.step, "cancel_fd") == 0)
+		return send_error(s, 499, "Cancelled",
+				  "the client went away; its run was "
+				  "cancelled");
 	if (j->error == -ECANCELED)
 		return send_error(s, 503, "Busy",
 				  "pexos-httpd is shutting down; retry later");
@@ -560,6 +573,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (s->state != S_ANSWERED) /* client gone, or a timeout */
 		s->status = why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408
 									 : 499;
+	/* Resumed after its run was cancelled, MHD may see the hang-up
+	 * before it asks us for the answer. */
+	if (s->state == S_RUNNING && s->job.error == -ECANCELED &&
+	    strcmp(s->job.err.step, "cancel_fd") == 0)
+		snprintf(s->outcome, sizeof(s->outcome), "Cancelled");
 	log_request(s, seconds);
 	metrics_request(s->outcome, s->status,
 			s->body_ns ? (double)(mono_ns() - s->body_ns) / 1e9
@@ -573,16 +591,50 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the daemon ----------------------------------------------------------- */
 
+/* At most this many of libmicrohttpd's messages a second. Out of
+ * descriptors, it retries accept(2) in a busy loop and says so each time:
+ * hundreds of thousands of lines a second. */
+#define MHD_LOG_PER_S 10
+
+/* Should a message be logged now? Else it is counted; the count is
+ * logged with the first message of the next second. */
+static bool mhd_log_allowed(unsigned long *ret_dropped)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t second;
+	static unsigned n;
+	static unsigned long dropped;
+	uint64_t now = mono_ns() / 1000000000u;
+	bool ok;
+
+	pthread_mutex_lock(&lock);
+	if (now != second) {
+		second = now;
+		n = 0;
+	}
+	ok = n++ < MHD_LOG_PER_S;
+	*ret_dropped = ok ? dropped : 0;
+	if (ok)
+		dropped = 0;
+	else
+		dropped++;
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
 /* libmicrohttpd's own messages (malformed requests, ...), as log lines of
  * the same JSON shape as ours. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
+	unsigned long dropped;
 	struct line l;
 	FILE *f;
 
 	(void)cls;
+	if (!mhd_log_allowed(&dropped))
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
@@ -590,7 +642,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	f = line_start(&l);
 	fputs("{\"severity\":\"WARNING\",\"message\":\"libmicrohttpd: ", f);
 	json_escape(f, msg);
-	fputs("\"}\n", f);
+	if (dropped)
+		fprintf(f, "\",\"suppressed\":%lu}\n", dropped);
+	else
+		fputs("\"}\n", f);
 	line_end(&l);
 }
 

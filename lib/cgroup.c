@@ -611,6 +611,38 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 	return r;
 }
 
+/* Is `pid` listed in dir/cgroup.procs? */
+static bool lists_pid(const char *dir, pid_t pid)
+{
+	char buf[16384], *p, *end;
+
+	if (read_file(dir, "cgroup.procs", buf, sizeof(buf)) <= 0)
+		return false;
+	for (p = buf; *p; p = end) {
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v == (long)pid)
+			return true;
+		while (*end == '\n')
+			end++;
+	}
+	return false;
+}
+
+int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
+		 pid_t pid)
+{
+	if (root->mode == CG_NONE)
+		return 0;
+	if (run->n == 0)
+		return -ESTALE;
+	for (int i = 0; i < run->n; i++)
+		if (!run->path[i][0] || !lists_pid(run->path[i], pid))
+			return -ESTALE;
+	return 0;
+}
+
 int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
 		    bool idle)
 {

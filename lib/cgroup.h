@@ -80,6 +80,14 @@ bool cg_run_oom(const struct cg_root *root, const struct cg_run *run);
 int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 		      uint64_t memory_mb);
 
+/* Does every directory of the run's cgroup (one per controller on v1)
+ * still exist and hold `pid`? An operator or another program may have
+ * moved a waiting slot's processes out and removed its cgroup; such a slot
+ * must not run a script, which would run without its limits. Returns 0,
+ * or -ESTALE. */
+int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
+		 pid_t pid);
+
 /* Marks the run's CPU group idle (it yields the CPU to groups that are
  * not: cpu.idle, Linux >= 5.15; else the least weight) or normal again.
  * Returns 0, or -errno (no CPU controller of its own, or no such file). */

@@ -114,7 +114,15 @@ struct run_plan {
 	uint64_t cpu_ms;
 	uint64_t memory_mb;
 	bool stats;
+	/* pexos_run_script_until's cancel descriptor, borrowed, or -1: the
+	 * run ends once it hangs up (plan_cancelled) */
+	int cancel_fd;
 };
+
+/* Has the plan's cancel descriptor hung up (a socket whose peer went
+ * away, a pipe whose write end was closed)? Never waits; false without
+ * one. Data waiting on it is not a hang-up. */
+bool plan_cancelled(const struct run_plan *plan);
 
 void run_plan_done(struct run_plan *plan);
 

@@ -235,6 +235,11 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 	int fds[2] = {-1, -1}, r;
 	char msg[PROTO_MSG_JOB_LEN] = {PROTO_MSG_JOB};
 
+	/* Its limits are its cgroup's: a slot moved out of it (or whose
+	 * cgroup was removed) while it waited is disposed of, never used. */
+	r = cg_run_holds(&ctx->cg, &s->cg, s->pid);
+	if (r < 0)
+		return r;
 	if (plan->memory_mb != ctx->opts.memory_mb) {
 		r = cg_run_set_memory(&ctx->cg, &s->cg, plan->memory_mb);
 		if (r < 0)

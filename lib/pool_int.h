@@ -63,11 +63,17 @@ struct grave {
 };
 
 /* A zygote's base sandbox left running after the zygote died: its init
- * goes on until the runs on the slots it started are over. */
+ * goes on until the runs on the slots it started are over. Those runs are
+ * the only reason to keep it (the pool's own slots of that zygote are
+ * killed when it is retired), but a slot the zygote forked and never
+ * reported (it died in between) would keep it forever: reap_retired ends
+ * it once no run holds any slot, or once every run that could hold one of
+ * its slots is past its deadline. */
 struct retired {
 	struct retired *next;
 	int pidfd;
 	struct cg_run cg;
+	uint64_t since; /* retired at, ms */
 };
 
 struct pool {

@@ -124,6 +124,7 @@ void zygote_stop(struct pool *p)
 			sup_kill(p->zpidfd);
 		r->pidfd = p->zproc.pidfd;
 		r->cg = p->zcg;
+		r->since = now_ms();
 		r->next = p->retired;
 		p->retired = r;
 		p->zproc.pidfd = -1;
@@ -141,17 +142,29 @@ void zygote_stop(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* A run on a slot ends within its wall-clock limit (at most the
+ * context's), the kill's and the drain's grace (supervise.c) and its
+ * teardown: a retired sandbox is kept no longer than that. */
+#define RETIRED_GRACE_MS 10000
+
 /* Removes retired zygote sandboxes whose init has ended; with `all`, kills
- * the rest. */
+ * the rest; else also those no run can still need (struct retired). */
 void reap_retired(struct pool *p, bool all)
 {
 	struct retired **rp = &p->retired;
+	uint64_t now = now_ms();
+	bool idle;
 
+	pthread_mutex_lock(&p->lock);
+	idle = p->in_use == 0;
+	pthread_mutex_unlock(&p->lock);
 	while (*rp) {
 		struct retired *r = *rp;
 		struct pollfd pf = {.fd = r->pidfd, .events = POLLIN};
+		bool needed = !idle && now < r->since + p->ctx->opts.wall_ms +
+						 RETIRED_GRACE_MS;
 
-		if (!all && poll(&pf, 1, 0) == 0) {
+		if (!all && needed && poll(&pf, 1, 0) == 0) {
 			rp = &r->next;
 			continue;
 		}

@@ -8,6 +8,7 @@
  * the script, so what comes over it is validated like any input: a script
  * can only lie about its own outcome, never break the response.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,9 +204,30 @@ static int respond_invalid(const struct invalid *inv, char **ret_response,
 	return 0;
 }
 
+bool plan_cancelled(const struct run_plan *plan)
+{
+	/* POLLRDHUP alone: bytes a client sends ahead (a pipelined request)
+	 * do not cancel; POLLHUP and POLLERR are always reported. */
+	struct pollfd p = {.fd = plan->cancel_fd, .events = POLLRDHUP};
+
+	if (plan->cancel_fd < 0)
+		return false;
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	return p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL);
+}
+
 int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 		     char **ret_response, pexos_outcome *ret_outcome,
 		     pexos_error *err)
+{
+	return pexos_run_script_until(ctx, request, len, -1, ret_response,
+				      ret_outcome, err);
+}
+
+int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
+			   int cancel_fd, char **ret_response,
+			   pexos_outcome *ret_outcome, pexos_error *err)
 {
 	struct run_plan plan;
 	struct invalid inv;
@@ -222,6 +244,12 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 		return pexos_fail(err, -r, "request", "out of memory");
 	if (r > 0)
 		return respond_invalid(&inv, ret_response, ret_outcome, err);
+	/* A queued run whose client left meanwhile never starts. */
+	plan.cancel_fd = cancel_fd;
+	if (plan_cancelled(&plan)) {
+		run_plan_done(&plan);
+		return sandbox_fail_hung_up(err);
+	}
 
 	r = pool_run(ctx->pool, &plan, &lease, &sr, err);
 	if (r == 0)

@@ -487,18 +487,24 @@ out:
 struct cpu_watch {
 	const struct pexos_context *ctx;
 	const struct sandbox_watch *sw;
+	const struct run_plan *plan;
 	uint64_t limit_ms;
-	bool cancelled;
+	bool cancelled; /* the context was cancelled */
+	bool hung_up;	/* the run's cancel descriptor hung up */
 };
 
-/* Ends the run early: the context was cancelled, or the whole run's CPU
- * time, all processes together, reached its limit (from its cgroup). */
+/* Ends the run early: the context was cancelled, the run's cancel
+ * descriptor hung up (its client went away), or the whole run's CPU time,
+ * all processes together, reached its limit (from its cgroup). Polled
+ * every period_ms by sup_monitor. */
 static bool cpu_over(void *arg)
 {
 	struct cpu_watch *c = arg;
 
 	if (atomic_load(&c->ctx->cancelled))
 		return c->cancelled = true;
+	if (plan_cancelled(c->plan))
+		return c->cancelled = c->hung_up = true;
 	return c->ctx->cg.mode != CG_NONE &&
 	       cg_run_cpu_ms(&c->ctx->cg, c->sw->cg) >=
 		       c->sw->cpu0 + c->limit_ms;
@@ -508,7 +514,7 @@ int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
 		  struct sandbox_watch *sw, struct sandbox_result *res,
 		  pexos_error *err)
 {
-	struct cpu_watch cw = {ctx, sw, plan->cpu_ms, false};
+	struct cpu_watch cw = {ctx, sw, plan, plan->cpu_ms, false, false};
 	struct sup_watch w = {
 		.deadline_ms = sw->t0 + plan->wall_ms,
 		.over = cpu_over,
@@ -536,11 +542,20 @@ int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
 	res->cpu_over |= w.tripped && !cw.cancelled;
 	if (r < 0)
 		return pexos_fail_errno(err, -r, "monitor", "watch the run");
+	if (cw.hung_up)
+		return sandbox_fail_hung_up(err);
 	if (cw.cancelled)
 		return pexos_fail(err, ECANCELED, "cancel",
 				  "the run was cancelled: pexos is shutting "
 				  "down");
 	return 0;
+}
+
+int sandbox_fail_hung_up(pexos_error *err)
+{
+	return pexos_fail(err, ECANCELED, "cancel_fd",
+			  "the run was cancelled: its cancel descriptor hung "
+			  "up (the client went away)");
 }
 
 /* Runs the started sandbox to its end: output, clock, CPU. */
@@ -584,6 +599,8 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	if (atomic_load(&ctx->cancelled))
 		return pexos_fail(err, ECANCELED, "cancel",
 				  "pexos is shutting down");
+	if (plan_cancelled(plan))
+		return sandbox_fail_hung_up(err);
 
 	r = cg_run_create(&ctx->cg, plan->memory_mb, ctx->opts.pids, &cg, err);
 	if (r < 0)

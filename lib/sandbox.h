@@ -53,11 +53,17 @@ struct sandbox_watch {
 
 /* Collects a run's streams into *res until it ends, killing it at the
  * deadline, when its CPU time (from its cgroup, above cpu0) reaches the
- * plan's limit, or when the context is cancelled. Sets res->timed_out and
- * res->cpu_over. Returns 0, or -errno (ECANCELED on cancel). */
+ * plan's limit, when the context is cancelled or when the plan's cancel
+ * descriptor hangs up (checked every 100 ms). Sets res->timed_out and
+ * res->cpu_over. Returns 0, or -errno (ECANCELED on cancel: step "cancel"
+ * for the context, "cancel_fd" for the descriptor). */
 int sandbox_watch(const struct pexos_context *ctx, const struct run_plan *plan,
 		  struct sandbox_watch *sw, struct sandbox_result *res,
 		  pexos_error *err);
+
+/* Fills err for a run whose cancel descriptor hung up; returns
+ * -ECANCELED. */
+int sandbox_fail_hung_up(pexos_error *err);
 
 /* The pool's zygote: a base sandbox like a run's, whose process keeps the
  * setup user's capabilities and runs zygote.py with these descriptors. */

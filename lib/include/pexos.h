@@ -121,6 +121,24 @@ PEXOS_EXPORT int pexos_run_script(pexos_context *ctx, const char *request, size_
 		     char **ret_response, pexos_outcome *ret_outcome,
 		     pexos_error *err);
 
+/* pexos_run_script with a cancel descriptor: the run is cancelled as soon
+ * as `cancel_fd` hangs up, i.e. poll(2) with events POLLRDHUP reports
+ * POLLHUP, POLLERR or POLLRDHUP on it: a socket whose peer went away (or
+ * shut its writing side down), a pipe whose write end was closed. Data
+ * waiting to be read on it cancels nothing (a client may pipeline its next
+ * request). It is checked before the run starts (a queued request whose
+ * client left never runs) and every 100 ms while it runs. A cancelled run
+ * has its sandbox killed and its warm slot freed before the call returns
+ * -ECANCELED with `err` step "cancel_fd". `cancel_fd` is borrowed: it must
+ * stay open until the call returns (an invalid descriptor cancels); -1
+ * means none, as pexos_run_script. Never reads from or writes to it.
+ * Otherwise as pexos_run_script. Thread-safe. */
+PEXOS_EXPORT int pexos_run_script_until(pexos_context *ctx, const char *request,
+					size_t len, int cancel_fd,
+					char **ret_response,
+					pexos_outcome *ret_outcome,
+					pexos_error *err);
+
 /* Ends every run in progress on `ctx` and refuses new ones: their
  * pexos_run_script returns -ECANCELED. For a daemon's shutdown after its
  * grace period. Thread-safe; cannot be undone. */
