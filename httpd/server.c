@@ -39,6 +39,9 @@ struct conn {
 	bool too_large;
 	bool over_budget;  /* its body did not fit in --buffer-max */
 	size_t held;       /* bytes of it counted in `buffered` */
+	bool undelivered;  /* answered, but the connection ended before the
+			    * answer was all sent (a client that does not
+			    * read, timed out) */
 	struct job job;
 	int status;
 	char outcome[32];
@@ -555,6 +558,8 @@ static void log_request(const struct conn *s, double seconds)
 		fprintf(f, ",\"queue_ms\":%.3f,\"run_ms\":%.3f",
 			(double)(s->job.started_ns - s->job.queued_ns) / 1e6,
 			(double)(s->job.finished_ns - s->job.started_ns) / 1e6);
+	if (s->undelivered)
+		fputs(",\"delivered\":false", f);
 	fputs("}\n", f);
 	line_end(&l);
 }
@@ -573,6 +578,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (s->state != S_ANSWERED) /* client gone, or a timeout */
 		s->status = why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408
 									 : 499;
+	else
+		s->undelivered = why != MHD_REQUEST_TERMINATED_COMPLETED_OK;
 	/* Resumed after its run was cancelled, MHD may see the hang-up
 	 * before it asks us for the answer. */
 	if (s->state == S_RUNNING && s->job.error == -ECANCELED &&

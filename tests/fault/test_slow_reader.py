@@ -79,6 +79,11 @@ def stall_round(tap, d, counts, before, n):
               f"round {n}: the daemon closes the unread connections after "
               f"--conn-timeout ({took:.1f} s after the last run ended, "
               f"timeout {CONN_TIMEOUT} s)")
+    logged = F.wait_for(lambda: sum('"delivered":false' in x
+                                    for x in d.snapshot()) >= CLIENTS * n,
+                        5, 0.1)
+    tap.check(logged, f"round {n}: each unread answer is logged with "
+              '"delivered":false')
     got = 0
     for s in socks:
         s.settimeout(5)
