@@ -9,6 +9,8 @@
 
 #include "pexos.h"
 
+struct attach;
+
 /* Captured output of one stream: at most `max` bytes kept. */
 struct capture {
 	char *data;
@@ -39,6 +41,7 @@ struct verdict {
 	const char *result;
 	size_t result_len;
 	bool ran;        /* the script started: stdout/stderr belong in it */
+	const struct attach *attach; /* output files and figures, or NULL */
 	int http_status; /* 0: the default for `type` */
 };
 
