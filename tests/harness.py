@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -344,3 +345,23 @@ def in_thread(fn, *args, **kw):
     t = threading.Thread(target=target, daemon=True)
     t.start()
     return t, box
+
+
+def run_tap(cases, make_check):
+    """Runs (description, fn) cases one after the other on fresh checks
+    (objects with .problems and .runs) and prints the TAP; returns the exit
+    status."""
+    failed = 0
+    for number, (description, fn) in enumerate(cases, start=1):
+        c = run_case(make_check(), fn)
+        failed += not tap_result(number, description, c.problems, c.runs)
+    return tap_plan(len(cases), failed)
+
+
+def exit_cleaning(main, workdir):
+    """sys.exit(main()), removing workdir whatever happens."""
+    try:
+        status = main()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sys.exit(status)

@@ -11,22 +11,22 @@
 #include "tap.h"
 
 static struct pexos_options opts = {
-	.out_file_max = 8,
-	.out_files_max = 12,
-	.figures = 2,
-	.figure_max = 64,
+    .out_file_max = 8,
+    .out_files_max = 12,
+    .figures = 2,
+    .figure_max = 64,
 };
 
 static char *outputs[] = {"*"};
-static struct run_plan plan = {.outputs = outputs, .n_outputs = 1,
-			       .figures = true};
+static struct run_plan plan = {
+    .outputs = outputs, .n_outputs = 1, .figures = true};
 
 /* A PNG signature and IHDR of w x h, padded to 33 bytes. */
 static size_t png(unsigned char *d, unsigned w, unsigned h)
 {
-	static const unsigned char head[] = {0x89, 'P', 'N', 'G', '\r', '\n',
-					     0x1a, '\n', 0, 0, 0, 13,
-					     'I', 'H', 'D', 'R'};
+	static const unsigned char head[] = {0x89, 'P',	 'N', 'G', '\r', '\n',
+					     0x1a, '\n', 0,   0,   0,	 13,
+					     'I',  'H',	 'D', 'R'};
 
 	memset(d, 0, 33);
 	memcpy(d, head, sizeof(head));
@@ -77,23 +77,21 @@ static void honest(void)
 	if (r != 1)
 		return;
 	tap_ok(json_array_size(a.files) == 3 &&
-		       strcmp(json_string_value(json_object_get(
-				      json_array_get(a.files, 0), "path")),
-			      "a") == 0 &&
-		       strcmp(json_string_value(json_object_get(
-				      json_array_get(a.files, 0),
-				      "content_base64")),
-			      "ZGVmZw==") == 0 &&
-		       strcmp(json_string_value(json_object_get(
-				      json_array_get(a.files, 2),
-				      "content_base64")),
-			      "YWJj") == 0,
+		   strcmp(json_string_value(json_object_get(
+			      json_array_get(a.files, 0), "path")),
+			  "a") == 0 &&
+		   strcmp(json_string_value(json_object_get(
+			      json_array_get(a.files, 0), "content_base64")),
+			  "ZGVmZw==") == 0 &&
+		   strcmp(json_string_value(json_object_get(
+			      json_array_get(a.files, 2), "content_base64")),
+			  "YWJj") == 0,
 	       "files sorted by path, each with its own bytes");
 	tap_ok(json_integer_value(json_object_get(json_array_get(a.figures, 0),
 						  "width")) == 300 &&
-		       json_integer_value(json_object_get(
-			       json_array_get(a.figures, 0), "height")) == 200 &&
-		       a.figures_omitted == 4,
+		   json_integer_value(json_object_get(
+		       json_array_get(a.figures, 0), "height")) == 200 &&
+		   a.figures_omitted == 4,
 	       "a figure's size comes from its PNG header");
 	attach_done(&a);
 }
@@ -114,9 +112,10 @@ int main(void)
 	refused("{\"ok\":true,\"result_len\":0,\"files\":[{\"path\":\"a//b\","
 		"\"size\":1,\"len\":1}]}",
 		"x", 1, "an empty component");
-	refused("{\"ok\":true,\"result_len\":0,\"files\":[{\"path\":\"a\\u0000b\","
-		"\"size\":1,\"len\":1}]}",
-		"x", 1, "a NUL in a path");
+	refused(
+	    "{\"ok\":true,\"result_len\":0,\"files\":[{\"path\":\"a\\u0000b\","
+	    "\"size\":1,\"len\":1}]}",
+	    "x", 1, "a NUL in a path");
 	refused("{\"ok\":true,\"result_len\":0,\"files\":[{\"path\":\"a\","
 		"\"size\":1,\"len\":1},{\"path\":\"a\",\"size\":0,\"len\":0}]}",
 		"x", 1, "a path twice");
