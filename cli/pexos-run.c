@@ -404,8 +404,19 @@ static int print_check(const pexos_options *opts)
 		       json_string_value(json_object_get(f, "name")),
 		       json_string_value(json_object_get(f, "detail")));
 	}
-	printf("limits: %s\n%s\n",
+	f = json_object_get(root, "file_limits");
+	printf("limits: %s\nfiles: %" JSON_INTEGER_FORMAT
+	       " input files, %" JSON_INTEGER_FORMAT " bytes in all; output "
+	       "files %" JSON_INTEGER_FORMAT " bytes each, %" JSON_INTEGER_FORMAT
+	       " in all; %" JSON_INTEGER_FORMAT " figures, %" JSON_INTEGER_FORMAT
+	       " bytes each\n%s\n",
 	       json_string_value(json_object_get(root, "limits")),
+	       json_integer_value(json_object_get(f, "in_files")),
+	       json_integer_value(json_object_get(f, "in_files_max")),
+	       json_integer_value(json_object_get(f, "out_file_max")),
+	       json_integer_value(json_object_get(f, "out_files_max")),
+	       json_integer_value(json_object_get(f, "figures")),
+	       json_integer_value(json_object_get(f, "figure_max")),
 	       r == 1 ? "pexos can run scripts on this host"
 		      : "pexos refuses to run scripts on this host");
 	json_decref(root);

@@ -82,3 +82,14 @@ size_t job_channel_max(const struct pexos_options *o,
 		max += o->figures * (o->figure_max + 32);
 	return max;
 }
+
+json_t *job_limits(const struct pexos_options *o, const struct run_plan *plan)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "in_files",
+			 (json_int_t)o->in_files, "in_files_max",
+			 (json_int_t)o->in_files_max, "out_file_max",
+			 (json_int_t)o->out_file_max, "out_files_max",
+			 (json_int_t)o->out_files_max, "figures",
+			 (json_int_t)(plan && !plan->figures ? 0 : o->figures),
+			 "figure_max", (json_int_t)o->figure_max);
+}

@@ -19,6 +19,8 @@
 #ifndef PEXOS_JOB_H
 #define PEXOS_JOB_H
 
+#include <jansson.h>
+
 #include "plan.h"
 
 #define JOB_MAGIC "\0pexos-job-1\0"
@@ -32,5 +34,10 @@ int job_memfd(const struct pexos_options *o, const struct run_plan *plan);
  * header line, the result and every file and figure `plan` allows. */
 size_t job_channel_max(const struct pexos_options *o,
 		       const struct run_plan *plan);
+
+/* The file and figure limits in force, as a new JSON object (NULL when out
+ * of memory): the options' values, "figures" 0 when `plan` (may be NULL)
+ * turned figures off. For pexos_check(), so also /health, and "stats". */
+json_t *job_limits(const struct pexos_options *o, const struct run_plan *plan);
 
 #endif

@@ -150,7 +150,9 @@ static int add_stats(json_t *o, const struct run_stats *st)
 		return -ENOMEM;
 	if ((st->limits &&
 	     json_object_set_new(s, "limits", json_string(st->limits))) ||
-	    json_object_set_new(s, "pooled", json_boolean(st->pooled))) {
+	    json_object_set_new(s, "pooled", json_boolean(st->pooled)) ||
+	    (st->file_limits &&
+	     json_object_set(s, "file_limits", st->file_limits))) {
 		json_decref(s);
 		return -ENOMEM;
 	}

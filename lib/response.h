@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "pexos.h"
 
 struct attach;
@@ -30,6 +32,7 @@ struct run_stats {
 	uint64_t max_rss_kb;
 	const char *limits; /* limit mode in force, e.g. "cgroup-v1" */
 	bool pooled;        /* ran in a warm sandbox of the pool */
+	json_t *file_limits; /* borrowed: job_limits() of the run, or NULL */
 };
 
 /* What happened. type NULL means success with `result` (JSON text,

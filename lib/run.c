@@ -15,6 +15,7 @@
 
 #include "attach.h"
 #include "error.h"
+#include "job.h"
 #include "plan.h"
 #include "pool.h"
 #include "request.h"
@@ -255,11 +256,15 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 			.max_rss_kb = sr.max_rss_kb,
 			.limits = cg_mode_name(ctx->cg.mode),
 			.pooled = lease.pool != NULL,
+			.file_limits = plan.stats ? job_limits(&ctx->opts, &plan)
+						  : NULL,
 		};
-		if (response_build(&j.v, &sr.out, &sr.err,
+		if ((plan.stats && !st.file_limits) ||
+		    response_build(&j.v, &sr.out, &sr.err,
 				   plan.stats ? &st : NULL, ret_response,
 				   ret_outcome) < 0)
 			r = pexos_fail(err, ENOMEM, "response", "out of memory");
+		json_decref(st.file_limits);
 	}
 	pool_release(&lease);
 	json_decref(j.header);

@@ -365,3 +365,25 @@ def exit_cleaning(main, workdir):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(status)
+
+
+class Problems:
+    """The problems one case found, and the runs to describe on failure."""
+
+    def __init__(self):
+        self.problems, self.runs = [], []
+
+    def expect(self, cond, message):
+        if not cond:
+            self.problems.append(message)
+        return cond
+
+
+def registrar(cases):
+    """A @case(description) decorator that appends to `cases`."""
+    def case(description):
+        def register(fn):
+            cases.append((description, fn))
+            return fn
+        return register
+    return case

@@ -21,7 +21,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import binary_missing, exit_cleaning, run_tap  # noqa: E402
+from harness import (Problems, binary_missing, exit_cleaning,  # noqa: E402
+                     registrar, run_tap)
 
 PEXOS_RUN = None
 WORK = tempfile.mkdtemp(prefix="pexos-test-cli-files-")
@@ -38,21 +39,7 @@ class Run:
                 f"stdout: {self.out[:600]!r}", f"stderr: {self.err[:600]!r}"]
 
 
-class Check:
-    def __init__(self):
-        self.problems, self.runs = [], []
-
-    def expect(self, cond, message):
-        if not cond:
-            self.problems.append(message)
-        return cond
-
-
-def case(description):
-    def register(fn):
-        CASES.append((description, fn))
-        return fn
-    return register
+case = registrar(CASES)
 
 
 def pexos(c, *args, cwd=None):
@@ -266,7 +253,7 @@ def main():
     global PEXOS_RUN
     if len(sys.argv) == 2:
         PEXOS_RUN = os.path.abspath(sys.argv[1])
-        return binary_missing(PEXOS_RUN) or run_tap(CASES, Check)
+        return binary_missing(PEXOS_RUN) or run_tap(CASES, Problems)
     print(f"usage: {sys.argv[0]} PEXOS_RUN", file=sys.stderr)
     return 2
 
