@@ -157,11 +157,13 @@ static void write_system_out(FILE *f, json_t *resp, json_t *out)
 		if (!p)
 			continue;
 		fputs(i == 0 && out && json_string_length(out) &&
-				      json_string_value(out)[json_string_length(out) - 1] != '\n'
-			      ? "\noutput file: "
-			      : "output file: ",
+			      json_string_value(
+				  out)[json_string_length(out) - 1] != '\n'
+			  ? "\noutput file: "
+			  : "output file: ",
 		      f);
-		xml_escape(f, json_string_value(p), json_string_length(p), false);
+		xml_escape(f, json_string_value(p), json_string_length(p),
+			   false);
 		if (saved) {
 			fputs(" (saved to ", f);
 			xml_escape(f, json_string_value(saved),

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "job.h"
 #include "fdpass.h"
+#include "job.h"
 #include "pool_int.h"
 #include "proto.h"
 #include "supervise.h"

@@ -56,17 +56,19 @@ static int take_string(const json_t *v, const char *name, uint64_t max,
 	char *copy;
 
 	if (!json_is_string(v))
-		return request_invalid(inv, 400, "field '%s' must be a string, got %s",
-			       name, json_kind(v));
+		return request_invalid(inv, 400,
+				       "field '%s' must be a string, got %s",
+				       name, json_kind(v));
 	len = json_string_length(v);
 	if (len > max)
-		return request_invalid(inv, 413,
-			       "field '%s' is %zu bytes, over the limit of "
-			       "%" PRIu64 " bytes",
-			       name, len, max);
+		return request_invalid(
+		    inv, 413,
+		    "field '%s' is %zu bytes, over the limit of "
+		    "%" PRIu64 " bytes",
+		    name, len, max);
 	if (!allow_nul && memchr(json_string_value(v), '\0', len))
-		return request_invalid(inv, 400, "field '%s' contains a NUL byte",
-			       name);
+		return request_invalid(inv, 400,
+				       "field '%s' contains a NUL byte", name);
 	copy = malloc(len ? len : 1);
 	if (!copy)
 		return -ENOMEM;
@@ -82,16 +84,18 @@ static int take_timeout(const json_t *v, const struct pexos_options *o,
 	double s;
 
 	if (!json_is_number(v))
-		return request_invalid(inv, 400,
-			       "field 'timeout' must be a number of seconds, "
-			       "got %s",
-			       json_kind(v));
+		return request_invalid(
+		    inv, 400,
+		    "field 'timeout' must be a number of seconds, "
+		    "got %s",
+		    json_kind(v));
 	s = json_number_value(v);
 	if (!isfinite(s) || s <= 0 || s * 1000.0 > (double)o->wall_ms)
-		return request_invalid(inv, 400,
-			       "field 'timeout' must be > 0 and at most the "
-			       "server's limit of %g s, got %g",
-			       (double)o->wall_ms / 1000.0, s);
+		return request_invalid(
+		    inv, 400,
+		    "field 'timeout' must be > 0 and at most the "
+		    "server's limit of %g s, got %g",
+		    (double)o->wall_ms / 1000.0, s);
 	plan->wall_ms = (uint64_t)ceil(s * 1000.0);
 	return 0;
 }
@@ -102,16 +106,18 @@ static int take_memory(const json_t *v, const struct pexos_options *o,
 	json_int_t mb;
 
 	if (!json_is_integer(v))
-		return request_invalid(inv, 400,
-			       "field 'memory_mb' must be an integer number of "
-			       "MiB, got %s",
-			       json_kind(v));
+		return request_invalid(
+		    inv, 400,
+		    "field 'memory_mb' must be an integer number of "
+		    "MiB, got %s",
+		    json_kind(v));
 	mb = json_integer_value(v);
 	if (mb < MEMORY_MB_MIN || (uint64_t)mb > o->memory_mb)
-		return request_invalid(inv, 400,
-			       "field 'memory_mb' must be between %d and the "
-			       "server's limit of %" PRIu64 ", got %" JSON_INTEGER_FORMAT,
-			       MEMORY_MB_MIN, o->memory_mb, mb);
+		return request_invalid(
+		    inv, 400,
+		    "field 'memory_mb' must be between %d and the "
+		    "server's limit of %" PRIu64 ", got %" JSON_INTEGER_FORMAT,
+		    MEMORY_MB_MIN, o->memory_mb, mb);
 	plan->memory_mb = (uint64_t)mb;
 	return 0;
 }
@@ -149,10 +155,11 @@ static int take_field(const char *key, const json_t *v,
 		return take_bool(v, "figures", &plan->figures, inv);
 	if (strcmp(key, "stats") == 0)
 		return take_bool(v, "stats", &plan->stats, inv);
-	return request_invalid(inv, 400,
-		       "unknown field '%.64s' (allowed: script, stdin, timeout, "
-		       "memory_mb, stats, files, outputs, figures)",
-		       key);
+	return request_invalid(
+	    inv, 400,
+	    "unknown field '%.64s' (allowed: script, stdin, timeout, "
+	    "memory_mb, stats, files, outputs, figures)",
+	    key);
 }
 
 int request_parse(const struct pexos_options *o, const char *buf, size_t len,
@@ -165,10 +172,10 @@ int request_parse(const struct pexos_options *o, const char *buf, size_t len,
 	int r;
 
 	*plan = (struct run_plan){
-		.wall_ms = o->wall_ms,
-		.cpu_ms = o->cpu_ms,
-		.memory_mb = o->memory_mb,
-		.figures = true,
+	    .wall_ms = o->wall_ms,
+	    .cpu_ms = o->cpu_ms,
+	    .memory_mb = o->memory_mb,
+	    .figures = true,
 	};
 	jalloc_install();
 	jalloc_reset();
@@ -179,14 +186,16 @@ int request_parse(const struct pexos_options *o, const char *buf, size_t len,
 		if (json_error_code(&jerr) == json_error_out_of_memory ||
 		    jalloc_failed())
 			return -ENOMEM;
-		return request_invalid(inv, 400,
-			       "request is not valid JSON: %s (line %d, column "
-			       "%d)",
-			       jerr.text, jerr.line, jerr.column);
+		return request_invalid(
+		    inv, 400,
+		    "request is not valid JSON: %s (line %d, column "
+		    "%d)",
+		    jerr.text, jerr.line, jerr.column);
 	}
 	if (!json_is_object(root))
-		return request_invalid(inv, 400, "request must be a JSON object, got %s",
-			       json_kind(root));
+		return request_invalid(inv, 400,
+				       "request must be a JSON object, got %s",
+				       json_kind(root));
 	json_object_foreach(root, key, v)
 	{
 		r = take_field(key, v, o, plan, inv);

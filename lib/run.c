@@ -24,10 +24,12 @@
 #include "util.h"
 
 /* The verdicts runner.py may give. */
-static const char *const runner_types[] = {
-	"SyntaxError", "MissingMain",     "InvalidMain",
-	"ScriptError", "NotSerializable", "ResultTooLarge",
-	"InvalidRequest", /* an input file could not be written */
+static const char
+    *const runner_types[] =
+	{
+	    "SyntaxError",    "MissingMain",	 "InvalidMain",
+	    "ScriptError",    "NotSerializable", "ResultTooLarge",
+	    "InvalidRequest", /* an input file could not be written */
 };
 
 struct judged {
@@ -80,8 +82,8 @@ static int judge_channel(const struct pexos_context *ctx,
 				   NULL);
 		if (!check)
 			return 0;
-		j->v = (struct verdict){.result = body, .result_len = body_len,
-					.attach = &j->att};
+		j->v = (struct verdict){
+		    .result = body, .result_len = body_len, .attach = &j->att};
 		return 1;
 	}
 	t = json_object_get(h, "type");
@@ -90,10 +92,10 @@ static int judge_channel(const struct pexos_context *ctx,
 	if (!known_runner_type(json_string_value(t)) || !json_is_string(e))
 		return 0;
 	j->v = (struct verdict){
-		.type = known_runner_type(json_string_value(t)),
-		.error = json_string_value(e),
-		.traceback = json_string_value(tb),
-		.attach = &j->att,
+	    .type = known_runner_type(json_string_value(t)),
+	    .error = json_string_value(e),
+	    .traceback = json_string_value(tb),
+	    .attach = &j->att,
 	};
 	/* Under --limits=rlimit the memory limit is RLIMIT_AS: allocations
 	 * fail and Python raises MemoryError instead of being OOM-killed. */
@@ -251,13 +253,13 @@ int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
 	r = judge(ctx, &plan, &sr, &lease, &j, err);
 	if (r == 0) {
 		st = (struct run_stats){
-			.wall_ms = sr.wall_ms,
-			.cpu_ms = sr.cpu_ms,
-			.max_rss_kb = sr.max_rss_kb,
-			.limits = cg_mode_name(ctx->cg.mode),
-			.pooled = lease.pool != NULL,
-			.file_limits = plan.stats ? job_limits(&ctx->opts, &plan)
-						  : NULL,
+		    .wall_ms = sr.wall_ms,
+		    .cpu_ms = sr.cpu_ms,
+		    .max_rss_kb = sr.max_rss_kb,
+		    .limits = cg_mode_name(ctx->cg.mode),
+		    .pooled = lease.pool != NULL,
+		    .file_limits =
+			plan.stats ? job_limits(&ctx->opts, &plan) : NULL,
 		};
 		if ((plan.stats && !st.file_limits) ||
 		    response_build(&j.v, &sr.out, &sr.err,
