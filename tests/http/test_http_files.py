@@ -153,6 +153,51 @@ def _(c):
                          "f.txt": "a FIFO (not opened)"}, f"{kind}: {got}")
 
 
+RACER = """
+import os
+while True:
+    for make in (lambda: os.symlink('/proc/self/environ', 't'),
+                 lambda: os.mkfifo('t'),
+                 lambda: open('t', 'w').write('safe')):
+        try:
+            make()
+            os.replace('t', 'race.txt')
+        except OSError:
+            pass
+"""
+
+
+@case("a file swapped for a symlink or FIFO while it is collected: never read")
+def _(c):
+    src = ("import os, subprocess, sys\n\ndef main():\n"
+           "    open('race.txt', 'w').write('safe')\n"
+           f"    subprocess.Popen([sys.executable, '-c', {RACER!r}])\n"
+           "    return 1\n")
+    for kind in ("cold", "warm"):
+        for _ in range(3):
+            r = execute(kind, {"script": src, "outputs": ["race.txt"],
+                               "timeout": 10})
+            if not c.expect(r.status == 200, f"{kind}: {r.status}"):
+                break
+            for f in r.json().get("files", []):
+                data = base64.b64decode(f.get("content_base64", ""))
+                c.expect(data in (b"", b"safe"), f"{kind}: read {data[:80]}")
+
+
+@case("a script that rewrites the runner's collector to name ../x: refused")
+def _(c):
+    fake = "{\"path\":\"../x\",\"size\":1,\"len\":1}"
+    src = ("import sys\n\ndef main():\n"
+           "    g = sys._getframe(1).f_globals\n"
+           f"    g['_outputs'] = lambda: ([{fake!r}], [b'x'], 0)\n"
+           "    return 1\n")
+    for kind in ("cold", "warm"):
+        r = execute(kind, {"script": src, "outputs": ["*"], "timeout": 10})
+        body = r.body.decode()
+        c.expect("../x" not in body and r.json().get("type") == "ScriptError",
+                 f"{kind}: {r.status} {body[:300]}")
+
+
 @case("\"figures\": false: no figures; a ScriptError still carries them")
 def _(c):
     src = ("import matplotlib.pyplot as plt\n\ndef main():\n"
