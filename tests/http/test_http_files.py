@@ -3,7 +3,8 @@
 
 usage: /usr/bin/python3 tests/http/test_http_files.py PEXOS_HTTPD
 
-Two real daemons on 127.0.0.1: one cold (--pool 0), one warm (--pool 1).
+Three real daemons on 127.0.0.1: cold (--pool 0), warm (--pool 1), and
+cold with a 1 MiB /tmp (input files it cannot hold).
 Byte-exact round trips, a chart whose PNG header is decoded, 16 MiB of
 input under the default body limit, the 413 past the input limit, planted
 symlinks and FIFOs, "figures": false, and /health's file limits.
@@ -35,8 +36,8 @@ case = registrar(CASES)
 def port(kind):
     d = DAEMONS.get(kind)
     if d is None:
-        pool = ["--pool", "0"] if kind == "cold" else ["--pool", "1",
-                                                       "--pool-wait", "60"]
+        pool = {"cold": ["--pool", "0"], "tiny": ["--pool", "0", "--tmp", "1"],
+                "warm": ["--pool", "1", "--pool-wait", "60"]}[kind]
         d = DAEMONS[kind] = Daemon(EXE, kind, ["--workers", "1", *pool])
         d.start()
     return d.port
@@ -208,6 +209,19 @@ def _(c):
     r = execute("warm", {"script": src.format("1 / 0"), "timeout": 30})
     c.expect(r.status == 422 and len(r.json().get("figures", [])) == 1,
              f"{r.status} {r.body[:200]}")
+
+
+@case("input files the run's /tmp cannot hold: InvalidRequest, nothing runs")
+def _(c):
+    # 100 files of 10 KiB are 1,024,000 bytes, under --tmp 1 (1 MiB) as
+    # bytes, but 3 pages each on the tmpfs: the 86th cannot be written.
+    files = [{"path": f"f{i:03d}", "content": "x" * 10000} for i in range(100)]
+    r = execute("tiny", {"script": "print('ran')\ndef main():\n    return 1\n",
+                         "files": files})
+    resp = r.json()
+    c.expect(r.status == 400 and resp.get("type") == "InvalidRequest" and
+             "No space left on device" in resp.get("error", "") and
+             "stdout" not in resp, f"{r.status} {r.body[:300]}")
 
 
 @case("/health shows the file and figure limits")
