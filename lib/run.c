@@ -47,6 +47,19 @@ static const char *known_runner_type(const char *t)
 	return NULL;
 }
 
+/* A result over the limit that the runner did not refuse: the channel
+ * has room for files and figures too, so its own cap does not catch it.
+ * Whatever else came with it is not believed. Returns 1 (judged). */
+static int too_large(const struct pexos_context *ctx, struct judged *j)
+{
+	attach_done(&j->att);
+	snprintf(j->message, sizeof(j->message),
+		 "the result is over the limit of %" PRIu64 " bytes",
+		 ctx->opts.result_max);
+	j->v = (struct verdict){.type = "ResultTooLarge", .error = j->message};
+	return 1;
+}
+
 /* The runner's verdict, if the channel holds a well-formed one.
  * Returns 1 when judged, 0 when there is none, -ENOMEM. */
 static int judge_channel(const struct pexos_context *ctx,
@@ -72,6 +85,9 @@ static int judge_channel(const struct pexos_context *ctx,
 	if (r <= 0)
 		return r;
 	j->v.attach = &j->att;
+	if (json_is_true(json_object_get(h, "ok")) &&
+	    result_len > ctx->opts.result_max)
+		return too_large(ctx, j);
 	if (json_is_true(json_object_get(h, "ok"))) {
 		_cleanup_json_ json_t *check = NULL;
 		/* Valid JSON or nothing: it is spliced into the response. */
