@@ -606,7 +606,9 @@ def _glob(fd, prefix, comps, found):
         _glob(fd, prefix, rest, found)
     for e in entries:
         name = e.name
-        if len(prefix) + len(name) > 4000:  # the library's PLAN_PATH_MAX
+        # The library's PLAN_PATH_MAX counts bytes of UTF-8 (a name that
+        # is not UTF-8 is sent with "?" for each byte it cannot decode).
+        if len((prefix + name).encode("utf-8", "replace")) > 4000:
             continue
         if c == "**":
             hit = not name.startswith(".")
