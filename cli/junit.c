@@ -136,6 +136,45 @@ static void write_string_element(FILE *f, const char *element, json_t *s)
 	fprintf(f, "</%s>\n", element);
 }
 
+/* <system-out>: the captured stdout, then one line per output file the
+ * run sent back ("output file: PATH", with where --save-to put it). */
+static void write_system_out(FILE *f, json_t *resp, json_t *out)
+{
+	json_t *files = json_object_get(resp, "files"), *e;
+	size_t i;
+
+	if (!out && json_array_size(files) == 0)
+		return;
+	fputs("      <system-out>", f);
+	if (out)
+		xml_escape(f, json_string_value(out), json_string_length(out),
+			   false);
+	json_array_foreach(files, i, e)
+	{
+		json_t *p = member_string(e, "path");
+		json_t *saved = member_string(e, "saved_to");
+
+		if (!p)
+			continue;
+		fputs(i == 0 && out && json_string_length(out) &&
+			      json_string_value(
+				  out)[json_string_length(out) - 1] != '\n'
+			  ? "\noutput file: "
+			  : "output file: ",
+		      f);
+		xml_escape(f, json_string_value(p), json_string_length(p),
+			   false);
+		if (saved) {
+			fputs(" (saved to ", f);
+			xml_escape(f, json_string_value(saved),
+				   json_string_length(saved), false);
+			fputc(')', f);
+		}
+		fputc('\n', f);
+	}
+	fputs("</system-out>\n", f);
+}
+
 /* <failure> or <error>: the message in the attribute, the message and the
  * traceback as text. */
 static void write_verdict(FILE *f, json_t *resp, const pexos_outcome *oc)
@@ -177,13 +216,13 @@ int junit_add(struct junit *j, const char *name, double seconds,
 	fputs("    <testcase name=\"", f);
 	xml_escape_str(f, name, true);
 	fprintf(f, "\" classname=\"pexos-run\" time=\"%.3f\"", seconds);
-	if (!failed && !out && !err) {
+	if (!failed && !out && !err && !json_object_get(resp, "files")) {
 		fputs("/>\n", f);
 	} else {
 		fputs(">\n", f);
 		if (failed)
 			write_verdict(f, resp, oc);
-		write_string_element(f, "system-out", out);
+		write_system_out(f, resp, out);
 		write_string_element(f, "system-err", err);
 		fputs("    </testcase>\n", f);
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "files.h"
 #include "jsontext.h"
 #include "junit.h"
 #include "pexos.h"
@@ -31,6 +32,8 @@ struct cli {
 	const char *stdin_file;
 	const char *junit_file;
 	unsigned jobs; /* 0: the number of online CPUs */
+	bool batch;    /* several scripts: --save-to DIR/<script name>/ */
+	struct cli_files files; /* --file, --output, --save-to */
 	pexos_options *opts;
 	/* A batch reads --stdin once for all its scripts: `stdin_preloaded`,
 	 * then `stdin_data` (NULL: the file could not be read). */
@@ -60,6 +63,15 @@ static void usage(FILE *f)
 	      "      --json FILE|-     read a whole request object\n"
 	      "      --stdin FILE|-    feed FILE to the script's stdin (to\n"
 	      "                        every script of a batch)\n"
+	      "      --file PATH[=NAME]  send a file (a directory: its regular\n"
+	      "                        files) into the working directory as\n"
+	      "                        NAME (default: PATH's last component);\n"
+	      "                        repeatable\n"
+	      "      --output GLOB     send back the files that match (relative\n"
+	      "                        to the working directory); repeatable\n"
+	      "      --save-to DIR     write returned files and figures under\n"
+	      "                        DIR (a batch: DIR/<script name>/) and\n"
+	      "                        print their paths (\"saved_to\")\n"
 	      "  -j, --jobs N          run N scripts at a time (default: the\n"
 	      "                        number of online CPUs)\n"
 	      "      --junit FILE      also write a JUnit XML report to FILE\n"
@@ -153,8 +165,18 @@ static char *invalid_response(const char *fmt, const char *arg)
 /* Sets the fields the command line adds to the request. */
 static int add_fields(const struct cli *c, json_t *req, char **ret_invalid)
 {
+	char *why = NULL;
+	int r;
+
 	if (c->stats && json_object_set_new(req, "stats", json_true()) < 0)
 		return -ENOMEM;
+	r = cli_files_add(&c->files, req, &why);
+	if (r != 0) {
+		if (r > 0)
+			*ret_invalid = invalid_response("%s", why ? why : "");
+		free(why);
+		return r > 0 && !*ret_invalid ? -ENOMEM : r;
+	}
 	if (c->stdin_file) {
 		size_t len = c->stdin_len;
 		char *data = c->stdin_data;
@@ -197,7 +219,8 @@ static int build_request(const struct cli *c, const char *script_path,
 			c->json_file ? c->json_file : script_path);
 		return 1;
 	}
-	if (c->json_file && !c->stats && !c->stdin_file) {
+	if (c->json_file && !c->stats && !c->stdin_file && !c->files.n_files &&
+	    !c->files.n_outputs) {
 		/* Verbatim: the library judges it. */
 		*ret_req = text;
 		*ret_len = len;
@@ -267,6 +290,29 @@ static int print_response(const struct cli *c, const char *resp,
 	return r < 0 ? EXIT_PEXOS : oc->exit_code;
 }
 
+/* --save-to: the response's files and figures written out, their base64
+ * replaced by their local paths; exit status 3 when one could not be. */
+static void save_files(const struct cli *c, const char *path, char **resp,
+		       pexos_outcome *oc)
+{
+	const char *sub = NULL;
+	char *saved = NULL;
+	int r;
+
+	if (c->batch)
+		sub = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	r = cli_files_save(&c->files, sub, *resp, &saved);
+	if (r < 0) {
+		pexos_free(*resp);
+		*resp = NULL;
+		return;
+	}
+	pexos_free(*resp);
+	*resp = saved;
+	if (r > 0)
+		oc->exit_code = EXIT_PEXOS;
+}
+
 /* Runs the script at `path` (or the --json request) and gives its response
  * (free with pexos_free) and verdict; leaves *ret_resp NULL when out of
  * memory. Thread-safe. */
@@ -293,6 +339,8 @@ static void make_response(const struct cli *c, pexos_context *ctx,
 		snprintf(oc.type, sizeof(oc.type), "InvalidRequest");
 	}
 	free(req);
+	if (resp && c->files.save_to)
+		save_files(c, path, &resp, &oc);
 	*ret_resp = resp;
 	*ret_oc = oc;
 }
@@ -356,8 +404,19 @@ static int print_check(const pexos_options *opts)
 		       json_string_value(json_object_get(f, "name")),
 		       json_string_value(json_object_get(f, "detail")));
 	}
-	printf("limits: %s\n%s\n",
+	f = json_object_get(root, "file_limits");
+	printf("limits: %s\nfiles: %" JSON_INTEGER_FORMAT
+	       " input files, %" JSON_INTEGER_FORMAT " bytes in all; output "
+	       "files %" JSON_INTEGER_FORMAT " bytes each, %" JSON_INTEGER_FORMAT
+	       " in all; %" JSON_INTEGER_FORMAT " figures, %" JSON_INTEGER_FORMAT
+	       " bytes each\n%s\n",
 	       json_string_value(json_object_get(root, "limits")),
+	       json_integer_value(json_object_get(f, "in_files")),
+	       json_integer_value(json_object_get(f, "in_files_max")),
+	       json_integer_value(json_object_get(f, "out_file_max")),
+	       json_integer_value(json_object_get(f, "out_files_max")),
+	       json_integer_value(json_object_get(f, "figures")),
+	       json_integer_value(json_object_get(f, "figure_max")),
 	       r == 1 ? "pexos can run scripts on this host"
 		      : "pexos refuses to run scripts on this host");
 	json_decref(root);
@@ -390,6 +449,9 @@ enum {
 	OPT_POOL,
 	OPT_PRELOAD,
 	OPT_POOL_WAIT,
+	OPT_FILE,
+	OPT_OUTPUT,
+	OPT_SAVE_TO,
 };
 
 static int parse_jobs(const char *s, unsigned *ret_jobs)
@@ -429,6 +491,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"preload", required_argument, NULL, OPT_PRELOAD},
 		{"pool-wait", required_argument, NULL, OPT_POOL_WAIT},
+		{"file", required_argument, NULL, OPT_FILE},
+		{"output", required_argument, NULL, OPT_OUTPUT},
+		{"save-to", required_argument, NULL, OPT_SAVE_TO},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -491,6 +556,24 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		case OPT_POOL_WAIT:
 			if (set_option(c->opts, "pool_wait", optarg) < 0)
 				return -1;
+			break;
+		case OPT_FILE:
+			if (cli_files_push(&c->files.files, &c->files.n_files,
+					   optarg) < 0)
+				return -1;
+			break;
+		case OPT_OUTPUT:
+			if (cli_files_push(&c->files.outputs,
+					   &c->files.n_outputs, optarg) < 0)
+				return -1;
+			break;
+		case OPT_SAVE_TO:
+			if (!*optarg) {
+				fprintf(stderr, "pexos-run: --save-to needs a "
+						"directory\n");
+				return -1;
+			}
+			c->files.save_to = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -654,6 +737,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	nargs = argc - optind;
+	c.batch = nargs > 1;
 	path = c.json_file || nargs == 0 ? NULL : argv[optind];
 	if (set_concurrency(&c, nargs) < 0) {
 		pexos_options_free(c.opts);
@@ -686,5 +770,7 @@ int main(int argc, char **argv)
 	}
 	pexos_context_free(ctx);
 	pexos_options_free(c.opts);
+	free(c.files.files);
+	free(c.files.outputs);
 	return code;
 }

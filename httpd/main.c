@@ -26,7 +26,7 @@ static const struct setting settings[] = {
 	{"listen", "PEXOS_LISTEN", NULL, "address to listen on (default 0.0.0.0)"},
 	{"workers", "PEXOS_WORKERS", NULL, "sandboxes at once (default: CPUs)"},
 	{"queue", "PEXOS_QUEUE", NULL, "requests that may wait for a sandbox (default 4 x workers)"},
-	{"max-body", "PEXOS_MAX_BODY", NULL, "largest request body, bytes (default 8388608)"},
+	{"max-body", "PEXOS_MAX_BODY", NULL, "largest request body, bytes (default 33554432: 16 MiB of input files as base64, the script and stdin)"},
 	{"buffer-max", "PEXOS_BUFFER_MAX", NULL, "MiB of request bodies and answers held at once (default 256)"},
 	{"conn-limit", "PEXOS_CONN_LIMIT", NULL, "connections at once (default 256)"},
 	{"conn-timeout", "PEXOS_CONN_TIMEOUT", NULL, "seconds a connection may idle, and a request body may take (default 30)"},
@@ -41,6 +41,12 @@ static const struct setting settings[] = {
 	{"result-max", "PEXOS_RESULT_MAX", "result_max", "bytes of the result (default 8388608)"},
 	{"script-max", "PEXOS_SCRIPT_MAX", "script_max", "bytes of the script (default 1048576)"},
 	{"stdin-max", "PEXOS_STDIN_MAX", "stdin_max", "bytes of the request's stdin (default 1048576)"},
+	{"in-files", "PEXOS_IN_FILES", "in_files", "input files a request may send (default 100)"},
+	{"in-files-max", "PEXOS_IN_FILES_MAX", "in_files_max", "decoded bytes of a request's input files in all (default 16777216)"},
+	{"out-file-max", "PEXOS_OUT_FILE_MAX", "out_file_max", "bytes of one output file sent back (default 8388608)"},
+	{"out-files-max", "PEXOS_OUT_FILES_MAX", "out_files_max", "bytes of all output files of a response (default 16777216)"},
+	{"figures", "PEXOS_FIGURES", "figures", "figures sent back (default 20)"},
+	{"figure-max", "PEXOS_FIGURE_MAX", "figure_max", "bytes of one figure's PNG (default 4194304)"},
 	{"limits", "PEXOS_LIMITS", "limits", "cgroup (default) or rlimit"},
 	{"python", "PEXOS_PYTHON", "python", "interpreter (default /usr/bin/python3)"},
 	{"pool", "PEXOS_POOL", "pool", "warm sandboxes kept ready (default auto: 2 x workers; 0: none)"},
@@ -316,7 +322,10 @@ int main(int argc, char **argv)
 		.port = 8080,
 		.workers = cpus > 0 ? (unsigned)cpus : 1,
 		.queue = (unsigned)-1,
-		.max_body = 8u << 20,
+		/* Room for the largest request the library takes by default:
+		 * 16 MiB of input files as base64 (21.4 MiB), a 1 MiB script
+		 * and 1 MiB of stdin, each escaped as JSON. */
+		.max_body = 32u << 20,
 		.buffer_max = (size_t)256 << 20,
 		.conn_limit = 256,
 		.conn_timeout = 30,

@@ -75,6 +75,12 @@ pexos_options *pexos_options_new(void)
 	o->result_max = 8 * MIB;
 	o->script_max = 1 * MIB;
 	o->stdin_max = 1 * MIB;
+	o->in_files = 100;
+	o->in_files_max = 16 * MIB;
+	o->out_files_max = 16 * MIB;
+	o->out_file_max = 8 * MIB;
+	o->figures = 20;
+	o->figure_max = 4 * MIB;
 	o->uid_base = 2000000000;
 	snprintf(o->limits, sizeof(o->limits), "auto");
 	o->pool = 0;
@@ -106,6 +112,12 @@ static const struct {
 	{"result_max", offsetof(pexos_options, result_max), 16, 1024 * MIB, false},
 	{"script_max", offsetof(pexos_options, script_max), 16, 64 * MIB, false},
 	{"stdin_max", offsetof(pexos_options, stdin_max), 0, 1024 * MIB, false},
+	{"in_files", offsetof(pexos_options, in_files), 0, 10000, false},
+	{"in_files_max", offsetof(pexos_options, in_files_max), 0, 1024 * MIB, false},
+	{"out_files_max", offsetof(pexos_options, out_files_max), 0, 1024 * MIB, false},
+	{"out_file_max", offsetof(pexos_options, out_file_max), 0, 1024 * MIB, false},
+	{"figures", offsetof(pexos_options, figures), 0, 1000, false},
+	{"figure_max", offsetof(pexos_options, figure_max), 0, 256 * MIB, false},
 	{"uid_base", offsetof(pexos_options, uid_base), 1, 4294967293ULL, false},
 	{"pool", offsetof(pexos_options, pool), 0, POOL_MAX, false},
 	{"pool_wait", offsetof(pexos_options, pool_wait_ms), 0, 600000, true},

@@ -21,6 +21,7 @@
 
 #include "cgroup.h"
 #include "error.h"
+#include "job.h"
 #include "lockdown.h"
 #include "ns.h"
 #include "plan.h"
@@ -281,8 +282,9 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 		    !json_is_true(json_object_get(f, "ok")))
 			all = false;
 	}
-	report = json_pack("{s:b, s:s, s:s, s:O}", "ok", all, "version",
-			   PEXOS_VERSION, "limits", mode, "features", list);
+	report = json_pack("{s:b, s:s, s:s, s:O, s:o*}", "ok", all, "version",
+			   PEXOS_VERSION, "limits", mode, "features", list,
+			   "file_limits", job_limits(opts, NULL));
 	s = report ? json_dumps(report, JSON_COMPACT) : NULL;
 	if (!s)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");

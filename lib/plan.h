@@ -38,6 +38,12 @@ struct pexos_options {
 	uint64_t result_max;
 	uint64_t script_max;
 	uint64_t stdin_max;
+	uint64_t in_files;     /* input files a request may send */
+	uint64_t in_files_max; /* their decoded bytes in all */
+	uint64_t out_files_max; /* output files' bytes in a response, in all */
+	uint64_t out_file_max;  /* one output file's bytes */
+	uint64_t figures;       /* figures in a response */
+	uint64_t figure_max;    /* one figure's bytes of PNG */
 	uint64_t uid_base;
 	char limits[16]; /* "auto", "cgroup" or "rlimit" */
 	uint64_t pool;         /* warm sandboxes kept ready; 0: none */
@@ -104,6 +110,24 @@ struct pexos_context {
 	char gid_map[64];
 };
 
+/* An input file of a request: a validated relative path and its bytes. */
+struct plan_file {
+	char *path; /* owned, NUL-terminated */
+	char *data; /* owned, len bytes */
+	size_t len;
+};
+
+/* Most output patterns a request may name, and the bytes of one. */
+#define PLAN_OUTPUTS_MAX 64
+#define PLAN_OUTPUT_LEN_MAX 1024
+/* Most entries of a response's "files": matches past it are counted in
+ * "files_omitted". */
+#define PLAN_OUT_ENTRIES_MAX 1000
+/* Bytes of an input file's path (SPEC §1). */
+#define PLAN_NAME_MAX 255
+/* Bytes of an output file's path, as the runner may report it. */
+#define PLAN_PATH_MAX 4096
+
 /* One validated request. */
 struct run_plan {
 	char *script; /* owned, script_len bytes, not NUL-terminated */
@@ -117,6 +141,12 @@ struct run_plan {
 	/* pexos_run_script_until's cancel descriptor, borrowed, or -1: the
 	 * run ends once it hangs up (plan_cancelled) */
 	int cancel_fd;
+	struct plan_file *files; /* owned, n_files */
+	size_t n_files;
+	size_t files_bytes; /* decoded bytes of all files */
+	char **outputs;     /* owned glob patterns, n_outputs */
+	size_t n_outputs;
+	bool figures;       /* render open figures (default true) */
 };
 
 /* Has the plan's cancel descriptor hung up (a socket whose peer went

@@ -21,6 +21,7 @@
 
 #include "error.h"
 #include "fdpass.h"
+#include "job.h"
 #include "pool_int.h"
 #include "proto.h"
 #include "supervise.h"
@@ -249,7 +250,7 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 		return -EIO;
 	if (l->pool->idle)
 		slot_sched(s->pid, false);
-	fds[0] = sandbox_memfd("pexos-script", plan->script, plan->script_len);
+	fds[0] = job_memfd(&ctx->opts, plan);
 	fds[1] = sandbox_memfd("pexos-stdin", plan->stdin_data, plan->stdin_len);
 	if (fds[0] < 0 || fds[1] < 0) {
 		r = fds[0] < 0 ? fds[0] : fds[1];
@@ -286,7 +287,7 @@ int pool_run(struct pool *p, const struct run_plan *plan, struct pool_lease *l,
 			return 0;
 	}
 	l->pending = true;
-	sandbox_result_init(p->ctx, res);
+	sandbox_result_init(p->ctx, plan, res);
 	r = watch(l, plan, res, true, err);
 	fill_stats(l, res);
 	if (r < 0) {

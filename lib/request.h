@@ -3,6 +3,8 @@
 #ifndef PEXOS_REQUEST_H
 #define PEXOS_REQUEST_H
 
+#include <jansson.h>
+
 #include "plan.h"
 
 /* Why a request was refused: a message naming the field, and the HTTP
@@ -17,5 +19,21 @@ struct invalid {
  * *inv filled when the request is invalid (nothing to run), or -ENOMEM. */
 int request_parse(const struct pexos_options *opts, const char *buf, size_t len,
 		  struct run_plan *plan, struct invalid *inv);
+
+/* Fills *inv; returns 1 (invalid). */
+__attribute__((format(printf, 3, 4))) int
+request_invalid(struct invalid *inv, int status, const char *fmt, ...);
+
+/* What is wrong with the path or output pattern p[0, len), in words:
+ * NULL when it is relative, without NUL and without empty, "." or ".."
+ * components (SPEC §1). Lengths are the caller's to check. */
+const char *path_problem(const char *p, size_t len);
+
+/* The fields "files" and "outputs" (request_files.c). Return 0, 1 with
+ * *inv filled, or -ENOMEM; what they took is released by run_plan_done. */
+int request_take_files(const json_t *v, const struct pexos_options *o,
+		       struct run_plan *plan, struct invalid *inv);
+int request_take_outputs(const json_t *v, struct run_plan *plan,
+			 struct invalid *inv);
 
 #endif

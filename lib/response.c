@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attach.h"
 #include "util.h"
 
 int capture_append(struct capture *c, const char *buf, size_t n)
@@ -119,6 +120,23 @@ static int add_outputs(json_t *o, const struct verdict *v,
 	return 0;
 }
 
+/* Output files and figures, only those that are there (SPEC §3). */
+static int add_attach(json_t *o, const struct attach *a)
+{
+	if (!a)
+		return 0;
+	if ((a->files && json_object_set(o, "files", a->files)) ||
+	    (a->files_omitted &&
+	     json_object_set_new(o, "files_omitted",
+				 json_integer(a->files_omitted))) ||
+	    (a->figures && json_object_set(o, "figures", a->figures)) ||
+	    (a->figures_omitted &&
+	     json_object_set_new(o, "figures_omitted",
+				 json_integer(a->figures_omitted))))
+		return -ENOMEM;
+	return 0;
+}
+
 static int add_stats(json_t *o, const struct run_stats *st)
 {
 	json_t *s;
@@ -132,7 +150,9 @@ static int add_stats(json_t *o, const struct run_stats *st)
 		return -ENOMEM;
 	if ((st->limits &&
 	     json_object_set_new(s, "limits", json_string(st->limits))) ||
-	    json_object_set_new(s, "pooled", json_boolean(st->pooled))) {
+	    json_object_set_new(s, "pooled", json_boolean(st->pooled)) ||
+	    (st->file_limits &&
+	     json_object_set(s, "file_limits", st->file_limits))) {
 		json_decref(s);
 		return -ENOMEM;
 	}
@@ -184,7 +204,8 @@ int response_build(const struct verdict *v, const struct capture *out,
 					lossy_string(v->traceback)))
 			return -ENOMEM;
 	}
-	if (add_outputs(o, v, out, err) < 0 || add_stats(o, stats) < 0)
+	if (add_outputs(o, v, out, err) < 0 || add_attach(o, v->attach) < 0 ||
+	    add_stats(o, stats) < 0)
 		return -ENOMEM;
 	rest = json_dumps(o, JSON_COMPACT);
 	if (!rest)

@@ -7,7 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "pexos.h"
+
+struct attach;
 
 /* Captured output of one stream: at most `max` bytes kept. */
 struct capture {
@@ -28,6 +32,7 @@ struct run_stats {
 	uint64_t max_rss_kb;
 	const char *limits; /* limit mode in force, e.g. "cgroup-v1" */
 	bool pooled;        /* ran in a warm sandbox of the pool */
+	json_t *file_limits; /* borrowed: job_limits() of the run, or NULL */
 };
 
 /* What happened. type NULL means success with `result` (JSON text,
@@ -39,6 +44,7 @@ struct verdict {
 	const char *result;
 	size_t result_len;
 	bool ran;        /* the script started: stdout/stderr belong in it */
+	const struct attach *attach; /* output files and figures, or NULL */
 	int http_status; /* 0: the default for `type` */
 };
 

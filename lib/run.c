@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "attach.h"
 #include "error.h"
+#include "job.h"
 #include "plan.h"
 #include "pool.h"
 #include "request.h"
@@ -23,14 +25,18 @@
 #include "util.h"
 
 /* The verdicts runner.py may give. */
-static const char *const runner_types[] = {
-	"SyntaxError", "MissingMain",     "InvalidMain",
-	"ScriptError", "NotSerializable", "ResultTooLarge",
+static const char
+    *const runner_types[] =
+	{
+	    "SyntaxError",    "MissingMain",	 "InvalidMain",
+	    "ScriptError",    "NotSerializable", "ResultTooLarge",
+	    "InvalidRequest", /* an input file could not be written */
 };
 
 struct judged {
 	struct verdict v;
 	json_t *header; /* owns the strings v points into */
+	struct attach att; /* output files and figures, v.attach points here */
 	char message[256];
 };
 
@@ -42,6 +48,19 @@ static const char *known_runner_type(const char *t)
 	return NULL;
 }
 
+/* A result over the limit that the runner did not refuse: the channel
+ * has room for files and figures too, so its own cap does not catch it.
+ * Whatever else came with it is not believed. Returns 1 (judged). */
+static int too_large(const struct pexos_context *ctx, struct judged *j)
+{
+	attach_done(&j->att);
+	snprintf(j->message, sizeof(j->message),
+		 "the result is over the limit of %" PRIu64 " bytes",
+		 ctx->opts.result_max);
+	j->v = (struct verdict){.type = "ResultTooLarge", .error = j->message};
+	return 1;
+}
+
 /* The runner's verdict, if the channel holds a well-formed one.
  * Returns 1 when judged, 0 when there is none, -ENOMEM. */
 static int judge_channel(const struct pexos_context *ctx,
@@ -50,8 +69,9 @@ static int judge_channel(const struct pexos_context *ctx,
 {
 	const char *nl = c->data ? memchr(c->data, '\n', c->len) : NULL;
 	const char *body;
-	size_t body_len;
+	size_t body_len, result_len;
 	json_t *h, *t, *e, *tb;
+	int r;
 
 	if (!nl)
 		return 0;
@@ -61,16 +81,26 @@ static int judge_channel(const struct pexos_context *ctx,
 	j->header = h;
 	body = nl + 1;
 	body_len = c->len - (size_t)(body - c->data);
+	r = attach_take(&ctx->opts, plan, h, body, body_len, &result_len,
+			&j->att);
+	if (r <= 0)
+		return r;
+	j->v.attach = &j->att;
+	if (json_is_true(json_object_get(h, "ok")) &&
+	    result_len > ctx->opts.result_max)
+		return too_large(ctx, j);
 	if (json_is_true(json_object_get(h, "ok"))) {
 		_cleanup_json_ json_t *check = NULL;
 		/* Valid JSON or nothing: it is spliced into the response. */
+		body_len = result_len;
 		check = json_loadb(body, body_len,
 				   JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL |
 					   JSON_ALLOW_NUL,
 				   NULL);
 		if (!check)
 			return 0;
-		j->v = (struct verdict){.result = body, .result_len = body_len};
+		j->v = (struct verdict){
+		    .result = body, .result_len = body_len, .attach = &j->att};
 		return 1;
 	}
 	t = json_object_get(h, "type");
@@ -79,9 +109,10 @@ static int judge_channel(const struct pexos_context *ctx,
 	if (!known_runner_type(json_string_value(t)) || !json_is_string(e))
 		return 0;
 	j->v = (struct verdict){
-		.type = known_runner_type(json_string_value(t)),
-		.error = json_string_value(e),
-		.traceback = json_string_value(tb),
+	    .type = known_runner_type(json_string_value(t)),
+	    .error = json_string_value(e),
+	    .traceback = json_string_value(tb),
+	    .attach = &j->att,
 	};
 	/* Under --limits=rlimit the memory limit is RLIMIT_AS: allocations
 	 * fail and Python raises MemoryError instead of being OOM-killed. */
@@ -93,6 +124,7 @@ static int judge_channel(const struct pexos_context *ctx,
 			 plan->memory_mb, json_string_value(e));
 		j->v.type = "MemoryLimit";
 		j->v.error = j->message;
+		j->v.attach = NULL; /* never on MemoryLimit (SPEC §3) */
 	}
 	return 1;
 }
@@ -160,8 +192,8 @@ static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
 
 	if (sr->res.truncated) {
 		snprintf(j->message, sizeof(j->message),
-			 "the result is over the limit of %zu bytes",
-			 sr->res.max - 65536);
+			 "the result is over the limit of %" PRIu64 " bytes",
+			 ctx->opts.result_max);
 		j->v = (struct verdict){.type = "ResultTooLarge",
 					.error = j->message,
 					.ran = true};
@@ -173,6 +205,8 @@ static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
 	if (r == 0) {
 		json_decref(j->header);
 		j->header = NULL;
+		attach_done(&j->att);
+		j->v.attach = NULL;
 		if (lease && lease->pool) {
 			r = pool_finish(lease, plan, sr, err);
 			if (r < 0)
@@ -185,8 +219,10 @@ static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
 		judge_status(plan, sr, j);
 		j->v.error = j->message;
 	}
-	/* A syntax error stops everything before the script runs. */
-	j->v.ran = !(j->v.type && strcmp(j->v.type, "SyntaxError") == 0);
+	/* A syntax error stops everything before the script runs, and so
+	 * does an input file that cannot be written. */
+	j->v.ran = !(j->v.type && (strcmp(j->v.type, "SyntaxError") == 0 ||
+				   strcmp(j->v.type, "InvalidRequest") == 0));
 	return 0;
 }
 
@@ -261,19 +297,24 @@ int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
 	r = judge(ctx, &plan, &sr, &lease, &j, err);
 	if (r == 0) {
 		st = (struct run_stats){
-			.wall_ms = sr.wall_ms,
-			.cpu_ms = sr.cpu_ms,
-			.max_rss_kb = sr.max_rss_kb,
-			.limits = cg_mode_name(ctx->cg.mode),
-			.pooled = lease.pool != NULL,
+		    .wall_ms = sr.wall_ms,
+		    .cpu_ms = sr.cpu_ms,
+		    .max_rss_kb = sr.max_rss_kb,
+		    .limits = cg_mode_name(ctx->cg.mode),
+		    .pooled = lease.pool != NULL,
+		    .file_limits =
+			plan.stats ? job_limits(&ctx->opts, &plan) : NULL,
 		};
-		if (response_build(&j.v, &sr.out, &sr.err,
+		if ((plan.stats && !st.file_limits) ||
+		    response_build(&j.v, &sr.out, &sr.err,
 				   plan.stats ? &st : NULL, ret_response,
 				   ret_outcome) < 0)
 			r = pexos_fail(err, ENOMEM, "response", "out of memory");
+		json_decref(st.file_limits);
 	}
 	pool_release(&lease);
 	json_decref(j.header);
+	attach_done(&j.att);
 	sandbox_result_done(&sr);
 	run_plan_done(&plan);
 	return r;

@@ -6,15 +6,22 @@
 #   0 stdin, 1 stdout, 2 stderr  the script's own
 #   FD_RESULT  result channel: one header line of JSON, then (on success)
 #              the result as JSON text
-#   FD_SCRIPT  the script's source (UTF-8), read once and closed
+#   FD_SCRIPT  the job (job.h): the script's source (UTF-8), the request's
+#              input files, output patterns and caps; read once and closed
 #
 # In a pooled sandbox the zygote (zygote.py) executes this file as a module
 # instead, sets _CHANNEL and _RESULT_MAX itself and calls _main(source).
 #
 # Header: {"ok": true} or {"type": T, "error": MESSAGE[, "traceback": TB]}
 # with T one of SyntaxError, MissingMain, InvalidMain, ScriptError,
-# NotSerializable, ResultTooLarge. Everything else (timeouts, signals, memory)
-# is judged by the library from outside.
+# NotSerializable, ResultTooLarge, InvalidRequest (an input file could not be
+# written). Everything else (timeouts, signals, memory) is judged by the
+# library from outside. When output files or figures go back (the
+# part "files in, files and figures out" below), the header also has "result_len" (bytes of the result that
+# follow it), "files" (entries, those with "len" followed by their bytes in
+# order after the result), "files_omitted", "figures" (the lengths of the
+# PNGs that follow the files) and "figures_omitted"; the library checks all
+# of it again (attach.c).
 import os
 import sys
 
@@ -87,11 +94,17 @@ class _Refused(Exception):
         self.message = message
 
 
+class _Raw(str):
+    """JSON text written into the header as it is."""
+
+
 def _header(obj):
-    """A flat dict of str/bool values as JSON text."""
+    """A flat dict of str/bool/_Raw values as JSON text."""
     parts = []
     for k, v in obj.items():
-        if isinstance(v, str):  # messages may carry lone surrogates
+        if isinstance(v, _Raw):
+            pass
+        elif isinstance(v, str):  # messages may carry lone surrogates
             v = _quote(v.encode("utf-8", "replace").decode("utf-8"))
         else:
             v = "true" if v else "false"
@@ -140,11 +153,18 @@ def _leave_forked(status, exc=None):
     os._exit(status & 0xFF)
 
 
+# The verdicts that carry the files and figures the script left (SPEC §3).
+_ATTACHING = {None, "ScriptError", "NotSerializable", "ResultTooLarge"}
+
+
 def _emit(header, body=b""):
     if _forked():
         _leave_forked(0 if header.get("ok") else 1)
     _flush()
-    data = _header(header).encode("utf-8") + b"\n" + body
+    blobs = []
+    if header.get("type") in _ATTACHING:
+        blobs = _attach(header, len(body))
+    data = b"".join([_header(header).encode("utf-8"), b"\n", body] + blobs)
     view = memoryview(data)
     while view:
         n = _CHANNEL.write(view)
@@ -291,7 +311,9 @@ def _check_main(module):
     return main
 
 
-def _run(code, source):
+def _run(code, source, files):
+    _write_inputs(files)
+    _quiet_show()
     module = type(sys)("script")
     module.__file__ = "script.py"
     if _place(source):
@@ -443,13 +465,310 @@ def _serialise(result):
                        f"limit of {_RESULT_MAX} bytes")
     return data
 
+# ---- files in, files and figures out --------------------------------------
+#
+# Everything here runs as the sandbox's user inside the run, in its working
+# directory: input files are created by the same user the script runs as,
+# before it starts, and output files are opened one component at a time
+# relative to the working directory with O_NOFOLLOW, so a symlink the script
+# planted is never followed and a FIFO or device is never opened (an entry
+# that turns into one between the listing and the open is caught by fstat).
 
-def _main(source):
+_JOB_MAGIC = b"\0pexos-job-1\0"
+# What the job allows: without a job (the pool's warm-up) nothing goes back.
+_JOB = {"figures": 0, "figure_max": 0, "out_file_max": 0, "out_files_max": 0,
+        "entries": 0, "outputs": ()}
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Names a pattern walk looks at, at most: the walk's own bound (a script
+# can make millions of empty files in /tmp).
+_WALK_MAX = 100000
+
+
+def _job(data):
+    """The script's source out of the job (job.h); its caps and output
+    patterns into _JOB; the input files as (path, memoryview) pairs."""
+    if not data.startswith(_JOB_MAGIC):
+        return data, ()
+    pos = len(_JOB_MAGIC)
+
+    def field():
+        nonlocal pos
+        end = data.index(b"\0", pos)
+        value, pos = data[pos:end], end + 1
+        return value
+
+    n_script, *caps = (int(field()) for _ in range(6))
+    _JOB.update(zip(("figures", "figure_max", "out_file_max",
+                     "out_files_max", "entries"), caps))
+    _JOB["outputs"] = [field().decode() for _ in range(int(field()))]
+    specs = [(field().decode(), int(field())) for _ in range(int(field()))]
+    view = memoryview(data)
+    source = bytes(view[pos:pos + n_script])
+    pos += n_script
+    files = []
+    for path, n in specs:
+        files.append((path, view[pos:pos + n]))
+        pos += n
+    return source, files
+
+
+def _opendirs(names):
+    """A descriptor of the directory names[...] under the working
+    directory, each component opened without following a symlink."""
+    fd = os.open(".", _O_DIR)
+    try:
+        for name in names:
+            sub = os.open(name, _O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_input(path, data):
+    *dirs, name = path.split("/")
+    fd = os.open(".", _O_DIR)
+    try:
+        for d in dirs:
+            try:
+                os.mkdir(d, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            sub = os.open(d, _O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                      os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd)
+    finally:
+        os.close(fd)
+    with open(out, "wb", closefd=True) as f:
+        f.write(data)
+
+
+def _write_inputs(files):
+    for path, data in files:
+        try:
+            _write_input(path, data)
+        except OSError as e:
+            why = e.strerror or str(e)
+            if e.errno == 28:  # ENOSPC
+                why += " (input files count against the run's /tmp)"
+            _emit({"type": "InvalidRequest",
+                   "error": f"the input file {path!r} could not be "
+                            f"written: {why}"})
+
+
+def _quiet_show():
+    """plt.show() with the Agg backend does nothing but warn that it cannot
+    show: the figures go back in the response instead."""
+    import warnings
+    warnings.filterwarnings(
+        "ignore", category=UserWarning,
+        message="(FigureCanvasAgg is non-interactive|Matplotlib is "
+                "currently using agg)")
+
+
+def _kind(entry):
+    """What a non-regular entry is, in words, from lstat (never opened)."""
+    import stat
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return 0, "gone before it could be read"
+    mode = st.st_mode
+    for test, words in ((stat.S_ISLNK, "a symbolic link (not followed)"),
+                        (stat.S_ISDIR, "a directory"),
+                        (stat.S_ISFIFO, "a FIFO (not opened)"),
+                        (stat.S_ISSOCK, "a socket (not opened)"),
+                        (stat.S_ISCHR, "a device (not opened)"),
+                        (stat.S_ISBLK, "a device (not opened)")):
+        if test(mode):
+            return st.st_size, words
+    return st.st_size, None
+
+
+def _glob(fd, prefix, comps, found):
+    """Matches comps (a pattern's components) under the directory fd.
+    `*`, `?` and `[...]` stay within a component and match a leading "."
+    only when the pattern's component starts with one; `**` is any number
+    of directories. Directories are entered without following symlinks."""
+    from fnmatch import fnmatchcase
+    if len(found) >= _WALK_MAX or prefix.count("/") >= 64:
+        return
+    c, rest = comps[0], comps[1:]
+    try:
+        entries = list(os.scandir(fd))
+    except OSError:
+        return
+    if c == "**" and rest:
+        _glob(fd, prefix, rest, found)
+    for e in entries:
+        name = e.name
+        # The library's PLAN_PATH_MAX counts bytes of UTF-8 (a name that
+        # is not UTF-8 is sent with "?" for each byte it cannot decode).
+        if len((prefix + name).encode("utf-8", "replace")) > 4000:
+            continue
+        if c == "**":
+            hit = not name.startswith(".")
+        else:
+            hit = (name == c if not any(ch in c for ch in "*?[") else
+                   fnmatchcase(name, c) and
+                   (c.startswith(".") or not name.startswith(".")))
+        if not hit:
+            continue
+        is_dir = e.is_dir(follow_symlinks=False)
+        if is_dir and (rest or c == "**"):
+            try:
+                sub = os.open(name, _O_DIR, dir_fd=fd)
+            except OSError:
+                continue
+            try:
+                _glob(sub, prefix + name + "/", comps if c == "**" else rest,
+                      found)
+            finally:
+                os.close(sub)
+        elif not rest:
+            found[prefix + name] = _kind(e)  # while fd is open
+        if len(found) >= _WALK_MAX:
+            return
+
+
+def _size_words(n):
+    return f"{n >> 20} MiB" if n and not n & 0xFFFFF else f"{n} bytes"
+
+
+def _read_output(path, size, budget):
+    """The bytes of the regular file at path, or (size, reason) when it is
+    not one or over a cap."""
+    import stat
+    *dirs, name = path.split("/")
+    try:
+        fd = _opendirs(dirs)
+        try:
+            f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK |
+                        os.O_NOCTTY | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        return size, f"could not be opened: {e.strerror}"
+    with open(f, "rb", buffering=0, closefd=True) as fh:
+        st = os.fstat(f)
+        if not stat.S_ISREG(st.st_mode):
+            return st.st_size, "not a regular file (not read)"
+        if st.st_size > _JOB["out_file_max"]:
+            return st.st_size, ("over the " + _size_words(
+                _JOB["out_file_max"]) + " per-file limit")
+        if st.st_size > budget:
+            return st.st_size, ("over the " + _size_words(
+                _JOB["out_files_max"]) + " limit of all output files")
+        # What is there now, at most the size fstat gave: a file the
+        # script's processes still write to is cut there.
+        return fh.read(st.st_size)
+
+
+def _entry(path, size, extra):
+    return "{" + ",".join(('"path":' + _quote(path), f'"size":{size}',
+                           extra)) + "}"
+
+
+def _outputs():
+    """(entries as JSON texts, their bytes, matches past the entry cap)."""
+    found = {}
+    root = os.open(".", _O_DIR)
+    try:
+        for pattern in _JOB["outputs"]:
+            _glob(root, "", pattern.split("/"), found)
+    finally:
+        os.close(root)
+    paths = sorted(found)
+    omitted = max(len(paths) - _JOB["entries"], 0)
+    entries, blobs, budget = [], [], _JOB["out_files_max"]
+    for path in paths[:_JOB["entries"]]:
+        size, why = found[path]
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            path = path.encode("utf-8", "replace").decode("utf-8")
+            why = why or "its name is not valid UTF-8 (not read)"
+        if why is None:
+            got = _read_output(path, size, budget)
+            if isinstance(got, bytes):
+                budget -= len(got)
+                blobs.append(got)
+                entries.append(_entry(path, len(got), f'"len":{len(got)}'))
+                continue
+            size, why = got
+        entries.append(_entry(path, size, '"omitted":' + _quote(why)))
+    return entries, blobs, omitted
+
+
+def _figures():
+    """The open figures of matplotlib.pyplot as PNG, in figure-number
+    order, at their own size and dpi: (PNGs, figures past the caps or that
+    failed to render)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if not _JOB["figures"] or plt is None:
+        return [], 0
+    import io
+    pngs, omitted = [], 0
+    for num in sorted(plt.get_fignums()):
+        if len(pngs) >= _JOB["figures"]:
+            omitted += 1
+            continue
+        try:
+            buf = io.BytesIO()
+            plt.figure(num).savefig(buf, format="png", dpi="figure")
+            png = buf.getvalue()
+        except Exception:  # noqa: BLE001 - the script's figure, its fault
+            omitted += 1
+            continue
+        if len(png) > _JOB["figure_max"]:
+            omitted += 1
+            continue
+        pngs.append(png)
+    return pngs, omitted
+
+
+def _attach(header, result_len):
+    """Adds the output files and figures to `header`; returns their bytes
+    in the order the header lists them. Never raises: what cannot be
+    collected is left out (the library checks what comes anyway)."""
+    blobs = []
+    try:
+        if _JOB["outputs"]:
+            entries, files, omitted = _outputs()
+            if entries:
+                header["files"] = _Raw("[" + ",".join(entries) + "]")
+            if omitted:
+                header["files_omitted"] = _Raw(str(omitted))
+            blobs += files
+        pngs, omitted = _figures()
+        if pngs:
+            header["figures"] = _Raw("[" + ",".join(
+                str(len(p)) for p in pngs) + "]")
+        if omitted:
+            header["figures_omitted"] = _Raw(str(omitted))
+        blobs += pngs
+    except BaseException:  # noqa: BLE001 - a verdict is still owed
+        for k in ("files", "files_omitted", "figures", "figures_omitted"):
+            header.pop(k, None)
+        return []
+    if any(k in header for k in ("files", "files_omitted", "figures",
+                                 "figures_omitted")):
+        header["result_len"] = _Raw(str(result_len))
+    return blobs
+
+
+def _main(job):
     global _RUNNER_PID
     _RUNNER_PID = os.getpid()
+    source, files = _job(job)
+    del job
     code = _compile(source)
     try:
-        result = _run(code, source)
+        result = _run(code, source, files)
         if _forked():
             _leave_forked(0)
         data = _serialise(result)

@@ -29,6 +29,7 @@
 
 #include "cgroup.h"
 #include "error.h"
+#include "job.h"
 #include "lockdown.h"
 #include "mounts.h"
 #include "net.h"
@@ -275,8 +276,8 @@ static void run_fds_close(struct run_fds *f)
 			close(all[i]);
 }
 
-static int run_fds_open(struct run_fds *f, const struct run_plan *plan,
-			pexos_error *err)
+static int run_fds_open(struct run_fds *f, const struct pexos_context *ctx,
+			const struct run_plan *plan, pexos_error *err)
 {
 	int r;
 
@@ -288,10 +289,10 @@ static int run_fds_open(struct run_fds *f, const struct run_plan *plan,
 	    (r = make_pipe(f->go, false)) < 0 ||
 	    (r = make_pipe(f->status, true)) < 0)
 		return pexos_fail_errno(err, -r, "pipes", "create pipes");
-	f->script = sandbox_memfd("pexos-script", plan->script, plan->script_len);
+	f->script = job_memfd(&ctx->opts, plan);
 	if (f->script < 0)
 		return pexos_fail_errno(err, -f->script, "memfd",
-					"hold the script");
+					"hold the script and its files");
 	f->stdin_fd = sandbox_memfd("pexos-stdin", plan->stdin_data,
 				 plan->stdin_len);
 	if (f->stdin_fd < 0)
@@ -577,13 +578,15 @@ static int watch(const struct pexos_context *ctx, const struct run_plan *plan,
 }
 
 void sandbox_result_init(const struct pexos_context *ctx,
+			 const struct run_plan *plan,
 			 struct sandbox_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->out.max = ctx->opts.output_max;
 	res->err.max = ctx->opts.output_max;
-	/* Room for the header line on top of the largest allowed result. */
-	res->res.max = ctx->opts.result_max + 65536;
+	/* Room for the header line on top of the largest allowed result,
+	 * files and figures. */
+	res->res.max = job_channel_max(&ctx->opts, plan);
 }
 
 int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
@@ -595,7 +598,7 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	uint64_t t0 = now_ms(), cg_cpu;
 	int r;
 
-	sandbox_result_init(ctx, res);
+	sandbox_result_init(ctx, plan, res);
 	if (atomic_load(&ctx->cancelled))
 		return pexos_fail(err, ECANCELED, "cancel",
 				  "pexos is shutting down");
@@ -605,7 +608,7 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	r = cg_run_create(&ctx->cg, plan->memory_mb, ctx->opts.pids, &cg, err);
 	if (r < 0)
 		return r;
-	r = run_fds_open(&f, plan, err);
+	r = run_fds_open(&f, ctx, plan, err);
 	if (r == 0) {
 		r = start(ctx, plan, &cg, &f, err);
 		if (r < 0 && err)

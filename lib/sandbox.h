@@ -31,8 +31,9 @@ struct sandbox_result {
 int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 		struct sandbox_result *res, pexos_error *err);
 
-/* Empties *res and sets its capture limits from the context. */
+/* Empties *res and sets its capture limits from the context and the plan. */
 void sandbox_result_init(const struct pexos_context *ctx,
+			 const struct run_plan *plan,
 			 struct sandbox_result *res);
 
 void sandbox_result_done(struct sandbox_result *res);

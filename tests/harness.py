@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -353,3 +354,45 @@ def in_thread(fn, *args, **kw):
     t = threading.Thread(target=target, daemon=True)
     t.start()
     return t, box
+
+
+def run_tap(cases, make_check):
+    """Runs (description, fn) cases one after the other on fresh checks
+    (objects with .problems and .runs) and prints the TAP; returns the exit
+    status."""
+    failed = 0
+    for number, (description, fn) in enumerate(cases, start=1):
+        c = run_case(make_check(), fn)
+        failed += not tap_result(number, description, c.problems, c.runs)
+    return tap_plan(len(cases), failed)
+
+
+def exit_cleaning(main, workdir):
+    """sys.exit(main()), removing workdir whatever happens."""
+    try:
+        status = main()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sys.exit(status)
+
+
+class Problems:
+    """The problems one case found, and the runs to describe on failure."""
+
+    def __init__(self):
+        self.problems, self.runs = [], []
+
+    def expect(self, cond, message):
+        if not cond:
+            self.problems.append(message)
+        return cond
+
+
+def registrar(cases):
+    """A @case(description) decorator that appends to `cases`."""
+    def case(description):
+        def register(fn):
+            cases.append((description, fn))
+            return fn
+        return register
+    return case

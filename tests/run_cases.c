@@ -5,8 +5,8 @@
  *   run_cases [--pooled] CASES_DIR
  *
  * Each CASES_DIR/<name>/ holds request.json and expect.json. The response
- * must contain expect.json (objects: a subset, recursively; everything else:
- * equal). "$http" in expect.json is the expected HTTP status. Cases run on
+ * must contain expect.json (objects: a subset, recursively; arrays: as long,
+ * each element a subset; everything else: equal). "$http" in expect.json is the expected HTTP status. Cases run on
  * four threads sharing one context: pexos_run_script must be thread-safe.
  *
  * One case set, two variants: by default every run starts a sandbox of its
@@ -63,6 +63,18 @@ static bool subset(json_t *want, json_t *got)
 			if (!subset(v, json_object_get(got, k)))
 				return false;
 		}
+		return true;
+	}
+	/* Arrays: as long, each element a subset (figures' and files' base64
+	 * need not be spelled out). */
+	if (json_is_array(want)) {
+		if (!json_is_array(got) ||
+		    json_array_size(want) != json_array_size(got))
+			return false;
+		for (size_t i = 0; i < json_array_size(want); i++)
+			if (!subset(json_array_get(want, i),
+				    json_array_get(got, i)))
+				return false;
 		return true;
 	}
 	return got && json_equal(want, got);

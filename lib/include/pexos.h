@@ -75,6 +75,12 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *   "result_max"   bytes of the serialised result
  *   "script_max"   bytes of the script
  *   "stdin_max"    bytes of the request's stdin
+ *   "in_files"     input files a request may send ("files"; default 100)
+ *   "in_files_max" their decoded bytes in all (default 16 MiB)
+ *   "out_file_max" bytes of one output file sent back (default 8 MiB)
+ *   "out_files_max" bytes of all output files of a response (16 MiB)
+ *   "figures"      figures sent back (default 20)
+ *   "figure_max"   bytes of one figure's PNG (default 4 MiB)
  *   "limits"       "auto" or "cgroup" (a cgroup per run, required: the
  *                  default) or "rlimit" (per-process rlimits only, for
  *                  hosts without a writable cgroup)

@@ -31,6 +31,9 @@ static void sweep(const char *json, int want)
 		.memory_mb = 512,
 		.script_max = 1 << 20,
 		.stdin_max = 1 << 20,
+		.tmp_mb = 64,
+		.in_files = 100,
+		.in_files_max = 1 << 20,
 	};
 	int bad = 0, n;
 
@@ -65,6 +68,13 @@ int main(void)
 	sweep("{\"script\": \"x\", \"stdin\": \"abc\", \"timeout\": 1.5, "
 	      "\"memory_mb\": 64, \"stats\": true}",
 	      0);
+	sweep("{\"script\": \"x\", \"files\": [{\"path\": \"a/b\", "
+	      "\"content\": \"t\"}, {\"path\": \"c\", \"content_base64\": "
+	      "\"AAE=\"}], \"outputs\": [\"*.png\"], \"figures\": false}",
+	      0);
+	sweep("{\"script\": \"x\", \"files\": [{\"path\": \"../b\", "
+	      "\"content\": \"t\"}]}",
+	      1);
 	sweep("{\"script\": \"x\", \"foo\": [1, 2, {\"a\": \"b\"}]}", 1);
 	sweep("{\"script\": \"x\", \"script\": \"y\"}", 1);
 	return tap_done();

@@ -14,6 +14,9 @@ static struct pexos_options opts = {
 	.memory_mb = 512,
 	.script_max = 1 << 20,
 	.stdin_max = 1 << 20,
+	.tmp_mb = 64,
+	.in_files = 100,
+	.in_files_max = 16 << 20,
 };
 
 /* Expects the request to be refused with a message containing `needle`. */
@@ -71,6 +74,128 @@ static void defaults(void)
 	       "omitted fields take the server's limits");
 	if (r == 0)
 		run_plan_done(&plan);
+}
+
+/* Files, outputs and figures taken whole: paths, bytes (text and base64),
+ * patterns; figures default to true. */
+static void files_accepted(void)
+{
+	static const char json[] =
+		"{\"script\": \"\", \"files\": [{\"path\": \"data/in.csv\", "
+		"\"content\": \"a,b\\n\"}, {\"path\": \"b.bin\", "
+		"\"content_base64\": \"AAEC/w==\"}, {\"path\": \"c\", "
+		"\"content_base64\": \"\"}], \"outputs\": [\"*.png\", "
+		"\"results/**\"], \"figures\": false}";
+	struct run_plan plan;
+	struct invalid inv = {0};
+	int r = request_parse(&opts, json, strlen(json), &plan, &inv);
+
+	if (!tap_ok(r == 0, "a request with files, outputs, figures"))
+		printf("# %s\n", inv.message);
+	if (r != 0)
+		return;
+	tap_ok(plan.n_files == 3 && strcmp(plan.files[0].path, "data/in.csv") == 0 &&
+		       plan.files[0].len == 4 &&
+		       memcmp(plan.files[0].data, "a,b\n", 4) == 0,
+	       "a text file is taken verbatim");
+	tap_ok(plan.files[1].len == 4 &&
+		       memcmp(plan.files[1].data, "\x00\x01\x02\xff", 4) == 0 &&
+		       plan.files[2].len == 0 && plan.files_bytes == 8,
+	       "base64 is decoded, an empty file is a file");
+	tap_ok(plan.n_outputs == 2 && strcmp(plan.outputs[1], "results/**") == 0,
+	       "output patterns are kept");
+	tap_ok(!plan.figures, "figures: false");
+	run_plan_done(&plan);
+	r = request_parse(&opts, "{\"script\": \"\"}", 14, &plan, &inv);
+	tap_ok(r == 0 && plan.figures && plan.n_files == 0 && plan.n_outputs == 0,
+	       "figures default to true");
+	if (r == 0)
+		run_plan_done(&plan);
+}
+
+/* Every invalid path form, and the caps on files (SPEC §1). */
+static void files_refused(void)
+{
+	static const char *const bad_paths[][2] = {
+		{"", "is empty"},
+		{"/etc/passwd", "is absolute"},
+		{"../x", "has a \"..\" component"},
+		{"a/../../x", "has a \"..\" component"},
+		{"..", "has a \"..\" component"},
+		{"./x", "has a \".\" component"},
+		{"a/./x", "has a \".\" component"},
+		{".", "has a \".\" component"},
+		{"a//b", "has an empty component"},
+		{"a/", "has an empty component"},
+		{"a\\u0000b", "contains a NUL byte"},
+	};
+	char json[2048];
+	char *big;
+
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+		snprintf(json, sizeof(json),
+			 "{\"script\": \"\", \"files\": [{\"path\": \"%s\", "
+			 "\"content\": \"x\"}]}",
+			 bad_paths[i][0]);
+		refused_s(json, bad_paths[i][1]);
+		snprintf(json, sizeof(json),
+			 "{\"script\": \"\", \"outputs\": [\"%s\"]}",
+			 bad_paths[i][0]);
+		refused_s(json, bad_paths[i][1]);
+	}
+	memset(json, 0, sizeof(json));
+	strcpy(json, "{\"script\": \"\", \"files\": [{\"path\": \"");
+	memset(json + strlen(json), 'a', 256);
+	strcat(json, "\", \"content\": \"x\"}]}");
+	refused_s(json, "is longer than 255 bytes");
+	refused_s("{\"script\": \"\", \"files\": {}}", "field 'files' must be an array");
+	refused_s("{\"script\": \"\", \"files\": [\"a\"]}", "files[0] must be an object");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\"}]}",
+		  "files[0] ('a') must have exactly one of");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content\": \"x\", "
+		  "\"content_base64\": \"eA==\"}]}",
+		  "must have exactly one of");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content\": 1}]}",
+		  "'content' must be a string");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": 1, \"content\": \"x\"}]}",
+		  "files[0]: the path must be a string");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content\": \"x\", "
+		  "\"mode\": 1}]}",
+		  "files[0]: unknown field 'mode'");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content_base64\": \"eA\"}]}",
+		  "'content_base64' is not valid base64");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content_base64\": \"e A=\"}]}",
+		  "not valid base64");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content_base64\": \"eB==\"}]}",
+		  "not valid base64");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content\": \"x\"}, "
+		  "{\"path\": \"a\", \"content\": \"y\"}]}",
+		  "files[1]: path 'a' duplicates files[0]");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"d\", \"content\": \"x\"}, "
+		  "{\"path\": \"d/e\", \"content\": \"y\"}]}",
+		  "files[1]: path 'd/e' is inside the file of files[0]");
+	refused_s("{\"script\": \"\", \"files\": [{\"path\": \"d/e\", \"content\": \"x\"}, "
+		  "{\"path\": \"d\", \"content\": \"y\"}]}",
+		  "is a directory of the file of files[0]");
+	refused_s("{\"script\": \"\", \"outputs\": \"*.png\"}", "field 'outputs' must be an array");
+	refused_s("{\"script\": \"\", \"outputs\": [1]}", "outputs[0]: the pattern must be a string");
+	refused_s("{\"script\": \"\", \"figures\": 1}", "field 'figures' must be a boolean");
+	/* 101 files */
+	big = malloc(101 * 40 + 64);
+	strcpy(big, "{\"script\": \"\", \"files\": [");
+	for (int i = 0; i < 101; i++)
+		sprintf(big + strlen(big), "%s{\"path\": \"f%d\", \"content\": \"\"}",
+			i ? ", " : "", i);
+	strcat(big, "]}");
+	refused(big, strlen(big), "has 101 files, over the limit of 100", 413);
+	free(big);
+	/* over the total: 16 MiB + 1 of text */
+	big = malloc((16 << 20) + 128);
+	strcpy(big, "{\"script\": \"\", \"files\": [{\"path\": \"a\", \"content\": \"");
+	memset(big + strlen(big), 'x', (16 << 20) + 1);
+	strcpy(big + 51 + (16 << 20) + 1, "\"}]}");
+	refused(big, strlen(big), "over the limit of 16777216 bytes of input files", 413);
+	free(big);
 }
 
 static void sizes(void)
@@ -204,5 +329,7 @@ int main(void)
 	refused_s("{\"script\": \"\", \"stats\": 1}", "field 'stats' must be a boolean");
 	refused_s("{\"script\": \"\", \"stats\": \"true\"}", "field 'stats' must be a boolean");
 	sizes();
+	files_accepted();
+	files_refused();
 	return tap_done();
 }
