@@ -214,6 +214,12 @@ static int configure(int argc, char **argv, struct config *c)
 		c->token = strdup(getenv("PEXOS_TOKEN"));
 	if (c->queue == (unsigned)-1)
 		c->queue = 4 * c->workers;
+	if (c->buffer_max < c->max_body) {
+		fprintf(stderr, "pexos-httpd: --buffer-max (%zu MiB) must hold "
+				"at least one body of --max-body (%zu bytes)\n",
+			c->buffer_max >> 20, c->max_body);
+		return -2;
+	}
 	return 0;
 }
 

@@ -67,7 +67,7 @@ static struct {
  * body is counted from its Content-Length (or as it arrives), an answer
  * from its making, both until the connection's request is over. A body
  * that does not fit is refused (503 Busy); an answer is never refused, so
- * the overshoot is at most one answer per worker. */
+ * the overshoot is the answers of the requests already admitted. */
 static atomic_size_t buffered;
 /* Set once the listening socket is found broken: /health then fails. */
 static _Atomic(const char *) listener_error;
