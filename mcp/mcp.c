@@ -176,7 +176,8 @@ int mcp_handle(const char *msg, size_t len, char **ret_answer,
 	       struct mcp_call **ret_call)
 {
 	json_error_t jerr;
-	json_t *m = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *m = json_loadb(msg, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+			     &jerr);
 	const char *why = NULL;
 	int r;
 
