@@ -74,11 +74,19 @@ int httpd_mcp_body(const char *body, size_t len, struct mcp_call **ret_call,
 		return 0;
 	if (r == MCP_NOTHING)
 		return 202; /* a notification or a response: Accepted */
-	if (r < 0)
+	if (r < 0) {
 		*ret_answer = NULL;
-	else if (strstr(*ret_answer, "\"error\":{\"code\":"))
-		snprintf(outcome, 32, "InvalidRequest");
-	return 200;
+		return 200;
+	}
+	if (!strstr(*ret_answer, "\"error\":{\"code\":"))
+		return 200;
+	snprintf(outcome, 32, "InvalidRequest");
+	/* A body that is no JSON-RPC request at all is a bad HTTP request;
+	 * an error about a request's content is its answer. */
+	return strstr(*ret_answer, "{\"code\":-32700,") ||
+			       strstr(*ret_answer, "{\"code\":-32600,")
+		       ? 400
+		       : 200;
 }
 
 /* A run that never started, as a response object: the tool result says

@@ -109,6 +109,37 @@ def run_case(check, fn):
     return check
 
 
+class Check:
+    """The problems one case found: expect() notes one when cond is false."""
+
+    def __init__(self):
+        self.problems = []
+
+    def expect(self, cond, problem):
+        if not cond:
+            self.problems.append(problem)
+        return bool(cond)
+
+
+def case_list():
+    """A list of (description, fn) and the decorator that fills it."""
+    cases = []
+
+    def case(description):
+        return lambda fn: cases.append((description, fn)) or fn
+
+    return cases, case
+
+
+def run_tap(cases):
+    """Runs every case on a fresh Check, prints TAP; the exit status."""
+    failed = 0
+    for n, (description, fn) in enumerate(cases, 1):
+        c = run_case(Check(), fn)
+        failed += not tap_result(n, description, c.problems)
+    return tap_plan(len(cases), failed)
+
+
 def binary_missing(path):
     """None if `path` is executable; else the exit status after printing
     the TAP for it: a skip (77), or a failure under PEXOS_MUST_WORK=1."""
