@@ -221,7 +221,11 @@ static json_t *reply(const char *response)
 
 	free(text);
 	json_decref(call.id);
-	return json_object_get(a, "result") ? a : NULL;
+	if (!json_object_get(a, "result")) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
 }
 
 static const char *str(const json_t *o, const char *key)
