@@ -26,7 +26,7 @@
 #include "httpd.h"
 #include "mcp.h"
 
-enum route { R_NONE, R_EXECUTE, R_HEALTH, R_METRICS, R_MCP };
+enum route { R_NONE, R_EXECUTE, R_HEALTH, R_METRICS, R_MCP, R_OPENAPI };
 /* Routes that run a script: a body, a queue slot, a run. */
 #define RUNS(route) ((route) == R_EXECUTE || (route) == R_MCP)
 enum state { S_HEADERS, S_BODY, S_RUNNING, S_ANSWERED };
@@ -51,6 +51,9 @@ struct conn {
 	char remote[64];
 	char agent[128];
 };
+
+/* openapi/: the OpenAPI document, embedded at build time. */
+extern const char pexos_openapi_json[];
 
 static struct MHD_Daemon *daemon_;
 static const struct config *cfg;
@@ -272,14 +275,21 @@ static enum MHD_Result on_headers(struct conn *s, struct MHD_Connection *c,
 		s->route = R_HEALTH;
 	else if (strcmp(url, "/metrics") == 0)
 		s->route = R_METRICS;
+	else if (strcmp(url, "/openapi.json") == 0)
+		s->route = R_OPENAPI;
 	else
 		return send_error(s, 404, "InvalidRequest",
 				  "no such endpoint: use POST /execute, POST "
-				  "/mcp, GET /health or GET /metrics");
+				  "/mcp, GET /health, GET /metrics or GET "
+				  "/openapi.json");
 	if (!RUNS(s->route)) {
 		if (!get)
 			return send_error(s, 405, "InvalidRequest",
 					  "this endpoint answers GET");
+		if (s->route == R_OPENAPI) /* the document, built in */
+			return send_text(s, 200, "application/json",
+					 pexos_openapi_json,
+					 strlen(pexos_openapi_json), true);
 		return s->route == R_HEALTH ? send_health(s) : send_metrics(s);
 	}
 	if (strcmp(method, "POST") != 0)

@@ -4,8 +4,9 @@
  * arguments against its inputSchema.
  *
  * Both schemas are JSON files beside this one (request.schema.json,
- * response.schema.json), embedded at build time: the tool's description
- * and the check of its arguments read the same text, so they cannot drift.
+ * response.schema.json), embedded at build time: the tool's description,
+ * the check of its arguments and the OpenAPI document (openapi/) read the
+ * same text, so they cannot drift.
  * The check knows the few JSON Schema keywords the request schema uses
  * (type, properties, required, additionalProperties, items, maxItems,
  * minimum, exclusiveMinimum); a keyword it does not know is ignored, and
@@ -27,9 +28,22 @@ static json_t *load(const char *text)
 	return json_loads(text, 0, NULL);
 }
 
-json_t *mcp_tool_new(void)
+/* The tool's inputSchema: the request object less what a tool result
+ * settles itself (SPEC §10): "figures" (a result always carries them as
+ * images) and "stats". */
+static json_t *input_schema(void)
 {
 	json_t *in = load(pexos_mcp_request_schema);
+	json_t *props = json_object_get(in, "properties");
+
+	json_object_del(props, "stats");
+	json_object_del(props, "figures");
+	return in;
+}
+
+json_t *mcp_tool_new(void)
+{
+	json_t *in = input_schema();
 	json_t *out = load(pexos_mcp_response_schema);
 
 	if (!in || !out) {
@@ -150,7 +164,7 @@ static int check(const json_t *schema, const json_t *v, const char *where,
 
 int mcp_check_arguments(const json_t *args, char *why, size_t why_len)
 {
-	json_t *schema = load(pexos_mcp_request_schema);
+	json_t *schema = input_schema();
 	int r;
 
 	if (!schema) {

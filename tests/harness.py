@@ -358,6 +358,19 @@ class Response:
                 f"headers {heads}; body {clip(self.body)}")
 
 
+def record(method, path, r):
+    """Appends a response to $PEXOS_RESPONSE_LOG (JSON Lines), when set:
+    the OpenAPI test checks every one against the document."""
+    log = os.environ.get("PEXOS_RESPONSE_LOG")
+    if not log:
+        return
+    line = json.dumps({"method": method, "path": path, "status": r.status,
+                       "content_type": r.headers.get("content-type", ""),
+                       "body": r.body.decode("utf-8", "replace")})
+    with open(log, "a") as f:
+        f.write(line + "\n")
+
+
 def request(port, method, path, body=None, headers=None, timeout=60):
     start = time.monotonic()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -365,8 +378,10 @@ def request(port, method, path, body=None, headers=None, timeout=60):
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         data = r.read()
-        return Response(r.status, r.reason, r.getheaders(), data,
+        resp = Response(r.status, r.reason, r.getheaders(), data,
                         time.monotonic() - start)
+        record(method, path, resp)
+        return resp
     finally:
         conn.close()
 

@@ -1583,6 +1583,8 @@ def main():
         print(f"usage: {sys.argv[0]} PEXOS_HTTPD REPO_ROOT", file=sys.stderr)
         return 2
     EXE, REPO_ROOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    if os.environ.get("PEXOS_RESPONSE_LOG"):  # this run's responses only
+        open(os.environ["PEXOS_RESPONSE_LOG"], "w").close()
     must_work = os.environ.get("PEXOS_MUST_WORK") == "1"
     if not os.access(EXE, os.X_OK):
         if must_work:

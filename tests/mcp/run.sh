@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Installs the pinned MCP client (npm ci, package-lock.json) into
-# tests/mcp/node_modules when it is not there yet, then runs test_sdk.mjs.
-#   run.sh core|outputs PEXOS_RUN PEXOS_HTTPD
+# Installs the pinned npm packages (npm ci, package-lock.json: the MCP
+# client, ajv, swagger-parser) into
+# tests/mcp/node_modules when it is not there yet, then runs a test in it.
+#   run.sh SCRIPT.mjs ARGS...    (test_sdk.mjs, test_openapi.mjs)
 # Without node or npm, or when the install fails: a skip, or a failure
 # under PEXOS_MUST_WORK=1.
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -27,4 +28,6 @@ if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.pexos-installed"; then
 	cp "$dir/package-lock.json" "$dir/node_modules/.pexos-installed"
 fi
 flock -u 9
-exec node "$dir/test_sdk.mjs" "$@"
+script=$1
+shift
+exec node "$dir/$script" "$@"

@@ -17,18 +17,9 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import Ajv from "ajv";
 import Ajv2020 from "ajv/dist/2020.js";
+import { done, ok } from "./tap.mjs";
 
 const [mode, pexosRun, pexosHttpd] = process.argv.slice(2);
-let n = 0;
-let failed = 0;
-function ok(cond, what, detail) {
-  n++;
-  if (!cond) failed++;
-  console.log(`${cond ? "ok" : "not ok"} ${n} - ${what}`);
-  if (!cond && detail !== undefined)
-    console.log(`# ${String(detail).split("\n").join("\n# ")}`);
-  return cond;
-}
 async function attempt(what, fn) {
   try {
     await fn();
@@ -313,5 +304,4 @@ for (const kind of ["stdio", "http"]) {
   await attempt(`${kind}: ${mode}`, () => (mode === "outputs" ? outputs(kind, daemon) : core(kind, daemon)));
 }
 if (daemon) daemon.kill("SIGTERM");
-console.log(`1..${n}`);
-process.exit(failed ? 1 : 0);
+done();
