@@ -102,6 +102,12 @@ int httpd_mcp_body(const char *body, size_t len, struct mcp_call **ret_call,
 char *httpd_mcp_reply(const struct mcp_call *call, struct job *j,
 		      bool queued, char outcome[32]);
 
+/* ---- framing.c: RFC 9112's framing rules, on the headers -------------- */
+
+/* 0, or the status to refuse the request with (400, 501; the connection is
+ * then closed) and *ret_why (static). */
+int framing_check(struct MHD_Connection *c, const char **ret_why);
+
 /* ---- server.c --------------------------------------------------------- */
 
 int server_start(const struct config *cfg, pexos_context *ctx,

@@ -18,7 +18,7 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 				 0.5,   1,    2.5,   5,    10,  30};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
-static const int codes[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503};
+static const int codes[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 501, 503};
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 
 /* The routes that run scripts, the "endpoint" label of requests. */

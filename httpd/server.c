@@ -40,6 +40,7 @@ struct conn {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	bool close; /* framing refused: close the connection after the answer */
 	bool over_budget;  /* its body did not fit in --buffer-max */
 	size_t held;       /* bytes of it counted in `buffered` */
 	struct job job;
@@ -126,6 +127,8 @@ static enum MHD_Result send_text(struct conn *s, int status, const char *type,
 	MHD_add_response_header(r, "Server-Timing", timing);
 	if (status == 503)
 		MHD_add_response_header(r, "Retry-After", "1");
+	if (s->close)
+		MHD_add_response_header(r, "Connection", "close");
 	if (status == 401)
 		MHD_add_response_header(r, "WWW-Authenticate",
 					"Bearer realm=\"pexos\"");
@@ -265,8 +268,13 @@ static enum MHD_Result on_headers(struct conn *s, struct MHD_Connection *c,
 				  const char *url, const char *method)
 {
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	const char *cl;
+	const char *cl, *bad;
+	int refuse = framing_check(c, &bad); /* before anything (framing.c) */
 
+	if (refuse) {
+		s->close = true;
+		return send_error(s, refuse, "InvalidRequest", bad);
+	}
 	if (strcmp(url, "/execute") == 0)
 		s->route = R_EXECUTE;
 	else if (strcmp(url, "/mcp") == 0)
