@@ -20,7 +20,12 @@ RUN_DEPS=(python3 python3-numpy python3-pandas python3-matplotlib netbase media-
 # in an Essential package: coreutils, bash, grep, sed, findutils, util-linux
 # for unshare/setpriv, diffutils, libc-bin, sysvinit-utils for pidof).
 TEST_DEPS=(clang libclang-rt-14-dev curl jq python3-yaml man-db procps mount
-	binutils mawk passwd libpython3.11-testsuite python3-pytest python3-hypothesis)
+	binutils mawk passwd libpython3.11-testsuite python3-pytest python3-hypothesis
+	nodejs)
+# tests/mcp installs its pinned npm packages with npm ci. Debian's npm only
+# where no npm came with nodejs (NodeSource's nodejs has its own, and
+# conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || TEST_DEPS+=(npm)
 
 install_missing() {
 	local missing=() p

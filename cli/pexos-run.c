@@ -13,6 +13,7 @@
 #include "files.h"
 #include "jsontext.h"
 #include "junit.h"
+#include "mcp_stdio.h"
 #include "pexos.h"
 
 enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_PEXOS = 3 };
@@ -28,6 +29,7 @@ struct cli {
 	bool result_only;
 	bool stats;
 	bool check;
+	bool mcp; /* --mcp: serve the Model Context Protocol on stdio */
 	const char *json_file;
 	const char *stdin_file;
 	const char *junit_file;
@@ -47,6 +49,7 @@ static void usage(FILE *f)
 	fputs("Usage: pexos-run [OPTIONS] SCRIPT.py|-\n"
 	      "       pexos-run [OPTIONS] SCRIPT.py SCRIPT.py...\n"
 	      "       pexos-run [OPTIONS] --json REQUEST.json|-\n"
+	      "       pexos-run [OPTIONS] --mcp\n"
 	      "       pexos-run --check\n"
 	      "\n"
 	      "Runs a Python script's main() in a fresh sandbox and prints the\n"
@@ -95,6 +98,9 @@ static void usage(FILE *f)
 	      "                        sandbox before it starts a cold one\n"
 	      "                        (default 2)\n"
 	      "      --check           show which isolation features work here\n"
+	      "      --mcp             serve the Model Context Protocol on\n"
+	      "                        stdin/stdout (tool run_python); runs\n"
+	      "                        -j calls at a time until EOF\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
 	      "\n"
@@ -452,6 +458,7 @@ enum {
 	OPT_FILE,
 	OPT_OUTPUT,
 	OPT_SAVE_TO,
+	OPT_MCP,
 };
 
 static int parse_jobs(const char *s, unsigned *ret_jobs)
@@ -494,6 +501,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"file", required_argument, NULL, OPT_FILE},
 		{"output", required_argument, NULL, OPT_OUTPUT},
 		{"save-to", required_argument, NULL, OPT_SAVE_TO},
+		{"mcp", no_argument, NULL, OPT_MCP},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -575,6 +583,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			}
 			c->files.save_to = optarg;
 			break;
+		case OPT_MCP:
+			c->mcp = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -610,6 +621,17 @@ static int check_batch(const struct cli *c, char **files, int nargs)
 
 static int check_operands(const struct cli *c, char **files, int nargs)
 {
+	if (c->mcp) {
+		/* the requests come from the client; only limits apply */
+		if (nargs == 0 && !c->json_file && !c->stdin_file &&
+		    !c->junit_file && !c->check && !c->result_only &&
+		    !c->stats)
+			return 0;
+		fprintf(stderr, "pexos-run: --mcp takes no scripts and no "
+				"-r, --json, --stdin, --stats, --junit or "
+				"--check\n");
+		return -1;
+	}
 	if (c->junit_file && (c->check || c->json_file)) {
 		fprintf(stderr, "pexos-run: --junit needs script files\n");
 		return -1;
@@ -690,7 +712,8 @@ static int set_concurrency(const struct cli *c, int nargs)
 	snprintf(v, sizeof(v), "%u", batch_jobs(c));
 	if (set_option(c->opts, "concurrency", v) < 0)
 		return -1;
-	snprintf(v, sizeof(v), "%d", nargs > 1 ? nargs : 1);
+	/* --mcp: a server, the number of runs is not known (0) */
+	snprintf(v, sizeof(v), "%d", c->mcp ? 0 : nargs > 1 ? nargs : 1);
 	return set_option(c->opts, "runs", v);
 }
 
@@ -757,7 +780,9 @@ int main(int argc, char **argv)
 	}
 	if (pexos_context_new(c.opts, &ctx, &err) < 0)
 		ctx = NULL;
-	if (nargs > 1)
+	if (c.mcp)
+		code = mcp_stdio_main(ctx, &err, batch_jobs(&c));
+	else if (nargs > 1)
 		code = run_batch(&c, ctx, &err, argv + optind, nargs, junit);
 	else if (!ctx)
 		code = context_failed(&c, &err, path, junit);

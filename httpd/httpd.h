@@ -56,8 +56,10 @@ unsigned queue_length(void);
 
 /* ---- metrics.c -------------------------------------------------------- */
 
-void metrics_request(const char *outcome, int status, double seconds,
-		     bool execute);
+/* One request over: `endpoint` "execute" or "mcp" (others only count by
+ * status); `counted`: its outcome counts (it ran, or was refused). */
+void metrics_request(const char *endpoint, const char *outcome, int status,
+		     double seconds, bool counted);
 /* Prometheus text exposition; new string (free). `pool` is borrowed. */
 char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
 		     unsigned busy,
@@ -79,6 +81,33 @@ uint64_t log_dropped(void);
 /* Writes what is waiting, until `deadline_ns` at most (a stderr nobody
  * reads is left behind). */
 void log_stop(uint64_t deadline_ns);
+
+/* ---- mcp.c: POST /mcp (the Model Context Protocol) --------------------- */
+
+struct MHD_Connection;
+struct mcp_call;
+
+/* The transport's own header checks, after server.c's: 0, or the HTTP
+ * status to refuse with and *ret_why (static). `token`: one is required. */
+int httpd_mcp_headers(struct MHD_Connection *c, bool token,
+		      const char **ret_why);
+/* The body as one JSON-RPC message: 0 with *ret_call (mcp_call_free) to
+ * run, or the HTTP status to answer with now: 200 with *ret_answer (new
+ * string; NULL when out of memory), 202 with nothing. `outcome` gets
+ * "InvalidRequest" for a protocol error. */
+int httpd_mcp_body(const char *body, size_t len, struct mcp_call **ret_call,
+		   char **ret_answer, char outcome[32]);
+/* The answer to `call` once its job is over (`queued` false: the queue
+ * refused it); takes j->response. `outcome` gets the run's, for metrics.
+ * New string, or NULL when out of memory. */
+char *httpd_mcp_reply(const struct mcp_call *call, struct job *j,
+		      bool queued, char outcome[32]);
+
+/* ---- framing.c: RFC 9112's framing rules, on the headers -------------- */
+
+/* 0, or the status to refuse the request with (400, 501; the connection is
+ * then closed) and *ret_why (static). */
+int framing_check(struct MHD_Connection *c, const char **ret_why);
 
 /* ---- server.c --------------------------------------------------------- */
 

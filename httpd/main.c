@@ -58,8 +58,8 @@ static const struct setting settings[] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: pexos-httpd [OPTIONS]\n\n"
-	      "Serves POST /execute, GET /health and GET /metrics over "
-	      "libpexos.\nEvery option can also be set by its environment "
+	      "Serves POST /execute, POST /mcp (the Model Context Protocol),\n"
+	      "GET /health and GET /metrics over libpexos.\nEvery option can also be set by its environment "
 	      "variable.\n\n",
 	      f);
 	for (size_t i = 0; i < N_SETTINGS; i++)

@@ -20,29 +20,38 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 
 /* 499: the client went away before its answer (a cancelled run, or a
  * connection closed early); nginx's code for it. */
-static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 499, 500, 503};
+static const int codes[] = {200, 202, 400, 401, 403, 404, 405, 408,
+			    413, 415, 422, 499, 500, 501, 503};
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 
+/* The routes that run scripts, the "endpoint" label of requests. */
+static const char *const endpoints[] = {"execute", "mcp"};
+#define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t by_outcome[N_OUTCOMES];
+static uint64_t by_outcome[N_ENDPOINTS][N_OUTCOMES];
 static uint64_t by_code[N_CODES + 1]; /* last: any other code */
 static uint64_t bucket_count[N_BUCKETS];
 static uint64_t duration_count;
 static double duration_sum;
 
-void metrics_request(const char *outcome, int status, double seconds,
-		     bool execute)
+void metrics_request(const char *endpoint, const char *outcome, int status,
+		     double seconds, bool counted)
 {
-	size_t c;
+	size_t c, e;
 
 	pthread_mutex_lock(&lock);
 	for (c = 0; c < N_CODES && codes[c] != status; c++)
 		;
 	by_code[c]++;
-	if (execute) {
+	for (e = 0; e < N_ENDPOINTS && strcmp(endpoints[e], endpoint); e++)
+		;
+	if (counted && e < N_ENDPOINTS)
 		for (size_t i = 0; i < N_OUTCOMES; i++)
 			if (strcmp(outcomes[i], outcome) == 0)
-				by_outcome[i]++;
+				by_outcome[e][i]++;
+	/* the histogram is POST /execute's alone */
+	if (counted && e == 0) {
 		for (size_t i = 0; i < N_BUCKETS; i++)
 			if (seconds <= buckets[i])
 				bucket_count[i]++;
@@ -107,14 +116,20 @@ char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
 	if (!f)
 		return NULL;
 	pthread_mutex_lock(&lock);
-	fputs("# HELP pexos_requests_total POST /execute requests answered, "
-	      "by outcome (\"ok\", the response type, or \"Cancelled\": "
-	      "the client went away and its run was ended).\n"
+	fputs("# HELP pexos_requests_total Requests answered, by endpoint "
+	      "(\"execute\": POST /execute; \"mcp\": POST /mcp, its tool "
+	      "calls and protocol errors) and outcome (\"ok\", the response "
+	      "type, or \"Cancelled\": the client went away and its run was "
+	      "ended).\n"
 	      "# TYPE pexos_requests_total counter\n",
 	      f);
-	for (size_t i = 0; i < N_OUTCOMES; i++)
-		fprintf(f, "pexos_requests_total{outcome=\"%s\"} %llu\n",
-			outcomes[i], (unsigned long long)by_outcome[i]);
+	for (size_t e = 0; e < N_ENDPOINTS; e++)
+		for (size_t i = 0; i < N_OUTCOMES; i++)
+			fprintf(f,
+				"pexos_requests_total{endpoint=\"%s\","
+				"outcome=\"%s\"} %llu\n",
+				endpoints[e], outcomes[i],
+				(unsigned long long)by_outcome[e][i]);
 	fputs("# HELP pexos_http_responses_total HTTP responses, by status "
 	      "code.\n# TYPE pexos_http_responses_total counter\n",
 	      f);

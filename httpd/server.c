@@ -24,8 +24,11 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "mcp.h"
 
-enum route { R_NONE, R_EXECUTE, R_HEALTH, R_METRICS };
+enum route { R_NONE, R_EXECUTE, R_HEALTH, R_METRICS, R_MCP, R_OPENAPI };
+/* Routes that run a script: a body, a queue slot, a run. */
+#define RUNS(route) ((route) == R_EXECUTE || (route) == R_MCP)
 enum state { S_HEADERS, S_BODY, S_RUNNING, S_ANSWERED };
 
 struct conn {
@@ -37,12 +40,14 @@ struct conn {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	bool close; /* framing refused: close the connection after the answer */
 	bool over_budget;  /* its body did not fit in --buffer-max */
 	size_t held;       /* bytes of it counted in `buffered` */
 	bool undelivered;  /* answered, but the connection ended before the
 			    * answer was all sent (a client that does not
 			    * read, timed out) */
 	struct job job;
+	struct mcp_call *mcp; /* R_MCP: the tools/call being run */
 	int status;
 	char outcome[32];
 	size_t response_size;
@@ -50,6 +55,9 @@ struct conn {
 	char remote[64];
 	char agent[128];
 };
+
+/* openapi/: the OpenAPI document, embedded at build time. */
+extern const char pexos_openapi_json[];
 
 static struct MHD_Daemon *daemon_;
 static const struct config *cfg;
@@ -110,7 +118,7 @@ static enum MHD_Result send_text(struct conn *s, int status, const char *type,
 	if (!copy || len > 1024)
 		hold(s, len, true);
 	MHD_add_response_header(r, "Content-Type", type);
-	if (s->route == R_EXECUTE && s->job.started_ns)
+	if (RUNS(s->route) && s->job.started_ns)
 		snprintf(timing, sizeof(timing),
 			 "queue;dur=%.3f, run;dur=%.3f, total;dur=%.3f",
 			 (double)(s->job.started_ns - s->job.queued_ns) / 1e6,
@@ -122,12 +130,14 @@ static enum MHD_Result send_text(struct conn *s, int status, const char *type,
 	MHD_add_response_header(r, "Server-Timing", timing);
 	if (status == 503)
 		MHD_add_response_header(r, "Retry-After", "1");
+	if (s->close)
+		MHD_add_response_header(r, "Connection", "close");
 	if (status == 401)
 		MHD_add_response_header(r, "WWW-Authenticate",
 					"Bearer realm=\"pexos\"");
 	if (status == 405)
 		MHD_add_response_header(r, "Allow",
-					s->route == R_EXECUTE ? "POST"
+					RUNS(s->route) ? "POST"
 							      : "GET, HEAD");
 	ret = MHD_queue_response(s->mhd, (unsigned)status, r);
 	MHD_destroy_response(r);
@@ -261,27 +271,43 @@ static enum MHD_Result on_headers(struct conn *s, struct MHD_Connection *c,
 				  const char *url, const char *method)
 {
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	const char *cl;
+	const char *cl, *bad;
+	int refuse = framing_check(c, &bad); /* before anything (framing.c) */
 
+	if (refuse) {
+		s->close = true;
+		return send_error(s, refuse, "InvalidRequest", bad);
+	}
 	if (strcmp(url, "/execute") == 0)
 		s->route = R_EXECUTE;
+	else if (strcmp(url, "/mcp") == 0)
+		s->route = R_MCP;
 	else if (strcmp(url, "/health") == 0)
 		s->route = R_HEALTH;
 	else if (strcmp(url, "/metrics") == 0)
 		s->route = R_METRICS;
+	else if (strcmp(url, "/openapi.json") == 0)
+		s->route = R_OPENAPI;
 	else
 		return send_error(s, 404, "InvalidRequest",
-				  "no such endpoint: use POST /execute, GET "
-				  "/health or GET /metrics");
-	if (s->route != R_EXECUTE) {
+				  "no such endpoint: use POST /execute, POST "
+				  "/mcp, GET /health, GET /metrics or GET "
+				  "/openapi.json");
+	if (!RUNS(s->route)) {
 		if (!get)
 			return send_error(s, 405, "InvalidRequest",
 					  "this endpoint answers GET");
+		if (s->route == R_OPENAPI) /* the document, built in */
+			return send_text(s, 200, "application/json",
+					 pexos_openapi_json,
+					 strlen(pexos_openapi_json), true);
 		return s->route == R_HEALTH ? send_health(s) : send_metrics(s);
 	}
 	if (strcmp(method, "POST") != 0)
 		return send_error(s, 405, "InvalidRequest",
-				  "/execute answers POST");
+				  s->route == R_MCP ? "/mcp answers POST only: "
+				  "pexos sends no messages unasked"
+				  : "/execute answers POST");
 	if (cfg->token && !token_ok(c))
 		return send_error(s, 401, "InvalidRequest",
 				  "a valid 'Authorization: Bearer TOKEN' "
@@ -290,6 +316,12 @@ static enum MHD_Result on_headers(struct conn *s, struct MHD_Connection *c,
 		return send_error(s, 415, "InvalidRequest",
 				  "the body must be sent with Content-Type: "
 				  "application/json");
+	if (s->route == R_MCP) { /* ---- MCP hook (mcp.c) ---- */
+		const char *why;
+		int st = httpd_mcp_headers(c, cfg->token != NULL, &why);
+		if (st)
+			return send_error(s, st, "InvalidRequest", why);
+	}
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > cfg->max_body)
 		return send_error(s, 413, "InvalidRequest",
@@ -345,6 +377,17 @@ static void run_done(struct job *j)
 	MHD_resume_connection(s->mhd);
 }
 
+/* ---- MCP hook (mcp.c): a tools/call's answer, a JSON-RPC result ---- */
+static enum MHD_Result send_mcp_reply(struct conn *s, bool queued)
+{
+	char *text = httpd_mcp_reply(s->mcp, &s->job, queued, s->outcome);
+
+	if (!text)
+		return MHD_NO;
+	return send_text(s, 200, "application/json", text, strlen(text),
+			 false);
+}
+
 static enum MHD_Result on_body_complete(struct conn *s)
 {
 	const union MHD_ConnectionInfo *fd =
@@ -359,10 +402,22 @@ static enum MHD_Result on_body_complete(struct conn *s)
 				  "the server holds as many request bodies as "
 				  "it may; retry later");
 	s->body_ns = mono_ns();
+	if (s->route == R_MCP) { /* ---- MCP hook (mcp.c) ---- */
+		char *text = NULL;
+		int st = httpd_mcp_body(s->body ? s->body : "", s->len,
+					&s->mcp, &text, s->outcome);
+		if (st == 202)
+			return send_text(s, 202, "application/json", "", 0, true);
+		if (st)
+			return text ? send_text(s, st, "application/json", text,
+						strlen(text), false)
+				    : MHD_NO;
+	}
 	/* The socket stays open while the connection is suspended: if the
 	 * client goes away, the library ends the run (queued or running). */
-	s->job = (struct job){.body = s->body ? s->body : "",
-			      .len = s->len,
+	s->job = (struct job){.body = s->mcp ? s->mcp->request
+				     : s->body ? s->body : "",
+			      .len = s->mcp ? s->mcp->len : s->len,
 			      .cancel_fd = fd ? fd->connect_fd : -1,
 			      .done = run_done,
 			      .arg = s};
@@ -372,6 +427,8 @@ static enum MHD_Result on_body_complete(struct conn *s)
 	if (!queue_push(&s->job)) {
 		MHD_resume_connection(s->mhd);
 		s->job.started_ns = 0;
+		if (s->mcp) /* a tool result saying Busy (mcp.c) */
+			return send_mcp_reply(s, false);
 		return send_error(s, 503, "Busy",
 				  "all sandboxes and the queue are full; "
 				  "retry later");
@@ -391,6 +448,8 @@ static enum MHD_Result on_run_finished(struct conn *s)
 		return send_error(s, 499, "Cancelled",
 				  "the client went away; its run was "
 				  "cancelled");
+	if (s->mcp)
+		return send_mcp_reply(s, true);
 	if (j->error == -ECANCELED)
 		return send_error(s, 503, "Busy",
 				  "pexos-httpd is shutting down; retry later");
@@ -554,7 +613,7 @@ static void log_request(const struct conn *s, double seconds)
 	json_escape(f, s->agent);
 	fprintf(f, "\",\"protocol\":\"HTTP/1.1\"},\"outcome\":\"%s\"",
 		s->outcome[0] ? s->outcome : "-");
-	if (s->route == R_EXECUTE && s->job.started_ns)
+	if (RUNS(s->route) && s->job.started_ns)
 		fprintf(f, ",\"queue_ms\":%.3f,\"run_ms\":%.3f",
 			(double)(s->job.started_ns - s->job.queued_ns) / 1e6,
 			(double)(s->job.finished_ns - s->job.started_ns) / 1e6);
@@ -586,11 +645,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	    strcmp(s->job.err.step, "cancel_fd") == 0)
 		snprintf(s->outcome, sizeof(s->outcome), "Cancelled");
 	log_request(s, seconds);
-	metrics_request(s->outcome, s->status,
+	metrics_request(s->route == R_MCP ? "mcp" : "execute", s->outcome,
+			s->status,
 			s->body_ns ? (double)(mono_ns() - s->body_ns) / 1e9
 				   : seconds,
-			s->route == R_EXECUTE && s->outcome[0]);
+			RUNS(s->route) && s->outcome[0]);
 	release(s);
+	mcp_call_free(s->mcp);
 	free(s->body);
 	free(s);
 	*con_cls = NULL;

@@ -110,6 +110,37 @@ def run_case(check, fn):
     return check
 
 
+class Check:
+    """The problems one case found: expect() notes one when cond is false."""
+
+    def __init__(self):
+        self.problems = []
+
+    def expect(self, cond, problem):
+        if not cond:
+            self.problems.append(problem)
+        return bool(cond)
+
+
+def case_list():
+    """A list of (description, fn) and the decorator that fills it."""
+    cases = []
+
+    def case(description):
+        return lambda fn: cases.append((description, fn)) or fn
+
+    return cases, case
+
+
+def run_tap(cases):
+    """Runs every case on a fresh Check, prints TAP; the exit status."""
+    failed = 0
+    for n, (description, fn) in enumerate(cases, 1):
+        c = run_case(Check(), fn)
+        failed += not tap_result(n, description, c.problems)
+    return tap_plan(len(cases), failed)
+
+
 def binary_missing(path):
     """None if `path` is executable; else the exit status after printing
     the TAP for it: a skip (77), or a failure under PEXOS_MUST_WORK=1."""
@@ -328,6 +359,19 @@ class Response:
                 f"headers {heads}; body {clip(self.body)}")
 
 
+def record(method, path, r):
+    """Appends a response to $PEXOS_RESPONSE_LOG (JSON Lines), when set:
+    the OpenAPI test checks every one against the document."""
+    log = os.environ.get("PEXOS_RESPONSE_LOG")
+    if not log:
+        return
+    line = json.dumps({"method": method, "path": path, "status": r.status,
+                       "content_type": r.headers.get("content-type", ""),
+                       "body": r.body.decode("utf-8", "replace")})
+    with open(log, "a") as f:
+        f.write(line + "\n")
+
+
 def request(port, method, path, body=None, headers=None, timeout=60):
     start = time.monotonic()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -335,8 +379,10 @@ def request(port, method, path, body=None, headers=None, timeout=60):
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         data = r.read()
-        return Response(r.status, r.reason, r.getheaders(), data,
+        resp = Response(r.status, r.reason, r.getheaders(), data,
                         time.monotonic() - start)
+        record(method, path, resp)
+        return resp
     finally:
         conn.close()
 

@@ -834,8 +834,9 @@ def _(c):
     if c.expect(slow is not None, f"the slow run: {box.get('error')}"):
         c.success(slow, "slow", "the slow run")
     after = metrics(d.port)
-    c.expect(delta(before, after, "pexos_requests_total", outcome="Busy") == 1,
-             "pexos_requests_total{outcome=\"Busy\"} did not move by 1")
+    c.expect(delta(before, after, "pexos_requests_total", endpoint="execute",
+                   outcome="Busy") == 1,
+             "pexos_requests_total{endpoint=\"execute\",outcome=\"Busy\"} did not move by 1")
     c.hello(d, "after the run, a new request")
 
 
@@ -1005,12 +1006,15 @@ def _(c):
                  "ScriptError")
     after = metrics(d.port)
     name = "pexos_requests_total"
-    c.expect(delta(before, after, name, outcome="ok") == 3,
-             f'{name}{{outcome="ok"}} moved by '
-             f'{delta(before, after, name, outcome="ok")}, want 3')
-    c.expect(delta(before, after, name, outcome="ScriptError") == 2,
-             f'{name}{{outcome="ScriptError"}} moved by '
-             f'{delta(before, after, name, outcome="ScriptError")}, want 2')
+    ex = {"endpoint": "execute"}
+    c.expect(delta(before, after, name, outcome="ok", **ex) == 3,
+             f'{name}{{endpoint="execute",outcome="ok"}} moved by '
+             f'{delta(before, after, name, outcome="ok", **ex)}, want 3')
+    c.expect(delta(before, after, name, outcome="ScriptError", **ex) == 2,
+             f'{name}{{endpoint="execute",outcome="ScriptError"}} moved by '
+             f'{delta(before, after, name, outcome="ScriptError", **ex)}, want 2')
+    c.expect(delta(before, after, name, outcome="ok", endpoint="mcp") == 0,
+             "an /execute request counted as an MCP one")
     hist = "pexos_execute_duration_seconds"
     moved = after.get((hist + "_count", ()), 0) - before.get((hist + "_count", ()), 0)
     c.expect(moved == 5, f"{hist}_count moved by {moved}, want 5")
@@ -1579,6 +1583,8 @@ def main():
         print(f"usage: {sys.argv[0]} PEXOS_HTTPD REPO_ROOT", file=sys.stderr)
         return 2
     EXE, REPO_ROOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    if os.environ.get("PEXOS_RESPONSE_LOG"):  # this run's responses only
+        open(os.environ["PEXOS_RESPONSE_LOG"], "w").close()
     must_work = os.environ.get("PEXOS_MUST_WORK") == "1"
     if not os.access(EXE, os.X_OK):
         if must_work:

@@ -33,7 +33,7 @@ import threading
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import tap_plan, tap_result  # noqa: E402
+from harness import Check, tap_plan, tap_result  # noqa: E402
 
 try:
     import yaml
@@ -48,16 +48,6 @@ ZYGOTE_MIB, SLOT_MIB = 70, 9  # pexos(7), THE WARM POOL
 
 class Skip(Exception):
     pass
-
-
-class Check:
-    def __init__(self):
-        self.problems = []
-
-    def expect(self, cond, problem):
-        if not cond:
-            self.problems.append(problem)
-        return bool(cond)
 
 
 # ------------------------------------------------------------------ helpers

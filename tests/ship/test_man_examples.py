@@ -45,6 +45,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness  # noqa: E402
 from harness import short, tap_plan, tap_result  # noqa: E402
 
 BUILD = SOURCE = SANITIZE = PEXOS_RUN = PEXOS_HTTPD = None
@@ -61,15 +62,7 @@ class Skip(Exception):
     pass
 
 
-class Check:
-    def __init__(self):
-        self.problems = []
-
-    def expect(self, cond, problem):
-        if not cond:
-            self.problems.append(problem)
-        return cond
-
+class Check(harness.Check):
     def skip(self, why):
         raise Skip(why)
 

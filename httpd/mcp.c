@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcp.c - POST /mcp: the Model Context Protocol's Streamable HTTP
+ * transport, answering every request with one application/json body.
+ *
+ * server.c treats /mcp as it treats /execute (token, Content-Type, body
+ * limit, memory budget, worker queue, metrics); the hooks here say what
+ * differs: the headers the transport adds, and the body as a JSON-RPC
+ * message (mcp/) whose tools/call becomes the run's request object.
+ * No session id is issued: every request stands alone, so none is
+ * required and a client's Mcp-Session-Id is ignored. Nothing is ever sent
+ * from the server unasked, so GET /mcp (a stream for that) is 405.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "httpd.h"
+#include "mcp.h"
+
+/* A browser page must not reach a local daemon through DNS rebinding: an
+ * Origin other than a loopback one is refused unless a token is required
+ * (a page cannot send the token without a CORS answer we never give). */
+static bool origin_ok(const char *origin, bool token)
+{
+	static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
+	const char *host;
+
+	if (!origin || token)
+		return true;
+	host = strstr(origin, "://");
+	if (!host)
+		return false;
+	host += 3;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		size_t n = strlen(local[i]);
+		if (strncasecmp(host, local[i], n) == 0 &&
+		    (host[n] == '\0' || host[n] == ':' || host[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+int httpd_mcp_headers(struct MHD_Connection *c, bool token,
+		      const char **ret_why)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    "MCP-Protocol-Version");
+
+	if (!origin_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						   "Origin"),
+		       token)) {
+		*ret_why = "requests to /mcp from a web page of another origin "
+			   "are refused";
+		return 403;
+	}
+	if (v && !mcp_version_ok(v)) {
+		*ret_why = "unsupported MCP-Protocol-Version: pexos speaks "
+			   MCP_PROTOCOL_VERSION;
+		return 400;
+	}
+	return 0;
+}
+
+int httpd_mcp_body(const char *body, size_t len, struct mcp_call **ret_call,
+		   char **ret_answer, char outcome[32])
+{
+	int r = mcp_handle(body, len, ret_answer, ret_call);
+
+	if (r == MCP_RUN)
+		return 0;
+	if (r == MCP_NOTHING)
+		return 202; /* a notification or a response: Accepted */
+	if (r < 0) {
+		*ret_answer = NULL;
+		return 200;
+	}
+	if (!strstr(*ret_answer, "\"error\":{\"code\":"))
+		return 200;
+	snprintf(outcome, 32, "InvalidRequest");
+	/* A body that is no JSON-RPC request at all is a bad HTTP request;
+	 * an error about a request's content is its answer. */
+	return strstr(*ret_answer, "{\"code\":-32700,") ||
+			       strstr(*ret_answer, "{\"code\":-32600,")
+		       ? 400
+		       : 200;
+}
+
+/* A run that never started, as a response object: the tool result says
+ * so (isError), the protocol exchange itself went well. */
+static char *busy_response(const char *why)
+{
+	char *text = NULL;
+
+	if (asprintf(&text, "{\"error\":\"%s\",\"type\":\"Busy\"}", why) < 0)
+		return NULL;
+	return text;
+}
+
+char *httpd_mcp_reply(const struct mcp_call *call, struct job *j,
+		      bool queued, char outcome[32])
+{
+	char *resp, *answer;
+	pexos_outcome oc = {0};
+
+	if (!queued)
+		resp = busy_response("all sandboxes and the queue are full; "
+				     "retry later");
+	else if (j->error == -ECANCELED)
+		resp = busy_response("pexos-httpd is shutting down; retry "
+				     "later");
+	else if (j->error < 0) {
+		resp = pexos_error_response(&j->err);
+		pexos_error_outcome(&j->err, &oc);
+	} else {
+		resp = j->response;
+		j->response = NULL;
+		oc = j->outcome;
+	}
+	snprintf(outcome, 32, "%s",
+		 !queued || j->error == -ECANCELED ? "Busy"
+		 : oc.type[0]			   ? oc.type
+						   : "ok");
+	answer = resp ? mcp_call_reply(call, resp) : NULL;
+	pexos_free(resp);
+	return answer;
+}

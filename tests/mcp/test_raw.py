@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The error paths of pexos's MCP server, with raw JSON-RPC bytes: on the
+stdio transport of pexos-run --mcp and on pexos-httpd's POST /mcp.
+
+    test_raw.py PEXOS_RUN PEXOS_HTTPD
+
+Prints TAP."""
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import Daemon, case_list, request, run_tap  # noqa: E402
+
+PEXOS_RUN, PEXOS_HTTPD = sys.argv[1:3]
+HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
+CASES, case = case_list()
+
+
+def rpc(id_, method, params=None):
+    m = {"jsonrpc": "2.0", "id": id_, "method": method}
+    if params is not None:
+        m["params"] = params
+    return json.dumps(m).encode()
+
+
+class Stdio:
+    """pexos-run --mcp, fed raw lines; every line it prints is kept."""
+
+    def __init__(self, *args):
+        self.p = subprocess.Popen([PEXOS_RUN, "--mcp", "-j", "2", "--pool", "0", *args],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.buf = b""
+        self.lines = []
+
+    def send(self, data):
+        self.p.stdin.write(data + b"\n")
+        self.p.stdin.flush()
+
+    def read(self, timeout=20):
+        """The next line, parsed; None on timeout or EOF."""
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.p.stdout], [], [], left)[0]:
+                return None
+            chunk = os.read(self.p.stdout.fileno(), 1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        self.lines.append(line)
+        return json.loads(line)
+
+    def close(self, timeout=30):
+        self.p.stdin.close()
+        rest = self.p.stdout.read()
+        self.lines += [x for x in (self.buf + rest).split(b"\n") if x]
+        try:
+            code = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            code = None
+        return code, self.p.stderr.read()
+
+
+def err_code(m):
+    return (m or {}).get("error", {}).get("code")
+
+
+@case("stdio: every malformed message gets the JSON-RPC error the protocol names, and the server goes on")
+def _(c):
+    s = Stdio()
+    table = [
+        (b"{not json", -32700, None, "not JSON"),
+        (b'{"jsonrpc":"2.0","id":1,"method":"ping","id":2}', -32700, None, "a duplicate key"),
+        (b'{"jsonrpc":"2.0","id":1,"method":"p\xffing"}', -32700, None, "invalid UTF-8"),
+        (b"[" + rpc(3, "ping") + b"]", -32600, None, "a batch"),
+        (b"42", -32600, None, "a number"),
+        (b'{"jsonrpc":"2.0","id":4}', -32600, 4, "no method"),
+        (b'{"jsonrpc":"1.0","id":5,"method":"ping"}', -32600, 5, "jsonrpc 1.0"),
+        (b'{"jsonrpc":"2.0","id":[6],"method":"ping"}', -32600, None, "an array as id"),
+        (rpc(7, "prompts/list"), -32601, 7, "an unknown method"),
+        (rpc(8, "tools/call", {"name": "bash", "arguments": {"script": HELLO}}), -32602, 8,
+         "an unknown tool"),
+        (rpc(9, "tools/call", {"name": "run_python", "arguments": {"script": HELLO, "x": 1}}),
+         -32602, 9, "an unknown argument"),
+        (rpc(10, "tools/call", {"name": "run_python", "arguments": "print(1)"}), -32602, 10,
+         "arguments as a string"),
+        (rpc(11, "tools/call", {"name": "run_python", "arguments": {"script": HELLO, "timeout": -1}}),
+         -32602, 11, "a negative timeout"),
+    ]
+    for data, code, id_, what in table:
+        s.send(data)
+        m = s.read()
+        c.expect(err_code(m) == code and m.get("id") == id_ and m.get("jsonrpc") == "2.0",
+                 f"{what}: want error {code} with id {id_}, got {m}")
+    s.send(rpc(12, "ping"))
+    c.expect((s.read() or {}).get("id") == 12, "no ping answer after the errors")
+    code, err = s.close()
+    c.expect(code == 0, f"exit {code} at EOF; stderr {err[-300:]!r}")
+
+
+@case("stdio: notifications, a client's responses and blank lines get no answer")
+def _(c):
+    s = Stdio()
+    s.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+    s.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}')
+    s.send(b'{"jsonrpc":"2.0","id":99,"result":{}}')
+    s.send(b"")
+    s.send(b"   ")
+    s.send(rpc("after", "ping"))
+    m = s.read()
+    c.expect(m and m.get("id") == "after" and m.get("result") == {},
+             f"the first answer is not the ping's: {m}")
+    code, _ = s.close()
+    c.expect(code == 0 and len(s.lines) == 1, f"exit {code}, lines {s.lines}")
+
+
+@case("stdio: a line over 64 MiB is read to its end, refused, and the next message is served")
+def _(c):
+    s = Stdio()
+    big = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + b"a" * (65 << 20) + b'"}}'
+    s.send(big)
+    m = s.read(timeout=60)
+    c.expect(err_code(m) == -32600 and m.get("id") is None and "64 MiB" in m["error"]["message"],
+             f"the huge line: {str(m)[:300]}")
+    s.send(rpc(2, "tools/call", {"name": "run_python", "arguments": {"script": HELLO}}))
+    m = s.read(timeout=60)
+    c.expect(m and m.get("id") == 2 and
+             m["result"]["structuredContent"]["result"] == {"message": "Hello, World!"},
+             f"hello after it: {str(m)[:300]}")
+    s.close()
+
+
+@case("stdio: at EOF the calls in flight are answered before exit 0; stdout has protocol lines only")
+def _(c):
+    s = Stdio()
+    slow = "import time\ndef main():\n    print('noise on stdout')\n    time.sleep(1)\n    return 'late'\n"
+    for i in range(3):
+        s.send(rpc(i, "tools/call", {"name": "run_python", "arguments": {"script": slow}}))
+    t0 = time.monotonic()
+    code, err = s.close(timeout=60)
+    answers = [json.loads(x) for x in s.lines]
+    c.expect(code == 0, f"exit {code}; stderr {err[-300:]!r}")
+    c.expect(sorted(a.get("id") for a in answers) == [0, 1, 2] and
+             all(a["result"]["structuredContent"]["result"] == "late" for a in answers),
+             f"answers {s.lines}")
+    c.expect(all(a.get("jsonrpc") == "2.0" for a in answers), "a line that is not JSON-RPC")
+    c.expect(time.monotonic() - t0 >= 1, "EOF did not wait for the runs")
+
+
+@case("stdio: --mcp refuses scripts and single-run options (exit 2)")
+def _(c):
+    for extra in (["a.py"], ["-r"], ["--json", "-"], ["--junit", "/dev/null"]):
+        p = subprocess.run([PEXOS_RUN, "--mcp", *extra], input=b"", capture_output=True, timeout=30)
+        c.expect(p.returncode == 2 and p.stdout == b"",
+                 f"--mcp {' '.join(extra)}: exit {p.returncode}, stdout {p.stdout[:100]!r}")
+
+
+def post(d, body, headers=None):
+    h = {"Content-Type": "application/json", "Authorization": "Bearer raw-token"}
+    h.update(headers or {})
+    return request(d.port, "POST", "/mcp", body=body, headers=h)
+
+
+@case("http: /mcp's error paths: the protocol's errors, and the daemon's own refusals")
+def _(c):
+    d = Daemon(PEXOS_HTTPD, "raw", args=["--workers", "1", "--pool", "0"],
+               env={"PEXOS_TOKEN": "raw-token"})
+    d.start()
+    try:
+        for body, status, code, what in [
+            (b"{not json", 400, -32700, "not JSON"),
+            (b"[" + rpc(1, "ping") + b"]", 400, -32600, "a batch"),
+            (b'{"jsonrpc":"2.0","id":1}', 400, -32600, "no method"),
+            (rpc(2, "resources/read"), 200, -32601, "an unknown method"),
+            (rpc(3, "tools/call", {"name": "run_python", "arguments": {}}), 200, -32602, "no script"),
+        ]:
+            r = post(d, body)
+            j = r.json() if r.body else {}
+            c.expect(r.status == status and err_code(j) == code and
+                     r.headers.get("content-type", "").startswith("application/json"),
+                     f"{what}: want {status} and {code}; {r.describe()}")
+        r = post(d, rpc(4, "ping"), {"Authorization": "Bearer wrong"})
+        c.expect(r.status == 401 and "www-authenticate" in r.headers, f"wrong token: {r.describe()}")
+        r = post(d, rpc(5, "ping"), {"Content-Type": "text/plain"})
+        c.expect(r.status == 415, f"text/plain: {r.describe()}")
+        r = request(d.port, "DELETE", "/mcp", headers={"Authorization": "Bearer raw-token"})
+        c.expect(r.status == 405 and r.headers.get("allow") == "POST", f"DELETE: {r.describe()}")
+        r = post(d, rpc(6, "ping"), {"MCP-Protocol-Version": "2024-01-01"})
+        c.expect(r.status == 400, f"an unknown MCP-Protocol-Version: {r.describe()}")
+        r = post(d, rpc(7, "ping"), {"MCP-Protocol-Version": "2025-06-18",
+                                     "Mcp-Session-Id": "made-up"})
+        c.expect(r.status == 200 and r.json().get("result") == {},
+                 f"ping with our version and a session id we never issued: {r.describe()}")
+        r = post(d, rpc(8, "tools/call", {"name": "run_python", "arguments": {"script": HELLO}}))
+        c.expect(r.status == 200 and r.json()["result"]["isError"] is False and
+                 "queue;dur=" in r.headers.get("server-timing", ""),
+                 f"a tool call: {r.describe()}")
+        m = request(d.port, "GET", "/metrics").body.decode()
+        c.expect('pexos_requests_total{endpoint="mcp",outcome="ok"} 1' in m,
+                 "the tool call is not counted under endpoint=\"mcp\"")
+        c.expect('pexos_requests_total{endpoint="execute",outcome="ok"} 0' in m,
+                 "an MCP call counted as /execute")
+        c.expect('pexos_requests_total{endpoint="mcp",outcome="InvalidRequest"}' in m,
+                 "protocol errors not counted")
+    finally:
+        d.stop()
+
+
+@case("http: without a token, a page of another origin is refused (DNS rebinding), a local one served")
+def _(c):
+    d = Daemon(PEXOS_HTTPD, "origin", args=["--workers", "1", "--pool", "0"])
+    d.start()
+    try:
+        h = {"Content-Type": "application/json"}
+        r = request(d.port, "POST", "/mcp", body=rpc(1, "ping"),
+                    headers={**h, "Origin": "http://attacker.example"})
+        c.expect(r.status == 403, f"a foreign Origin: {r.describe()}")
+        r = request(d.port, "POST", "/mcp", body=rpc(1, "ping"),
+                    headers={**h, "Origin": f"http://localhost:{d.port}"})
+        c.expect(r.status == 200, f"a local Origin: {r.describe()}")
+        r = request(d.port, "POST", "/mcp", body=rpc(1, "ping"), headers=h)
+        c.expect(r.status == 200, f"no Origin: {r.describe()}")
+    finally:
+        d.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tap(CASES))
