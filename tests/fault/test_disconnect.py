@@ -62,7 +62,7 @@ def read_until(s, marker, timeout=20):
 
 def cancelled_count(port):
     m = F.metrics(port)
-    return (m.get('pexos_requests_total{outcome="Cancelled"}', 0),
+    return (m.get('pexos_requests_total{endpoint="execute",outcome="Cancelled"}', 0),
             m.get('pexos_http_responses_total{code="499"}', 0))
 
 
@@ -97,7 +97,7 @@ def body(tap, exe):
               "the daemon logs it: POST /execute 499 Cancelled", F.clip(d.stderr()[-1500:]))
     m1 = cancelled_count(d.port)
     tap.check(m1 == (m0[0] + 1, m0[1] + 1),
-              "/metrics counts it: pexos_requests_total{outcome=\"Cancelled\"} "
+              "/metrics counts it: pexos_requests_total{endpoint=\"execute\",outcome=\"Cancelled\"} "
               "and pexos_http_responses_total{code=\"499\"} up by 1",
               f"before {m0}, after {m1}")
 
