@@ -19,6 +19,10 @@ enum cg_mode {
 /* The v1 controllers, by index. cpu and cpuacct are optional. */
 enum { CG1_MEMORY, CG1_PIDS, CG1_CPU, CG1_CPUACCT, CG1_N };
 
+/* v2: the leaf below pexos's own cgroup that the processes in it move to,
+ * so that the cgroup may give controllers to the runs. */
+#define CG_SUPERVISOR_LEAF "pexos-supervisor"
+
 /* Where this process puts its runs' cgroups: below its own cgroup, in a
  * "pexos" directory (the operator's limits on pexos still hold). */
 struct cg_root {
