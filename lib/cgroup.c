@@ -364,7 +364,7 @@ static int move_procs(const char *from, const char *to)
  * move to the leaf own/pexos-supervisor, then the controllers are enabled.
  * A process started there later (the next pexos-run of the same service)
  * finds itself in that leaf and uses its parent: see cg_prepare_v2. */
-static int enable_moving_out(const char *own)
+static int enable_moving_out(struct cg_root *root, const char *own)
 {
 	char leaf[PATH_MAX + 32];
 	int r = enable_controllers(own);
@@ -376,6 +376,7 @@ static int enable_moving_out(const char *own)
 		return -ENAMETOOLONG;
 	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	root->moved = true;
 	/* A process forked between the move and the write keeps own busy:
 	 * a few rounds. */
 	for (int i = 0; i < 5 && r == -EBUSY; i++) {
@@ -419,7 +420,10 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 		return fail_no_cgroup(err, ENAMETOOLONG, "path too long",
 				      own_rel);
 	strip_supervisor_leaf(own, point);
-	r = enable_moving_out(own);
+	snprintf(root->own, sizeof(root->own), "%s", own);
+	(void)read_file(own, "cgroup.subtree_control", root->own_control,
+			sizeof(root->own_control));
+	r = enable_moving_out(root, own);
 	if (r < 0)
 		return fail_no_cgroup(err, -r,
 				      "cannot enable the memory and pids "
@@ -441,6 +445,32 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 	root->swap = true; /* memory.swap.max is written when it exists */
 	root->mode = CG_V2;
 	return 0;
+}
+
+void cg_undo(const struct cg_root *root)
+{
+	static const char *const ctl[] = {"memory", "pids", "cpu"};
+	char leaf[PATH_MAX + 32];
+
+	for (int c = 0; c < CG1_N; c++)
+		if (root->created[c] && root->base[c][0] &&
+		    rmdir(root->base[c]) < 0 && errno != ENOENT)
+			return; /* another pexos process uses it */
+	if (root->mode != CG_V2 || !root->own[0])
+		return;
+	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+		char off[16];
+		if (has_word(root->own_control, ctl[i]))
+			continue;
+		snprintf(off, sizeof(off), "-%s", ctl[i]);
+		/* EBUSY: another child of own uses it; ENOENT: never on */
+		(void)write_file(root->own, "cgroup.subtree_control", off);
+	}
+	if (!root->moved || str_concat(leaf, sizeof(leaf), root->own,
+				       "/" CG_SUPERVISOR_LEAF, "") < 0)
+		return;
+	if (move_procs(leaf, root->own) == 0)
+		(void)rmdir(leaf);
 }
 
 int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
