@@ -307,7 +307,21 @@ static int prepare_v1(struct cg_root *root, const char *sysfs,
 	return 0;
 }
 
-/* Enables memory, pids and (if offered) cpu for the children of `dir`. */
+/* Whether the space-separated list `list` holds the word `word`. */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+		if ((p == list || p[-1] == ' ') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+/* Enables memory, pids and (if offered) cpu for the children of `dir`.
+ * -EBUSY: `dir` has processes of its own (v2's "no internal processes"
+ * rule; the root cgroup is exempt). */
 static int enable_controllers(const char *dir)
 {
 	char avail[512];
@@ -315,39 +329,73 @@ static int enable_controllers(const char *dir)
 
 	if (read_file(dir, "cgroup.controllers", avail, sizeof(avail)) < 0)
 		return -errno;
-	if (!strstr(avail, "memory") || !strstr(avail, "pids"))
+	if (!has_word(avail, "memory") || !has_word(avail, "pids"))
 		return -ENOTSUP;
 	r = write_file(dir, "cgroup.subtree_control", "+memory +pids");
-	if (r == 0 && strstr(avail, "cpu"))
+	if (r == 0 && has_word(avail, "cpu"))
 		(void)write_file(dir, "cgroup.subtree_control", "+cpu");
 	return r;
 }
 
-/* cgroup v2's "no internal processes" rule: a cgroup with processes cannot
- * give controllers to children. Inside a container the processes sit in
- * the container's root cgroup, so they move to a leaf first. */
-static int move_out_of(const char *own, pexos_error *err)
+/* Moves every process listed in from/cgroup.procs to `to`. Those that
+ * exit meanwhile are no error. */
+static int move_procs(const char *from, const char *to)
 {
-	char leaf[PATH_MAX + 32], buf[16384], *p, *end;
+	char buf[16384], *p, *end;
 
-	if (str_concat(leaf, sizeof(leaf), own, "/pexos-supervisor", "") < 0)
-		return fail_no_cgroup(err, ENAMETOOLONG, "path too long", own);
-	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
-		return fail_no_cgroup(err, errno, "cannot create the cgroup",
-				      leaf);
-	if (read_file(own, "cgroup.procs", buf, sizeof(buf)) < 0)
-		return fail_no_cgroup(err, errno, "cannot read", own);
+	if (read_file(from, "cgroup.procs", buf, sizeof(buf)) < 0)
+		return -errno;
 	for (p = buf; *p; p = end) {
 		long pid = strtol(p, &end, 10);
 		char num[32];
 		if (end == p)
 			break;
 		snprintf(num, sizeof(num), "%ld", pid);
-		(void)write_file(leaf, "cgroup.procs", num);
+		(void)write_file(to, "cgroup.procs", num);
 		while (*end == '\n')
 			end++;
 	}
 	return 0;
+}
+
+/* cgroup v2's "no internal processes" rule: a cgroup with processes cannot
+ * give controllers to children. pexos's own cgroup (a service's, a
+ * container's root) holds pexos and often other processes: all of them
+ * move to the leaf own/pexos-supervisor, then the controllers are enabled.
+ * A process started there later (the next pexos-run of the same service)
+ * finds itself in that leaf and uses its parent: see cg_prepare_v2. */
+static int enable_moving_out(struct cg_root *root, const char *own)
+{
+	char leaf[PATH_MAX + 32];
+	int r = enable_controllers(own);
+
+	if (r != -EBUSY)
+		return r;
+	if (str_concat(leaf, sizeof(leaf), own, "/" CG_SUPERVISOR_LEAF, "") <
+	    0)
+		return -ENAMETOOLONG;
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	root->moved = true;
+	/* A process forked between the move and the write keeps own busy:
+	 * a few rounds. */
+	for (int i = 0; i < 5 && r == -EBUSY; i++) {
+		r = move_procs(own, leaf);
+		if (r == 0)
+			r = enable_controllers(own);
+	}
+	return r;
+}
+
+/* The leaf an earlier pexos process moved its cgroup's processes to
+ * stands for that cgroup: its parent has the controllers and the runs. */
+static void strip_supervisor_leaf(char *own, const char *point)
+{
+	static const char leaf[] = "/" CG_SUPERVISOR_LEAF;
+	size_t n = strlen(own), l = sizeof(leaf) - 1;
+
+	if (n >= strlen(point) + l && strcmp(own + n - l, leaf) == 0)
+		own[n - l] = '\0';
 }
 
 int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
@@ -371,13 +419,11 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 	if (r < 0)
 		return fail_no_cgroup(err, ENAMETOOLONG, "path too long",
 				      own_rel);
-	r = enable_controllers(own);
-	if (r == -EBUSY) {
-		r = move_out_of(own, err);
-		if (r < 0)
-			return r;
-		r = enable_controllers(own);
-	}
+	strip_supervisor_leaf(own, point);
+	snprintf(root->own, sizeof(root->own), "%s", own);
+	(void)read_file(own, "cgroup.subtree_control", root->own_control,
+			sizeof(root->own_control));
+	r = enable_moving_out(root, own);
 	if (r < 0)
 		return fail_no_cgroup(err, -r,
 				      "cannot enable the memory and pids "
@@ -399,6 +445,32 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 	root->swap = true; /* memory.swap.max is written when it exists */
 	root->mode = CG_V2;
 	return 0;
+}
+
+void cg_undo(const struct cg_root *root)
+{
+	static const char *const ctl[] = {"memory", "pids", "cpu"};
+	char leaf[PATH_MAX + 32];
+
+	for (int c = 0; c < CG1_N; c++)
+		if (root->created[c] && root->base[c][0] &&
+		    rmdir(root->base[c]) < 0 && errno != ENOENT)
+			return; /* another pexos process uses it */
+	if (root->mode != CG_V2 || !root->own[0])
+		return;
+	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+		char off[16];
+		if (has_word(root->own_control, ctl[i]))
+			continue;
+		snprintf(off, sizeof(off), "-%s", ctl[i]);
+		/* EBUSY: another child of own uses it; ENOENT: never on */
+		(void)write_file(root->own, "cgroup.subtree_control", off);
+	}
+	if (!root->moved || str_concat(leaf, sizeof(leaf), root->own,
+				       "/" CG_SUPERVISOR_LEAF, "") < 0)
+		return;
+	if (move_procs(leaf, root->own) == 0)
+		(void)rmdir(leaf);
 }
 
 int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,

@@ -19,6 +19,10 @@ enum cg_mode {
 /* The v1 controllers, by index. cpu and cpuacct are optional. */
 enum { CG1_MEMORY, CG1_PIDS, CG1_CPU, CG1_CPUACCT, CG1_N };
 
+/* v2: the leaf below pexos's own cgroup that the processes in it move to,
+ * so that the cgroup may give controllers to the runs. */
+#define CG_SUPERVISOR_LEAF "pexos-supervisor"
+
 /* Where this process puts its runs' cgroups: below its own cgroup, in a
  * "pexos" directory (the operator's limits on pexos still hold). */
 struct cg_root {
@@ -26,6 +30,12 @@ struct cg_root {
 	char base[CG1_N][PATH_MAX]; /* v2 uses base[0] only; "" = absent */
 	bool swap;                  /* swap accounting files exist */
 	bool created[CG1_N]; /* this cg_prepare made base[i] (it was absent) */
+	/* v2, what cg_undo needs: the cgroup whose controllers were enabled,
+	 * its cgroup.subtree_control before, and whether its processes were
+	 * moved to its CG_SUPERVISOR_LEAF. */
+	char own[PATH_MAX];
+	char own_control[128];
+	bool moved;
 };
 
 /* One run's cgroup (v1: one directory per controller). */
@@ -54,6 +64,12 @@ int cg_prepare_self(struct cg_root *root, const char *mode, pexos_error *err);
  * it on a fake tree). */
 int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 		  const char *mountinfo, pexos_error *err);
+
+/* Puts back what cg_prepare changed, for a process that only looked
+ * (--check): removes the base cgroups it made, and on v2 turns off the
+ * controllers it turned on and moves the processes it moved back. Does
+ * nothing where another pexos process still has runs. */
+void cg_undo(const struct cg_root *root);
 
 /* A short name of the mode, for stats and --check: "cgroup-v2", ... */
 const char *cg_mode_name(enum cg_mode mode);

@@ -212,17 +212,6 @@ static int check_cgroups(const pexos_options *opts, json_t *list,
 	return add_feature(list, "cgroups", ok, true, detail);
 }
 
-/* A check leaves the host as it found it: the base cgroups it made (the
- * test run's own cgroups are gone with the run) are removed again. One
- * another pexos process made meanwhile and still uses is not empty, and
- * rmdir leaves it alone. */
-static void undo_cgroups(const struct cg_root *root)
-{
-	for (int c = 0; c < CG1_N; c++)
-		if (root->created[c] && root->base[c][0])
-			(void)rmdir(root->base[c]);
-}
-
 /* The whole chain, end to end: one real run of a script that imports the
  * usual modules. */
 static int check_sandbox(const pexos_options *opts, json_t *list)
@@ -273,7 +262,8 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 	r = check_cgroups(opts, list, &root, &mode);
 	if (r == 0)
 		r = check_sandbox(opts, list);
-	undo_cgroups(&root);
+	/* A check leaves the host as it found it (cg_undo). */
+	cg_undo(&root);
 	if (r < 0)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");
 	json_array_foreach(list, i, f)

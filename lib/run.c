@@ -212,7 +212,11 @@ static int judge(const struct pexos_context *ctx, const struct run_plan *plan,
 			if (r < 0)
 				return r;
 		}
-		if (!sr->timed_out && !sr->cpu_over && !sr->have_status)
+		/* On cgroup v2 an OOM kill takes the whole run's cgroup
+		 * (memory.oom.group), the sandbox's init with the script:
+		 * no status then, but the kernel counted the kill. */
+		if (!sr->timed_out && !sr->cpu_over && !sr->oom &&
+		    !sr->have_status)
 			return pexos_fail(err, EPROTO, "judge",
 					  "the sandbox's init ended without "
 					  "reporting the script's status");

@@ -3,16 +3,21 @@
 
 usage: /usr/bin/python3 tests/integration/test_check.py PEXOS_RUN
 
-The check runs in a fresh cgroup of its own (one directory per cgroup v1
-controller pexos uses, below this process's cgroup), next to a bystander
-process. The directories below that cgroup and the processes in each are
-listed before and after: the check must add no directory, and must move
-no process, neither the bystander nor anything else. The check must also
-really have used that cgroup (its "cgroups" line names it), or this test
-would measure nothing.
+The check runs in a fresh cgroup of its own (v1: one directory per
+controller pexos uses, below this process's cgroup; v2: one directory at
+the root of the cgroup2 mount, which may give controllers to it), next to
+a bystander process. The directories below that cgroup, the processes in
+each and (v2) the controllers each gives its children are listed before
+and after: the check must add no directory, must move no process, neither
+the bystander nor anything else, and must turn no controller on. On v2 it
+has to move both processes out of the way and turn controllers on to do
+its test run (the "no internal processes" rule), so this is what it must
+undo. The check must also really have used that cgroup (its "cgroups"
+line names it), or this test would measure nothing.
 
-Exit: 0 all passed, 1 something failed, 77 skipped (no cgroup v1 memory
-hierarchy: cgroup v2 hosts are not covered yet) unless PEXOS_MUST_WORK=1.
+Exit: 0 all passed, 1 something failed, 77 skipped (neither a cgroup v1
+memory hierarchy nor a cgroup2 mount with memory and pids) unless
+PEXOS_MUST_WORK=1.
 """
 import ctypes
 import os
@@ -39,7 +44,8 @@ def ok(cond, text, diag=""):
 
 
 def snapshot(tops):
-    """Every directory below `tops` with the processes in it."""
+    """Every directory below `tops` with the processes in it (and on v2
+    the controllers it gives its children)."""
     seen = {}
     for top in sorted(set(tops)):
         for d, _, _ in os.walk(top):
@@ -47,8 +53,25 @@ def snapshot(tops):
                 procs = sorted(open(f"{d}/cgroup.procs").read().split())
             except OSError:
                 procs = ["?"]
+            try:
+                procs += ["subtree: " + open(f"{d}/cgroup.subtree_control").read().strip()]
+            except OSError:
+                pass
             seen[d] = procs
     return seen
+
+
+def cgroup_v2_top():
+    """{"unified": a fresh cgroup at the root of the cgroup2 mount} when that
+    root can give it memory and pids, else {}."""
+    root = "/sys/fs/cgroup"
+    try:
+        avail = open(f"{root}/cgroup.controllers").read().split()
+        with open(f"{root}/cgroup.subtree_control", "w") as f:
+            f.write("+memory +pids")
+    except OSError:
+        return {}
+    return {"unified": root} if {"memory", "pids"} <= set(avail) else {}
 
 
 def join(pid, tops):
@@ -86,9 +109,10 @@ def check_without_seccomp(pexos_run):
 
 def main():
     pexos_run = sys.argv[1]
-    dirs = cgroup_v1_dirs(CONTROLLERS)
-    if "memory" not in dirs:
-        print("1..0 # SKIP no cgroup v1 memory hierarchy")
+    dirs = cgroup_v1_dirs(CONTROLLERS) or cgroup_v2_top()
+    if "memory" not in dirs and "unified" not in dirs:
+        print("1..0 # SKIP neither a cgroup v1 memory hierarchy nor a cgroup2 "
+              "root with memory and pids")
         return 1 if os.environ.get("PEXOS_MUST_WORK") == "1" else 77
     tops = [f"{d}/pexos-checktest-{os.getpid()}" for d in dirs.values()]
     for t in set(tops):
@@ -117,7 +141,8 @@ def main():
            moved)
         own = open(f"/proc/{bystander.pid}/cgroup").read()
         ok(all(f"pexos-checktest-{os.getpid()}" in l for l in own.splitlines()
-               if l.split(":")[1] in dirs),
+               if l.split(":")[1] in dirs
+               or (l.startswith("0::") and "unified" in dirs)),
            "the bystander is still in the test's cgroup", own)
     finally:
         bystander.send_signal(signal.SIGKILL)

@@ -305,7 +305,12 @@ def run_cgroup_of(pid):
     if not OWN_CGROUPS:
         for line in (proc_read(os.getpid(), "cgroup") or b"").decode().splitlines():
             hid, _, path = line.split(":", 2)
-            OWN_CGROUPS[hid] = path.rstrip("/")
+            # cgroup v2: pexos-run may have moved this harness into the
+            # leaf pexos-supervisor of its cgroup; runs go below that cgroup.
+            path = path.rstrip("/")
+            if hid == "0" and path.endswith("/pexos-supervisor"):
+                path = path[:-len("/pexos-supervisor")]
+            OWN_CGROUPS[hid] = path
     owner = None
     for line in (proc_read(pid, "cgroup") or b"").decode("utf-8", "replace").splitlines():
         hid, _, path = line.split(":", 2)

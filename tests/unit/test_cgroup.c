@@ -124,6 +124,18 @@ int main(void)
 		put(rel, "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
 		tap_ok(cg_run_oom(&root, &run), "v2: oom_kill 1 is a MemoryLimit");
 	}
+	/* A later process of the same service finds itself in the leaf an
+	 * earlier pexos moved the service's processes to: its runs go below
+	 * the service's cgroup, not one level deeper each time. */
+	dir("kubepods/pod1/" CG_SUPERVISOR_LEAF);
+	r = cg_prepare_v2(&root, tree,
+			  "0::/kubepods/pod1/" CG_SUPERVISOR_LEAF "\n",
+			  mountinfo, &err);
+	tap_ok(r == 0 && strstr(root.base[0], CG_SUPERVISOR_LEAF) == NULL &&
+		       strstr(root.base[0], "/kubepods/pod1/pexos") != NULL,
+	       "v2: from the supervisor leaf, runs go below its parent: %s "
+	       "(%s)",
+	       root.base[0], err.message);
 	/* Fail closed: no controllers to give. */
 	/* A container's runtime mounted only the pod's cgroup: the paths are
 	 * resolved through the mount's root. */
