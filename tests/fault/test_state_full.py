@@ -26,11 +26,21 @@ import faultlib as F  # noqa: E402
 FULL = ("/var/cache/pexos", "/tmp", "/dev/shm", "/run")
 # Mount a small tmpfs over each directory (made if absent) and fill it:
 # bytes with one file, inodes with empty ones, until ENOSPC.
+# The build tree ($PEXOS_FAULT_TREE: the daemon and its library) may lie
+# under one of them (a clone in /tmp): it is bound on /mnt first, in this
+# namespace only, and bound back at its path inside the new tmpfs before
+# that is filled.
 FILL = r"""
 set -e
+tree=$PEXOS_FAULT_TREE
+mount --bind "$tree" /mnt
 for d in %s; do
     mkdir -p "$d"
     mount -t tmpfs -o size=256k,nr_inodes=32,mode=0755 pexos-fault-full "$d"
+    case "$tree/" in "$d"/*)
+        mkdir -p "$tree"
+        mount --bind /mnt "$tree" ;;
+    esac
     dd if=/dev/zero of="$d/fill" bs=4k 2>/dev/null || true
     i=0; while touch "$d/inode$i" 2>/dev/null; do i=$((i+1)); done
 done
@@ -54,7 +64,9 @@ def body(tap, exe):
     host_mounts = F.mounts()
     host_cache = sorted(os.listdir("/var/cache/pexos")) \
         if os.path.isdir("/var/cache/pexos") else None
+    tree = os.path.dirname(os.path.dirname(os.path.abspath(exe)))
     d = F.start(exe, "state-full", "--workers", "2",
+                env={"PEXOS_FAULT_TREE": tree},
                 wrapper=["unshare", "-m", "--propagation", "private",
                          "sh", "-c", FILL])
     tap.check(True, "the daemon starts with its state directories full")
