@@ -39,9 +39,15 @@ install_missing() {
 		exit 2
 	fi
 	echo "pexos.sh: installing ${missing[*]}" >&2
+	# One installer at a time: .ci/run prepares the VM meanwhile, and
+	# tests/vm/run installs what it needs under the same lock.
+	local lock
+	exec {lock}>/run/pexos-apt.lock
+	flock "$lock"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
+	exec {lock}>&-
 }
 
 quiet() { # run a command; show its output only if it fails
