@@ -14,49 +14,20 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "mcp.h"
 
-/* ---- base64 (RFC 4648), to tell a text file from a binary one ---------- */
-
-static int b64_value(unsigned char c)
+/* The library's decoder (lib/base64.c), strict as the library writes it;
+ * NULL when `in` is not such base64 or out of memory. */
+static unsigned char *decode(const char *in, size_t *ret_len)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+	size_t n = strlen(in);
+	unsigned char *out = malloc(n / 4 * 3 + 1);
 
-/* Decodes `in`; NULL when it is not base64 or out of memory. */
-static unsigned char *b64_decode(const char *in, size_t *ret_len)
-{
-	size_t n = strlen(in), o = 0;
-	unsigned char *out = malloc(n / 4 * 3 + 3);
-	uint32_t acc = 0;
-	int bits = 0;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n && in[i] != '='; i++) {
-		int v = b64_value((unsigned char)in[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
+	if (out && !b64_decode(in, n, out, ret_len)) {
+		free(out);
+		out = NULL;
 	}
-	*ret_len = o;
 	return out;
 }
 
@@ -199,7 +170,7 @@ static json_t *resource_block(const json_t *file)
 
 	if (!path || !b64)
 		return json_object(); /* omitted: said in the text block */
-	bytes = b64_decode(b64, &n);
+	bytes = decode(b64, &n);
 	text = bytes && is_text(bytes, n);
 	uri = file_uri(path);
 	if (!uri) {
