@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (Daemon, DaemonFailed, binary_missing, clip, in_thread,  # noqa: E402,F401
                      remove_cgroup_tree, request)
+from soak import daemon as soakd  # noqa: E402
 
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
 HELLO_RESULT = {"message": "Hello, World!"}
@@ -300,45 +301,19 @@ def rss_kb(pid):
 
 
 def own_cgroups(pid):
-    """{controller: directory} of the v1 cgroups `pid` is in, for the
-    controllers pexos uses (memory, pids, cpu, cpuacct)."""
-    want = ("memory", "pids", "cpu", "cpuacct")
-    own = {}
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            for c in ctrls.split(","):
-                own[c] = path
-    dirs = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, right = line.split(" - ", 1)
-            fields = left.split()
-            fstype, _, supers = right.split()[:3]
-            if fstype != "cgroup":
-                continue
-            for c in supers.split(","):
-                if c in want and c in own and c not in dirs:
-                    rel = own[c][len(fields[3].rstrip("/")):]
-                    dirs[c] = os.path.realpath(fields[4] + rel)
-    return dirs
+    """{controller: directory} of the cgroups `pid` is in, below which
+    pexos keeps its own (<directory>/pexos): the soak's reading of them,
+    v1 (memory, pids, cpu, cpuacct) or v2 ("unified")."""
+    return {c: os.path.dirname(b) for c, b in soakd.cgroup_bases(pid).items()}
 
 
 def pexos_cgroups(dpid, dirs=None):
     """Sorted list of pexos's cgroups of daemon `dpid`: the run-DPID-N and
     zygote-DPID-N directories below <own cgroup>/pexos, per controller."""
-    dirs = dirs or own_cgroups(dpid)
-    out = []
-    for c, d in sorted(dirs.items()):
-        base = os.path.join(d, "pexos")
-        try:
-            names = os.listdir(base)
-        except OSError:
-            continue
-        for n in names:
-            if re.match(rf"(run|zygote)-{dpid}-\d+$", n):
-                out.append(f"{c}:{n}")
-    return sorted(out)
+    bases = {c: os.path.join(d, "pexos")
+             for c, d in (dirs or own_cgroups(dpid)).items()}
+    mine, _ = soakd.cgroup_dirs(dpid, bases)
+    return sorted(f"{c}:{n}" for c, names in mine.items() for n in names)
 
 
 def mounts(pid="self"):
