@@ -97,6 +97,9 @@ static void usage(FILE *f)
 	      "      --pool-wait SECONDS  how long a run waits for a warm\n"
 	      "                        sandbox before it starts a cold one\n"
 	      "                        (default 2)\n"
+	      "      --uid-base ID     the ids runs map to: ID and ID+1 (default\n"
+	      "                        2000000000, or where that is not mapped\n"
+	      "                        a pair chosen from the mapped ids)\n"
 	      "      --check           show which isolation features work here\n"
 	      "      --mcp             serve the Model Context Protocol on\n"
 	      "                        stdin/stdout (tool run_python); runs\n"
@@ -455,6 +458,7 @@ enum {
 	OPT_POOL,
 	OPT_PRELOAD,
 	OPT_POOL_WAIT,
+	OPT_UID_BASE,
 	OPT_FILE,
 	OPT_OUTPUT,
 	OPT_SAVE_TO,
@@ -498,6 +502,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"preload", required_argument, NULL, OPT_PRELOAD},
 		{"pool-wait", required_argument, NULL, OPT_POOL_WAIT},
+		{"uid-base", required_argument, NULL, OPT_UID_BASE},
 		{"file", required_argument, NULL, OPT_FILE},
 		{"output", required_argument, NULL, OPT_OUTPUT},
 		{"save-to", required_argument, NULL, OPT_SAVE_TO},
@@ -563,6 +568,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_POOL_WAIT:
 			if (set_option(c->opts, "pool_wait", optarg) < 0)
+				return -1;
+			break;
+		case OPT_UID_BASE:
+			if (set_option(c->opts, "uid_base", optarg) < 0)
 				return -1;
 			break;
 		case OPT_FILE:

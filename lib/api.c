@@ -81,7 +81,7 @@ pexos_options *pexos_options_new(void)
 	o->out_file_max = 8 * MIB;
 	o->figures = 20;
 	o->figure_max = 4 * MIB;
-	o->uid_base = 2000000000;
+	o->uid_base = NS_DEFAULT_BASE; /* where mapped: ns_choose_ids */
 	snprintf(o->limits, sizeof(o->limits), "auto");
 	o->pool = 0;
 	o->concurrency = online_cpus();
@@ -227,6 +227,8 @@ static int set_number(pexos_options *o, size_t i, const char *value,
 		o->cpu_ms = v < CPU_MIN_MS ? CPU_MIN_MS : v;
 	else if (strcmp(name, "pool") == 0)
 		o->pool_auto = false;
+	else if (strcmp(name, "uid_base") == 0)
+		o->uid_base_set = true; /* then it must be mapped */
 	return 0;
 }
 
@@ -344,6 +346,7 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		      pexos_error *err)
 {
 	pexos_context *ctx;
+	struct ns_ids ids;
 	int r;
 
 	if (!opts || !ret_ctx)
@@ -359,6 +362,14 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 		return pexos_fail(err, ENOMEM, "context", "out of memory");
 	ctx->opts = *opts;
 	ctx->init_fd = -1;
+	/* The ids runs map to, fitted to this user namespace, before
+	 * anything uses them (the map lines, the font list's build). */
+	r = ns_choose_ids(opts, &ids, err);
+	if (r < 0) {
+		free(ctx);
+		return r;
+	}
+	ctx->opts.uid_base = ids.base;
 	ns_prepare(ctx);
 	build_command(ctx);
 	r = cg_prepare_self(&ctx->cg, ctx->opts.limits, err);

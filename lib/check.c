@@ -87,6 +87,62 @@ static int check_namespaces(json_t *list)
 	return 0;
 }
 
+/* The ids runs map to (ns_choose_ids), and why those: a feature, and
+ * *ret_ids for the report, NULL when none fit. */
+static int check_ids(const pexos_options *opts, json_t *list,
+		     json_t **ret_ids)
+{
+	static const char *const how[] = {
+		[NS_IDS_DEFAULT] = "default",
+		[NS_IDS_SET] = "uid_base",
+		[NS_IDS_CHOSEN] = "chosen",
+	};
+	static const char *const why[] = {
+		[NS_IDS_DEFAULT] = "the default",
+		[NS_IDS_SET] = "set by uid_base",
+		[NS_IDS_CHOSEN] = "chosen: the default is not mapped here",
+	};
+	struct ns_ids ids;
+	pexos_error err = {0};
+	char detail[700];
+	int r = ns_choose_ids(opts, &ids, &err);
+
+	*ret_ids = NULL;
+	size_t n = 0;
+
+	if (r < 0)
+		snprintf(detail, sizeof(detail), "%s", err.message);
+	else
+		n = (size_t)snprintf(detail, sizeof(detail),
+				     "runs map their 0 and 1000 to uids and "
+				     "gids %" PRIu64 " and %" PRIu64
+				     " (%s; mapped here: %s)",
+				     ids.base, ids.base + 1, why[ids.how],
+				     ids.mapped);
+	/* Only where the parent sees other ids (in a container's user
+	 * namespace): the ids the host shows for a run's processes. */
+	if (r == 0 && n < sizeof(detail) &&
+	    (ids.parent_uid[0] != ids.base || ids.parent_gid[0] != ids.base))
+		snprintf(detail + n, sizeof(detail) - n,
+			 "; the parent user namespace sees uids %" PRIu64
+			 ", %" PRIu64 " and gids %" PRIu64 ", %" PRIu64,
+			 ids.parent_uid[0], ids.parent_uid[1],
+			 ids.parent_gid[0], ids.parent_gid[1]);
+	if (r == 0) {
+		*ret_ids = json_pack(
+			"{s:I, s:I, s:s, s:s, s:[I,I], s:[I,I]}", "setup",
+			(json_int_t)ids.base, "script", (json_int_t)ids.base + 1,
+			"how", how[ids.how], "mapped", ids.mapped, "parent_uids",
+			(json_int_t)ids.parent_uid[0],
+			(json_int_t)ids.parent_uid[1], "parent_gids",
+			(json_int_t)ids.parent_gid[0],
+			(json_int_t)ids.parent_gid[1]);
+		if (!*ret_ids)
+			return -ENOMEM;
+	}
+	return add_feature(list, "id map", r == 0, true, detail);
+}
+
 /* In a child: no_new_privs, then pexos's own filter (step 3 fails at
  * once if it could not be built), then two calls the filter refuses with
  * arguments the kernel would refuse otherwise (EINVAL): only the filter
@@ -246,7 +302,7 @@ static int check_sandbox(const pexos_options *opts, json_t *list)
 int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 {
 	_cleanup_json_ json_t *list = json_array();
-	_cleanup_json_ json_t *report = NULL;
+	_cleanup_json_ json_t *report = NULL, *ids = NULL;
 	const char *mode = "none";
 	struct cg_root root;
 	bool all = true;
@@ -257,7 +313,8 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 
 	if (!opts || !ret_report)
 		return pexos_fail(err, EINVAL, "check", "missing argument");
-	if (!list || check_namespaces(list) < 0 || check_seccomp(list) < 0)
+	if (!list || check_namespaces(list) < 0 || check_ids(opts, list, &ids) < 0 ||
+	    check_seccomp(list) < 0)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");
 	r = check_cgroups(opts, list, &root, &mode);
 	if (r == 0)
@@ -272,9 +329,9 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 		    !json_is_true(json_object_get(f, "ok")))
 			all = false;
 	}
-	report = json_pack("{s:b, s:s, s:s, s:O, s:o*}", "ok", all, "version",
-			   PEXOS_VERSION, "limits", mode, "features", list,
-			   "file_limits", job_limits(opts, NULL));
+	report = json_pack("{s:b, s:s, s:s, s:O, s:O*, s:o*}", "ok", all,
+			   "version", PEXOS_VERSION, "limits", mode, "features",
+			   list, "ids", ids, "file_limits", job_limits(opts, NULL));
 	s = report ? json_dumps(report, JSON_COMPACT) : NULL;
 	if (!s)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");

@@ -22,7 +22,8 @@
 #include "pexos.h"
 
 /* Inside the sandbox: setup runs as uid/gid 0, the script as 1000. Both map
- * to unprivileged host ids uid_base and uid_base + 1. */
+ * to unprivileged ids uid_base and uid_base + 1 of pexos's own user
+ * namespace (the host's, or a container's: ns_choose_ids). */
 #define SANDBOX_UID 1000
 #define SANDBOX_GID 1000
 #define SANDBOX_HOSTNAME "pexos"
@@ -44,7 +45,8 @@ struct pexos_options {
 	uint64_t out_file_max;  /* one output file's bytes */
 	uint64_t figures;       /* figures in a response */
 	uint64_t figure_max;    /* one figure's bytes of PNG */
-	uint64_t uid_base;
+	uint64_t uid_base;     /* resolved by ns_choose_ids in a context */
+	bool uid_base_set;     /* set by the caller, not the default */
 	char limits[16]; /* "auto", "cgroup" or "rlimit" */
 	uint64_t pool;         /* warm sandboxes kept ready; 0: none */
 	bool pool_auto;        /* "pool" "auto": sized when the context is made */

@@ -84,7 +84,11 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *   "limits"       "auto" or "cgroup" (a cgroup per run, required: the
  *                  default) or "rlimit" (per-process rlimits only, for
  *                  hosts without a writable cgroup)
- *   "uid_base"     first of the two unprivileged host uids runs map to
+ *   "uid_base"     first of the two unprivileged uids and gids of the
+ *                  caller's user namespace runs map to (set-up; the
+ *                  script gets the next). Unset: 2000000000 where mapped,
+ *                  else a pair chosen from the mapped ids (pexos(7));
+ *                  set: must be mapped, or pexos_context_new() fails
  *   "pool"         warm sandboxes kept ready (0, the default: none; every
  *                  run starts a sandbox and an interpreter of its own), or
  *                  "auto": sized by pexos_context_new() from "concurrency"
@@ -226,7 +230,8 @@ PEXOS_EXPORT int pexos_response_result(const char *response, char **ret_result,
  * also where no context can be made: that is what it explains.
  * *ret_report becomes a new JSON object text (free with pexos_free):
  *   {"ok": bool, "limits": MODE, "features": [{"name", "ok", "required",
- *    "detail"}...]}
+ *    "detail"}...], "ids": {"setup", "script", "how", "mapped",
+ *    "parent_uids", "parent_gids"} (libpexos(3)), "file_limits": {...}}
  * Returns 1 if every required feature works, 0 if one is missing, or a
  * negative errno if the probe itself could not run. */
 PEXOS_EXPORT int pexos_check(const pexos_options *opts, char **ret_report,
