@@ -270,6 +270,48 @@ void slot_failed(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Moves `pid`, still the runs' setup id uid_base like the zygote that
+ * forked it, into the slot's cgroup. cgroup v1 lets a writer of
+ * cgroup.procs move a process only if the writer (its euid when it opened
+ * the file) is the host's root or has the process's uid: in a container's
+ * user namespace pexos is neither, so there the file is opened with euid
+ * uid_base and fsuid 0 (pexos's own, the file's owner: the run's cgroup
+ * is pexos's). Raw calls: they change this thread's ids only, and the
+ * first line's ids come back before any other work. */
+static int slot_attach(const struct pool *p, const struct cg_run *run,
+		       pid_t pid, pexos_error *e)
+{
+	const struct pexos_context *ctx = p->ctx;
+	char path[PATH_MAX + 16], num[32];
+	int fd, r, saved;
+
+	r = cg_run_attach(run, pid, e);
+	if (r == 0 || ctx->cg.mode != CG_V1 || e->code != EACCES ||
+	    geteuid() != 0)
+		return r;
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	for (int i = 0; i < run->n; i++) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", run->path[i]);
+		if (syscall(SYS_setresuid, -1, (uid_t)ctx->opts.uid_base, -1) < 0)
+			return pexos_fail_errno(e, errno, "cgroup",
+						"take the slot's uid to move it");
+		syscall(SYS_setfsuid, 0);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		saved = errno;
+		if (syscall(SYS_setresuid, -1, 0, -1) < 0)
+			abort(); /* ruid 0 allows it: cannot happen */
+		if (fd < 0)
+			return pexos_fail_errno(e, saved, "cgroup", "open %s",
+						path);
+		r = write_all(fd, num, strlen(num));
+		close(fd);
+		if (r < 0)
+			return pexos_fail_errno(e, -r, "cgroup",
+						"set %s to %s", path, num);
+	}
+	return 0;
+}
+
 /* The zygote forked the slot: move it into its cgroup and release it. */
 void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2])
 {
@@ -284,8 +326,8 @@ void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2])
 		set_error(p, "a slot's process is gone before it started");
 		goto fail;
 	}
-	if (cg_run_attach(&s->cg, init, &e) < 0 ||
-	    cg_run_attach(&s->cg, s->pid, &e) < 0) {
+	if (slot_attach(p, &s->cg, init, &e) < 0 ||
+	    slot_attach(p, &s->cg, s->pid, &e) < 0) {
 		set_error(p, "%s", e.message);
 		goto fail;
 	}
