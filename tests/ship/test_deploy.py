@@ -212,18 +212,26 @@ def case_security(c):
     user = sc.get("runAsUser", psc.get("runAsUser", 0))
     c.expect(user == 0, f"runAsUser {user}: pexos runs as root in the container")
     c.expect(not sc.get("runAsNonRoot", psc.get("runAsNonRoot")), "runAsNonRoot is set")
-    c.expect(sc.get("allowPrivilegeEscalation") is not False,
-             "allowPrivilegeEscalation false (no_new_privs) before pexos sets up a run")
-    if sc.get("privileged"):
-        return
-    # Without privileged: /proc unmasked (which needs a user namespace),
-    # seccomp and AppArmor out of the way, the two capabilities for id maps.
-    c.expect(sc.get("procMount") == "Unmasked", "neither privileged nor procMount: Unmasked")
+    # Not privileged: /proc unmasked (which needs a user namespace, where
+    # pexos picks its ids from the pod's 65536), seccomp and AppArmor out
+    # of the way, the two capabilities for id maps and nothing else, and
+    # no_new_privs (integration/userns runs pexos with just that).
+    c.expect("privileged" not in sc, "the container sets privileged")
+    c.expect(sc.get("procMount") == "Unmasked", "procMount is not Unmasked")
     c.expect(pod.get("hostUsers") is False, "procMount: Unmasked needs hostUsers: false")
     seccomp = sc.get("seccompProfile", psc.get("seccompProfile", {})).get("type")
     c.expect(seccomp in ("Unconfined", "Localhost"), f"seccompProfile {seccomp}")
-    caps = sc.get("capabilities", {}).get("add", [])
-    c.expect({"SETUID", "SETGID"} <= set(caps), f"capabilities add {caps}")
+    apparmor = sc.get("appArmorProfile", psc.get("appArmorProfile", {})).get("type")
+    c.expect(apparmor in ("Unconfined", "Localhost"), f"appArmorProfile {apparmor}")
+    tmpl = one("Deployment")["spec"]["template"]
+    c.expect(not any("apparmor" in k for k in tmpl.get("metadata", {}).get("annotations", {})),
+             "the AppArmor annotation instead of the appArmorProfile field")
+    caps = sc.get("capabilities", {})
+    c.expect(caps.get("drop") == ["ALL"], f"capabilities drop {caps.get('drop')}")
+    c.expect(sorted(caps.get("add", [])) == ["SETGID", "SETUID"],
+             f"capabilities add {caps.get('add')}: SETUID and SETGID, no more")
+    c.expect(sc.get("allowPrivilegeEscalation") is False,
+             "allowPrivilegeEscalation is not false")
 
 
 def case_env(c):
@@ -493,7 +501,8 @@ CASES = [
     ("k8s: container port = PORT = probes' port = Service targetPort; probes GET /health",
      case_ports),
     ("k8s: the HPA targets the Deployment by name, on CPU", case_hpa),
-    ("k8s: securityContext gives what pexos needs (root, /proc unmasked, seccomp)",
+    ("k8s: securityContext gives what pexos needs and no more (root of hostUsers: false, "
+     "/proc unmasked, seccomp and AppArmor unconfined, SETUID and SETGID, no_new_privs)",
      case_security),
     ("k8s: every variable is one pexos-httpd accepts; grace, token file, service links",
      case_env),
