@@ -15,15 +15,38 @@ ok() { # ok COND DESCRIPTION [DIAGNOSTIC]
 script=$(mktemp --suffix=.py)
 trap 'rm -f "$script"' EXIT
 printf 'def main():\n    print("ran")\n    return 1\n' >"$script"
+chmod 644 "$script" # readable by the root of no_userns's namespace below
+
+# no_userns CMD...: CMD as root of a user namespace of ours that maps 65536
+# ids, as a container's (enough for a run's two ids: only the one feature is
+# missing), and whose max_user_namespaces is 0. A holder process makes the
+# namespace, its maps are written from here, CMD enters it as its uid 0.
+no_userns() {
+	local holder i rc
+	unshare -U sleep 120 &
+	holder=$!
+	for i in $(seq 100); do
+		[ "$(readlink /proc/$holder/ns/user)" != "$(readlink /proc/self/ns/user)" ] && break
+		sleep 0.02
+	done
+	echo '0 100000 65536' >/proc/$holder/uid_map &&
+		echo '0 100000 65536' >/proc/$holder/gid_map &&
+		nsenter -U -t "$holder" -S 0 -G 0 -- sh -c \
+			'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"' sh "$@"
+	rc=$?
+	kill "$holder"
+	wait "$holder" 2>/dev/null
+	return $rc
+}
 
 # 1. No user namespaces: a user namespace of ours whose max is 0.
-out=$(unshare -Ur sh -c 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" --limits=rlimit "$1"' "$run" "$script" 2>&1)
+out=$(no_userns "$run" --limits=rlimit "$script" 2>&1)
 rc=$?
 echo "$out" | grep -q '"type":"SandboxError"' && echo "$out" | grep -q 'user.max_user_namespaces' &&
 	! echo "$out" | grep -q '"stdout"' && [ $rc = 3 ]
 ok $? "no user namespaces: SandboxError naming the sysctl, exit 3, nothing ran" "rc=$rc $out"
 
-out=$(unshare -Ur sh -c 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" --limits=rlimit --check' "$run" 2>&1)
+out=$(no_userns "$run" --limits=rlimit --check 2>&1)
 rc=$?
 echo "$out" | grep -Eq '^MISSING +user namespace' && [ $rc -ne 0 ]
 ok $? "no user namespaces: --check says MISSING and exits non-zero" "rc=$rc $out"
