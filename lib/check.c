@@ -105,11 +105,10 @@ static int check_ids(const pexos_options *opts, json_t *list,
 	struct ns_ids ids;
 	pexos_error err = {0};
 	char detail[700];
+	size_t n = 0;
 	int r = ns_choose_ids(opts, &ids, &err);
 
 	*ret_ids = NULL;
-	size_t n = 0;
-
 	if (r < 0)
 		snprintf(detail, sizeof(detail), "%s", err.message);
 	else
