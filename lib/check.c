@@ -129,12 +129,13 @@ static int check_ids(const pexos_options *opts, json_t *list,
 			 ids.parent_gid[0], ids.parent_gid[1]);
 	if (r == 0) {
 		*ret_ids = json_pack(
-			"{s:I, s:I, s:s, s:s, s:[I,I], s:[I,I]}", "setup",
-			(json_int_t)ids.base, "script", (json_int_t)ids.base + 1,
-			"how", how[ids.how], "mapped", ids.mapped, "parent_uids",
-			(json_int_t)ids.parent_uid[0],
-			(json_int_t)ids.parent_uid[1], "parent_gids",
-			(json_int_t)ids.parent_gid[0],
+			"{s:I, s:I, s:s, s:s, s:[I,I], s:[I,I]}",
+			"setup", (json_int_t)ids.base,
+			"script", (json_int_t)ids.base + 1,
+			"how", how[ids.how], "mapped", ids.mapped,
+			"parent_uids", (json_int_t)ids.parent_uid[0],
+			(json_int_t)ids.parent_uid[1],
+			"parent_gids", (json_int_t)ids.parent_gid[0],
 			(json_int_t)ids.parent_gid[1]);
 		if (!*ret_ids)
 			return -ENOMEM;
@@ -312,8 +313,8 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 
 	if (!opts || !ret_report)
 		return pexos_fail(err, EINVAL, "check", "missing argument");
-	if (!list || check_namespaces(list) < 0 || check_ids(opts, list, &ids) < 0 ||
-	    check_seccomp(list) < 0)
+	if (!list || check_namespaces(list) < 0 ||
+	    check_ids(opts, list, &ids) < 0 || check_seccomp(list) < 0)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");
 	r = check_cgroups(opts, list, &root, &mode);
 	if (r == 0)
@@ -330,7 +331,8 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 	}
 	report = json_pack("{s:b, s:s, s:s, s:O, s:O*, s:o*}", "ok", all,
 			   "version", PEXOS_VERSION, "limits", mode, "features",
-			   list, "ids", ids, "file_limits", job_limits(opts, NULL));
+			   list, "ids", ids, "file_limits",
+			   job_limits(opts, NULL));
 	s = report ? json_dumps(report, JSON_COMPACT) : NULL;
 	if (!s)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");

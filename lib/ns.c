@@ -68,9 +68,10 @@ size_t ns_intersect(const struct ns_range *a, size_t na,
 		uint64_t b_end = b[j].first + b[j].count;
 		uint64_t lo = a[i].first > b[j].first ? a[i].first : b[j].first;
 		uint64_t hi = a_end < b_end ? a_end : b_end;
+		struct ns_range *last = n > 0 ? &out[n - 1] : NULL;
 
-		if (lo < hi && n > 0 && out[n - 1].first + out[n - 1].count == lo)
-			out[n - 1].count += hi - lo;
+		if (lo < hi && last && last->first + last->count == lo)
+			last->count += hi - lo;
 		else if (lo < hi)
 			out[n++] = (struct ns_range){lo, 0, hi - lo};
 		if (a_end < b_end)
@@ -234,12 +235,14 @@ static int unmapped_base(const struct pexos_options *o, struct maps *m,
 	format_ranges(m->uid, m->nu, uids, sizeof(uids));
 	format_ranges(m->gid, m->ng, gids, sizeof(gids));
 	return pexos_fail(err, EINVAL, "uid_base",
-			  "uid_base %" PRIu64 ": the ids %" PRIu64 " and %" PRIu64
-			  " are not both mapped as uids and gids in pexos's "
-			  "user namespace (its uid_map maps %s; its gid_map "
-			  "%s); set uid_base to two ids mapped in both, or "
-			  "leave it unset for pexos to choose (pexos(7))",
-			  o->uid_base, o->uid_base, o->uid_base + 1, uids, gids);
+			  "uid_base %" PRIu64 ": the ids %" PRIu64
+			  " and %" PRIu64 " are not both mapped as uids and "
+			  "gids in pexos's user namespace (its uid_map maps "
+			  "%s; its gid_map %s); set uid_base to two ids "
+			  "mapped in both, or leave it unset for pexos to "
+			  "choose (pexos(7))",
+			  o->uid_base, o->uid_base, o->uid_base + 1, uids,
+			  gids);
 }
 
 int ns_choose_ids(const struct pexos_options *o, struct ns_ids *ret_ids,

@@ -282,6 +282,7 @@ static int slot_attach(const struct pool *p, const struct cg_run *run,
 		       pid_t pid, pexos_error *e)
 {
 	const struct pexos_context *ctx = p->ctx;
+	uid_t setup = (uid_t)ctx->opts.uid_base;
 	char path[PATH_MAX + 16], num[32];
 	int fd, r, saved;
 
@@ -292,9 +293,9 @@ static int slot_attach(const struct pool *p, const struct cg_run *run,
 	snprintf(num, sizeof(num), "%d", (int)pid);
 	for (int i = 0; i < run->n; i++) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", run->path[i]);
-		if (syscall(SYS_setresuid, -1, (uid_t)ctx->opts.uid_base, -1) < 0)
+		if (syscall(SYS_setresuid, -1, setup, -1) < 0)
 			return pexos_fail_errno(e, errno, "cgroup",
-						"take the slot's uid to move it");
+						"take the slot's uid");
 		syscall(SYS_setfsuid, 0);
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		saved = errno;
