@@ -411,6 +411,7 @@ void pexos_context_free(pexos_context *ctx)
 	if (!ctx)
 		return;
 	pool_stop(ctx);
+	cg_release(&ctx->cg);
 	if (ctx->init_fd >= 0)
 		close(ctx->init_fd);
 	free(ctx->mnt_ops);

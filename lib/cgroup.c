@@ -18,9 +18,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup_mount.h"
+#include "confine.h"
 #include "error.h"
 #include "util.h"
 
@@ -252,8 +255,8 @@ static int fail_no_cgroup(pexos_error *err, int code, const char *what,
 		"%s%s%s%s (%s): pexos enforces memory, process and CPU limits "
 		"with a cgroup per run and refuses to run scripts without one. "
 		"Give it a writable cgroup tree that contains its own cgroup (in "
-		"a container: the host's /sys/fs/cgroup mounted read-write, see "
-		"pexos(7)) or accept weaker per-process limits with "
+		"a container on cgroup v2: its own cgroup, delegated to its "
+		"root, see pexos(7)) or accept weaker per-process limits with "
 		"--limits=rlimit",
 		what, path ? " '" : "", path ? path : "", path ? "'" : "",
 		strerror(code ? code : ENOTSUP));
@@ -303,6 +306,7 @@ static int prepare_v1(struct cg_root *root, const char *sysfs,
 	}
 	root->swap = file_exists(root->base[CG1_MEMORY],
 				 "memory.memsw.limit_in_bytes");
+	snprintf(root->shown, sizeof(root->shown), "%s", root->base[0]);
 	root->mode = CG_V1;
 	return 0;
 }
@@ -398,6 +402,45 @@ static void strip_supervisor_leaf(char *own, const char *point)
 		own[n - l] = '\0';
 }
 
+static bool read_only(const char *point)
+{
+	struct statvfs sv;
+
+	return statvfs(point, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
+/* The cgroup2 mount is read-only, as container engines mount a container's
+ * cgroup namespace: pexos's own cgroup, mounted read-write privately,
+ * stands in for it (cgroup_mount.c). Its root is the cgroup this process is
+ * in, whatever that is: a supervisor leaf of an earlier pexos process stays
+ * this one's own cgroup, as nothing above it can be reached. */
+static int private_view(struct cg_root *root, const char *own_rel, char *own,
+			size_t size, pexos_error *err)
+{
+	char why[128], hint[1024];
+	size_t n = strlen(own_rel);
+	bool has_slash = n > 0 && own_rel[n - 1] == '/';
+	int r = cg_private_mount(&root->mount_fd, why, sizeof(why));
+
+	if (r < 0) {
+		confine_hint(hint, sizeof(hint));
+		return pexos_fail(err, -r, "cgroup",
+				  "/sys/fs/cgroup is read-only (as a "
+				  "container's is) and pexos could not mount its "
+				  "own cgroup (%s) read-write: %s (%s).%s pexos "
+				  "needs a cgroup per run (or --limits=rlimit); "
+				  "see pexos(7)",
+				  own_rel, why, strerror(-r), hint);
+	}
+	snprintf(own, size, "/proc/self/fd/%d", root->mount_fd);
+	snprintf(root->shown, sizeof(root->shown),
+		 "%s%spexos (a private read-write mount of pexos's own cgroup: "
+		 "the one at /sys/fs/cgroup is read-only)",
+		 own_rel, has_slash ? "" : "/");
+	root->private_mount = true;
+	return 0;
+}
+
 int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 		  const char *mountinfo, pexos_error *err)
 {
@@ -419,7 +462,14 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 	if (r < 0)
 		return fail_no_cgroup(err, ENAMETOOLONG, "path too long",
 				      own_rel);
-	strip_supervisor_leaf(own, point);
+	if (read_only(point)) {
+		r = private_view(root, own_rel, own, sizeof(own), err);
+		if (r < 0)
+			return r;
+	} else {
+		strip_supervisor_leaf(own, point);
+		snprintf(root->shown, sizeof(root->shown), "%s/pexos", own);
+	}
 	snprintf(root->own, sizeof(root->own), "%s", own);
 	(void)read_file(own, "cgroup.subtree_control", root->own_control,
 			sizeof(root->own_control));
@@ -473,6 +523,14 @@ void cg_undo(const struct cg_root *root)
 		(void)rmdir(leaf);
 }
 
+void cg_release(struct cg_root *root)
+{
+	if (root->private_mount && root->mount_fd >= 0)
+		close(root->mount_fd);
+	root->private_mount = false;
+	root->mount_fd = -1;
+}
+
 int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
 	       const char *self, const char *mountinfo, pexos_error *err)
 {
@@ -480,6 +538,7 @@ int cg_prepare(struct cg_root *root, const char *mode, const char *sysfs,
 	struct statfs sf;
 
 	memset(root, 0, sizeof(*root));
+	root->mount_fd = -1;
 	if (strcmp(mode, "rlimit") == 0) {
 		root->mode = CG_NONE;
 		return 0;

@@ -36,6 +36,13 @@ struct cg_root {
 	char own[PATH_MAX];
 	char own_control[128];
 	bool moved;
+	/* v2 under a read-only cgroup2 mount (a container's): the private
+	 * read-write mount of pexos's own cgroup that the paths above go
+	 * through, as /proc/self/fd/N (cgroup_mount.c). */
+	bool private_mount;
+	int mount_fd;
+	/* base[0] as a reader knows it, for --check and errors. */
+	char shown[PATH_MAX + 128];
 };
 
 /* One run's cgroup (v1: one directory per controller). */
@@ -48,7 +55,9 @@ struct cg_run {
  * or "rlimit" (none used). `sysfs` is the cgroup mount root, normally
  * "/sys/fs/cgroup", `self` the content of /proc/self/cgroup and `mountinfo`
  * that of /proc/self/mountinfo (parameters so the unit tests can point them
- * at a fake tree). pexos's own cgroup must lie inside the mounted tree. Finds the
+ * at a fake tree). pexos's own cgroup must lie inside the mounted tree; v2
+ * mounted read-only (a container's) is replaced by a private read-write
+ * mount of pexos's own cgroup (cgroup_mount.h). Finds the
  * hierarchy, creates the base directories, enables controllers (v2: moving
  * this process out of a cgroup that must stay free of processes) and removes
  * stale run cgroups of processes that died. Fails closed with a message that
@@ -70,6 +79,9 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
  * controllers it turned on and moves the processes it moved back. Does
  * nothing where another pexos process still has runs. */
 void cg_undo(const struct cg_root *root);
+
+/* Closes what cg_prepare keeps open (the private mount). */
+void cg_release(struct cg_root *root);
 
 /* A short name of the mode, for stats and --check: "cgroup-v2", ... */
 const char *cg_mode_name(enum cg_mode mode);

@@ -244,12 +244,14 @@ static int check_seccomp(json_t *list)
 static int check_cgroups(const pexos_options *opts, json_t *list,
 			 struct cg_root *root, const char **ret_mode)
 {
-	char detail[PATH_MAX + 700];
+	char detail[PATH_MAX + 1024];
 	pexos_error err = {0};
 	bool ok = cg_prepare_self(root, opts->limits, &err) == 0;
 
-	if (!ok)
+	if (!ok) {
 		memset(root, 0, sizeof(*root)); /* nothing to undo */
+		root->mount_fd = -1;
+	}
 	*ret_mode = ok ? cg_mode_name(root->mode) : "none";
 	if (!ok)
 		snprintf(detail, sizeof(detail), "%s", err.message);
@@ -259,12 +261,12 @@ static int check_cgroups(const pexos_options *opts, json_t *list,
 			 "RLIMIT_CPU, processes by RLIMIT_NPROC)");
 	else
 		snprintf(detail, sizeof(detail),
-			 "%s: memory%s, pids%s and CPU time per run, under %.*s",
+			 "%s: memory%s, pids%s and CPU time per run, under %s",
 			 cg_mode_name(root->mode), root->swap ? " (swap included)" : "",
 			 root->mode == CG_V1 && !root->base[CG1_CPUACCT][0]
 				 ? " (no cpuacct: CPU by RLIMIT_CPU)"
 				 : "",
-			 PATH_MAX, root->base[0]);
+			 root->shown);
 	return add_feature(list, "cgroups", ok, true, detail);
 }
 
@@ -321,6 +323,7 @@ int pexos_check(const pexos_options *opts, char **ret_report, pexos_error *err)
 		r = check_sandbox(opts, list);
 	/* A check leaves the host as it found it (cg_undo). */
 	cg_undo(&root);
+	cg_release(&root);
 	if (r < 0)
 		return pexos_fail(err, ENOMEM, "check", "out of memory");
 	json_array_foreach(list, i, f)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "confine.h"
 #include "error.h"
 #include "job.h"
 #include "lockdown.h"
@@ -321,13 +322,18 @@ static void kill_and_reap(struct run_fds *f)
 	}
 }
 
-/* Setup failures whose usual cause is a container's settings say so. */
+/* Setup failures whose usual cause is a container's settings say so: what
+ * confines pexos itself (seccomp, AppArmor; confine.c) with the setting
+ * that lifts it, or what else the step needs. */
 static void add_hint(pexos_error *err)
 {
 	const char *hint = NULL;
+	char found[1024];
 	size_t n = strlen(err->message);
+	bool denied = err->code == EPERM || err->code == EACCES ||
+		      (err->code == ENOSYS && strcmp(err->step, "clone") == 0);
 
-	if (err->code != EPERM)
+	if (!denied)
 		return;
 	if (strcmp(err->step, "uts") == 0)
 		hint = " (in a container, its seccomp profile refuses "
@@ -335,14 +341,21 @@ static void add_hint(pexos_error *err)
 	else if (strcmp(err->step, "mount") == 0 && strstr(err->message, "proc"))
 		hint = " (in a container, /proc has masked paths: run it with "
 		       "--security-opt systempaths=unconfined, podman: "
-		       "unmask=ALL; see pexos(7))";
+		       "unmask=ALL, Kubernetes: procMount Unmasked; see "
+		       "pexos(7))";
 	else if (strcmp(err->step, "mount") == 0)
 		hint = " (in a container, its seccomp or AppArmor profile "
 		       "refuses mount; see pexos(7))";
 	else if (strcmp(err->step, "uid_map") == 0)
 		hint = " (pexos needs CAP_SETUID and CAP_SETGID)";
-	if (hint && n + strlen(hint) < sizeof(err->message))
+	if (hint && n + strlen(hint) < sizeof(err->message)) {
 		memcpy(err->message + n, hint, strlen(hint) + 1);
+		n += strlen(hint);
+	}
+	confine_hint(found, sizeof(found));
+	if (found[0])
+		snprintf(err->message + n, sizeof(err->message) - n, "%s",
+			 found);
 }
 
 /* Clone, join the cgroup, map ids, release the child, wait for exec. The
@@ -364,11 +377,11 @@ static int launch(const struct child_args *a, const struct cg_run *cg,
 					"create a user namespace (the host allows "
 					"none: raise sysctl "
 					"user.max_user_namespaces)");
-	if (pid == -EPERM)
+	if (pid == -EPERM || pid == -EACCES || pid == -ENOSYS)
 		return pexos_fail_errno(err, -pid, "clone",
 					"create the sandbox's namespaces (in a "
-					"container, its seccomp profile or "
-					"masked /proc forbids it; see pexos(7))");
+					"container, its seccomp or AppArmor "
+					"profile forbids it; see pexos(7))");
 	if (pid < 0)
 		return pexos_fail_errno(err, -pid, "clone",
 					"create the sandbox's namespaces (user, "

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cgroup_mount.c - a writable view of this process's own cgroup when the
+ * container's cgroup2 mount is read-only.
+ *
+ * Container engines give a container a cgroup namespace of its own and
+ * mount it read-only (Docker always, Kubernetes unless privileged).
+ * Read-only is a property of that one mount, not of the cgroups: the
+ * kernel lets any process mount cgroup2 afresh inside a user namespace
+ * that owns its cgroup namespace, and a new cgroup namespace's root is the
+ * cgroup its creator is in. A short-lived child does exactly that, with
+ * the new mount API (a detached mount, no mount point), and hands the
+ * mount back over a socket; pexos reaches it as /proc/self/fd/N.
+ *
+ * Nothing is gained beyond the tree the container already has: writes
+ * through that mount are checked as through any other, by each file's owner
+ * and mode against pexos's own credentials (the container's root owns its
+ * cgroup; a user-namespaced container's runtime chowns it, or nothing is
+ * writable), and moving a process is checked against pexos's own cgroup
+ * namespace. With nsdelegate (systemd's default) the limits of the
+ * container's cgroup itself stay out of reach. The child's user namespace
+ * maps only its own uid, as an unprivileged process may, and it is gone
+ * before the mount is used.
+ */
+#include "cgroup_mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "fdpass.h"
+#include "supervise.h"
+#include "util.h"
+
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef FSCONFIG_CMD_CREATE
+#define FSCONFIG_CMD_CREATE 6
+#endif
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* Child only: async-signal-safe calls (the parent may have threads). */
+static int write_proc_self(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* What the child sends back on failure: the step and its errno. */
+struct mount_failure {
+	int step, error;
+};
+
+static _Noreturn void child_fail(int sock, int step)
+{
+	struct mount_failure f = {step, errno};
+
+	(void)fdpass_send(sock, &f, sizeof(f), NULL, 0);
+	_exit(1);
+}
+
+/* Child, born in its own user, mount and cgroup namespaces: maps the uid
+ * and gid it has (as an unprivileged process may: root, 0 -> 0, in a
+ * container, whose cgroup files root owns), mounts cgroup2 (its cgroup
+ * namespace's view) and sends the mount back, or the step that failed. */
+static _Noreturn void mount_child(int sock, const char *uid_map,
+				  const char *gid_map)
+{
+	int fs, mnt, r;
+	char byte = 0;
+
+	if ((r = write_proc_self("/proc/self/setgroups", "deny")) < 0 ||
+	    (r = write_proc_self("/proc/self/uid_map", uid_map)) < 0 ||
+	    (r = write_proc_self("/proc/self/gid_map", gid_map)) < 0) {
+		errno = -r;
+		child_fail(sock, 1);
+	}
+	fs = (int)syscall(SYS_fsopen, "cgroup2", FSOPEN_CLOEXEC);
+	if (fs < 0 ||
+	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		child_fail(sock, 2);
+	mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+	if (mnt < 0)
+		child_fail(sock, 2);
+	_exit(fdpass_send(sock, &byte, 1, &mnt, 1) < 0 ? 1 : 0);
+}
+
+static const char *step_name(int step)
+{
+	switch (step) {
+	case 1:
+		return "map its own uid in a new user namespace";
+	case 2:
+		return "mount cgroup2 in a new cgroup namespace";
+	default:
+		return "pass the mount back";
+	}
+}
+
+int cg_private_mount(int *ret_fd, char *why, size_t why_size)
+{
+	char uid_map[32], gid_map[32];
+	struct mount_failure f = {0, EIO};
+	int sv[2], fd = -1, pidfd = -1;
+	siginfo_t info = {0};
+	size_t nfds = 0;
+	ssize_t n;
+	pid_t pid;
+
+	*ret_fd = -1;
+	snprintf(uid_map, sizeof(uid_map), "0 %u 1", (unsigned)geteuid());
+	snprintf(gid_map, sizeof(gid_map), "0 %u 1", (unsigned)getegid());
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = sup_clone(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP, &pidfd);
+	if (pid == 0) {
+		close(sv[0]);
+		mount_child(sv[1], uid_map, gid_map);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		snprintf(why, why_size, "could not create a user namespace");
+		close(sv[0]);
+		return (int)pid;
+	}
+	/* The raw call: the child has no exit signal, so it takes __WALL,
+	 * which glibc's waitid may not pass on. */
+	while (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | __WALL,
+		       NULL) < 0 &&
+	       errno == EINTR)
+		;
+	close(pidfd);
+	n = fdpass_recv(sv[0], &f, sizeof(f), &fd, 1, &nfds);
+	close(sv[0]);
+	if (n == 1 && nfds == 1 && info.si_code == CLD_EXITED &&
+	    info.si_status == 0) {
+		*ret_fd = fd;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	snprintf(why, why_size, "could not %s", step_name(f.step));
+	return f.error > 0 ? -f.error : -EIO;
+}
