@@ -17,8 +17,9 @@
 # feature, non-zero exit, nothing ran, (e) the image's entry point,
 # pexos-httpd on $PORT: the README's curl examples, /health with the warm
 # pool up, a clean stop on SIGTERM, and a refusal to start without the
-# flags, (f) the image size. TAP-ish output ending with `N passed, N
-# failed`; exit status 0 only if nothing failed.
+# flags, (f) the image size, (g) tests/container/image --save: an archive
+# podman load reads. TAP-ish output ending with `N passed, N failed`; exit
+# status 0 only if nothing failed.
 #
 # Environment: SUITE (trixie or bookworm), IMAGE (default
 # localhost/pexos:$SUITE), BASE_SCRIPT (path of container-base.sh, passed
@@ -362,5 +363,25 @@ size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 echo "# image $IMAGE: $((size / 1000000)) MB ($((size / 1048576)) MiB, $size bytes)"
 [ "$size" -le 250000000 ]
 ok $? "image size $((size / 1000000)) MB <= 250 MB"
+
+# --- (g) the archive -------------------------------------------------------
+# tests/container/image --save, as the VM's harness calls it: a
+# docker-archive naming $IMAGE whose config is this image, that podman
+# load reads back to the same image.
+step "tests/container/image --save"
+out=$("$HERE/image" --suite "$SUITE" --tag "$IMAGE" --save "$tmp/image.tar" 2>&1); rc=$?
+echo "$out" | grep '^image: .* s$' | sed 's/^/# /'
+id=$(podman image inspect "$IMAGE" --format '{{.Id}}')
+names=$(podman image inspect "$IMAGE" --format '{{join .RepoTags " "}}')
+[ $rc = 0 ] && tar -xOf "$tmp/image.tar" manifest.json | python3 -c 'import json, sys
+m = json.load(sys.stdin)
+sys.exit(0 if len(m) == 1 and len(m[0]["RepoTags"]) == 1
+         and m[0]["RepoTags"][0] in sys.argv[1].split()
+         and m[0]["Config"].split(".")[0] == sys.argv[2].split(":")[-1] else 1)' "$names" "$id" &&
+	loaded=$(podman load -q -i "$tmp/image.tar" 2>&1) &&
+	[ "$(podman image inspect "$IMAGE" --format '{{.Id}}')" = "$id" ]
+ok $? "image --save: a docker-archive of $IMAGE (image ${id:0:12}) that podman load reads" "rc=$rc
+$out
+${loaded:-}"
 
 finish
