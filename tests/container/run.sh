@@ -4,28 +4,42 @@
 # pexos refuses, naming the missing feature, when any one of them is left out.
 #
 #   sudo tests/container/run.sh            (from anywhere; needs root podman)
+#   sudo SUITE=bookworm tests/container/run.sh     (the Debian 12 image)
 #
-# Steps: (a) make the local debian:bookworm-slim base image with
-# /work/shared/tools/container-base.sh if it is missing (no registry needed),
-# (b) podman build, (c) pexos-run --check and the examples with the flags,
-# responses compared as JSON with examples/*.expect.json, (d) the same without
-# each flag: a refusal that names the feature, non-zero exit, nothing ran,
-# (e) the image's entry point, pexos-httpd on $PORT: the README's curl
-# examples, /health with the warm pool up, a clean stop on SIGTERM, and a
-# refusal to start without the flags, (f) the image size. TAP-ish output ending with `N passed, N failed`; exit
+# Steps: (a) tests/container/image builds the image of $SUITE (default
+# trixie, Debian 13; bookworm, Debian 12) if its inputs changed, first
+# making the local debian:$SUITE-slim base image with container-base.sh if
+# it is missing (no registry needed), (b) the image's Python, numpy and
+# pandas are the suite's, (c) pexos-run --check and every example with the
+# flags, responses compared as JSON with examples/*.expect.json,
+# examples/pipeline.sh with its pexos-run in the image and the README's MCP
+# example, (d) the same without each flag: a refusal that names the
+# feature, non-zero exit, nothing ran, (e) the image's entry point,
+# pexos-httpd on $PORT: the README's curl examples, /health with the warm
+# pool up, a clean stop on SIGTERM, and a refusal to start without the
+# flags, (f) the image size, (g) tests/container/image --save: an archive
+# podman load reads. TAP-ish output ending with `N passed, N failed`; exit
 # status 0 only if nothing failed.
 #
-# Environment: IMAGE (default localhost/pexos:test), BASE_SCRIPT (path of
-# container-base.sh), PEXOS_CONTAINER_ATTACKS=1 also runs the security attack
-# suite (tests/security/run_attacks.py) inside the container.
+# Environment: SUITE (trixie or bookworm), IMAGE (default
+# localhost/pexos:$SUITE), BASE_SCRIPT (path of container-base.sh, passed
+# on to tests/container/image), PEXOS_CONTAINER_ATTACKS=1 also runs the
+# security attack suite (tests/security/run_attacks.py) inside the
+# container.
 set -uo pipefail
 
 t_start=$(date +%s)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-IMAGE=${IMAGE:-localhost/pexos:test}
-BASE_IMAGE=docker.io/library/debian:bookworm-slim
-BASE_SCRIPT=${BASE_SCRIPT:-/work/shared/tools/container-base.sh}
+SUITE=${SUITE:-trixie}
+IMAGE=${IMAGE:-localhost/pexos:$SUITE}
+# What the image of each suite runs (the README says so): Python, numpy and
+# pandas versions, as prefixes.
+case $SUITE in
+trixie) WANT_PY=3.13 WANT_NP=2 WANT_PD=2.2 ;;
+bookworm) WANT_PY=3.11 WANT_NP=1.24 WANT_PD=1.5 ;;
+*) echo "run.sh: SUITE is trixie or bookworm, not $SUITE" >&2; exit 2 ;;
+esac
 
 # The documented flags (README, pexos(7) "CONTAINERS"), one per feature:
 #   /proc    a new /proc can only be mounted while no path of the container's
@@ -63,6 +77,26 @@ json_equal() {
 got = json.loads(sys.argv[1]); want = json.load(open(sys.argv[2]))
 sys.exit(0 if got == want else 1)' "$1" "$2" 2>/dev/null
 }
+# example_matches RESPONSE EXIT EXPECT_FILE: a success is its expect file
+# exactly, exit 0; a failure has its members and an error message, may add
+# only a traceback (of the user's frame, for a ScriptError) and stderr,
+# exit 1.
+example_matches() {
+	python3 - "$@" <<'PY' 2>/dev/null
+import json, sys
+got, rc = json.loads(sys.argv[1]), int(sys.argv[2])
+with open(sys.argv[3]) as f:
+    want = json.load(f)
+if "type" not in want:
+    sys.exit(0 if rc == 0 and got == want else 1)
+ok = rc == 1 and isinstance(got.get("error"), str) and got["error"] != ""
+ok = ok and all(got.get(k) == v for k, v in want.items())
+ok = ok and set(got) - set(want) <= {"error", "traceback", "stderr"}
+if want["type"] == "ScriptError":
+    ok = ok and 'File "script.py", line ' in got.get("traceback", "")
+sys.exit(0 if ok else 1)
+PY
+}
 # prun ARGS...: podman run --rm ARGS, no stdin. Sets $out (stdout+stderr), $rc.
 prun() { out=$(podman run --rm "$@" </dev/null 2>&1); rc=$?; }
 # prun_in FILE ARGS...: the same with FILE piped to the container's stdin.
@@ -84,26 +118,20 @@ printf 'def main():\n    print("ran")\n    return 1\n' >"$tmp/ran.py"
 
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (rootful podman)" >&2; exit 2; }
 
-# --- (a) base image ----------------------------------------------------------
-if ! command -v podman >/dev/null || ! podman image exists "$BASE_IMAGE"; then
-	step "base image $BASE_IMAGE missing: $BASE_SCRIPT"
-	out=$(bash "$BASE_SCRIPT" 2>&1); rc=$?
-	ok $rc "base image made by container-base.sh" "$(echo "$out" | tail -20)"
-	[ $rc = 0 ] || finish
-fi
-
-# --- (b) build ---------------------------------------------------------------
-step "podman build -t $IMAGE $REPO"
+# --- (a) the image -------------------------------------------------------------
+step "tests/container/image --suite $SUITE --tag $IMAGE"
 t0=$(date +%s)
-old=$(podman image inspect "$IMAGE" --format '{{.Id}}' 2>/dev/null)
-out=$(podman build --pull=never -t "$IMAGE" "$REPO" 2>&1); rc=$?
-ok $rc "podman build ($(($(date +%s) - t0)) s)" "$(echo "$out" | tail -30)"
+out=$("$HERE/image" --suite "$SUITE" --tag "$IMAGE" 2>&1); rc=$?
+echo "$out" | grep '^image: .* s$' | sed 's/^/# /'
+ok $rc "image of $SUITE built or found up to date ($(($(date +%s) - t0)) s)" "$(echo "$out" | tail -30)"
 [ $rc = 0 ] || finish
-# The image this one replaced, if it now has no name (the layer cache stays).
-new=$(podman image inspect "$IMAGE" --format '{{.Id}}')
-[ -n "$old" ] && [ "$old" != "$new" ] &&
-	[ "$(podman image inspect "$old" --format '{{len .RepoTags}}' 2>/dev/null)" = 0 ] &&
-	podman rmi "$old" >/dev/null 2>&1
+
+# --- (b) what it runs ----------------------------------------------------------
+out=$(podman run --rm --entrypoint python3 "$IMAGE" -c \
+	'import platform, numpy, pandas; print(platform.python_version(), numpy.__version__, pandas.__version__)' 2>&1)
+read -r py np pd rest <<<"$out"
+[[ $py == "$WANT_PY".* && $np == "$WANT_NP".* && $pd == "$WANT_PD".* && -z $rest ]]
+ok $? "the $SUITE image runs Python $py, numpy $np, pandas $pd (want $WANT_PY, $WANT_NP, $WANT_PD)" "$out"
 
 # --- (c) with the flags --------------------------------------------------------
 step "with ${FLAGS[*]}"
@@ -119,13 +147,72 @@ $out"
 echo "$out" | grep -Eq '^ok +cgroups .* under /sys/fs/cgroup/.+/.+/pexos$'
 ok $? "--check: the run cgroups are under the container's own cgroup" "$(echo "$out" | grep cgroups)"
 
-for ex in hello numpy_pandas; do
-	prun_in "$REPO/examples/$ex.py" "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" -
-	[ $rc = 0 ] && json_equal "$out" "$REPO/examples/$ex.expect.json"
-	ok $? "examples/$ex.py through pexos-run - : response equals $ex.expect.json" "rc=$rc
+# Every example, as the host's tests/integration/test_cli.py runs them: a
+# success equals its expect file; a failure has the expect file's members
+# and an error message (and may add a traceback and stderr), exit 1.
+for path in "$REPO"/examples/*.py; do
+	ex=$(basename "$path" .py)
+	prun_in "$path" "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" -
+	example_matches "$out" "$rc" "$REPO/examples/$ex.expect.json"
+	ok $? "examples/$ex.py through pexos-run - : response matches $ex.expect.json" "rc=$rc
 got:  $out
-want: $(cat "$REPO/examples/$ex.expect.json")"
+want: $(cat "$REPO/examples/$ex.expect.json" 2>&1)"
 done
+
+# examples/pipeline.sh as written, with a pexos-run on PATH that runs the
+# image's in a container, the working directory (examples/) mounted
+# read-only at the same path. What it prints is what its comments say.
+mkdir "$tmp/bin"
+cat >"$tmp/bin/pexos-run" <<'EOF'
+#!/usr/bin/env bash
+# Standard input is kept in a file, so that a lost attach (see prun_in in
+# run.sh) can be retried.
+in=$(mktemp) err=$(mktemp)
+cat >"$in"
+for try in 1 2 3; do
+	out=$(podman run --rm -i $SHIM_FLAGS -v "$PWD:$PWD:ro" -w "$PWD" \
+		--entrypoint pexos-run "$SHIM_IMAGE" "$@" <"$in" 2>"$err"); rc=$?
+	[ -n "$out" ] && break
+done
+cat "$err" >&2
+rm -f "$in" "$err"
+printf '%s\n' "$out"
+exit $rc
+EOF
+chmod +x "$tmp/bin/pexos-run"
+out=$(PATH="$tmp/bin:$PATH" SHIM_FLAGS="${FLAGS[*]}" SHIM_IMAGE="$IMAGE" \
+	bash "$REPO/examples/pipeline.sh" </dev/null 2>"$tmp/pipeline.err"); rc=$?
+[ $rc = 0 ] && python3 - "$out" "$REPO/examples" <<'PY'
+import glob, json, os, sys
+lines = [json.loads(line) for line in sys.argv[1].splitlines()]
+failing = set()
+for path in glob.glob(os.path.join(sys.argv[2], "*.expect.json")):
+    with open(path) as f:
+        want = json.load(f)
+    if "type" in want:
+        name = os.path.basename(path)[:-len(".expect.json")]
+        failing.add((f"./{name}.py", want["type"]))
+end = [{"result": {"processed": True, "items": 10}, "lines": 2, "pooled": False}, 12]
+failures = {(v.get("file"), v.get("type")) for v in lines[2:-2] if isinstance(v, dict)}
+sys.exit(0 if lines[:2] == [3, 2] and lines[-2:] == end and failures == failing
+         and len(lines) == 4 + len(failing) else 1)
+PY
+ok $? "examples/pipeline.sh with the image's pexos-run prints what its comments say" "rc=$rc
+$out
+$(cat "$tmp/pipeline.err")"
+
+# The README's MCP example (pexos-run --mcp, messages on stdin) and the
+# answer the README shows for it.
+cat >"$tmp/mcp.in" <<'EOF'
+{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_python","arguments":{"script":"import numpy as np\ndef main():\n    print(\"hi\")\n    return {\"mean\": np.mean([1, 2, 3])}"}}}
+EOF
+prun_in "$tmp/mcp.in" "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" --mcp
+want='{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"result: {\"mean\":2.0}\n\nstdout:\nhi\n"}],"structuredContent":{"result":{"mean":2.0},"stdout":"hi\n"},"isError":false}}'
+[ $rc = 0 ] && echo "$out" | grep -qxF "$want"
+ok $? "the README's MCP example: pexos-run --mcp answers as the README shows" "rc=$rc
+$out"
 
 prun_in "$tmp/membomb.py" "${FLAGS[@]}" "${CLI[@]}" "$IMAGE" --stats -
 [ $rc = 1 ] && echo "$out" | grep -q '"type":"MemoryLimit"' && echo "$out" | grep -q '"limits":"cgroup-v'
@@ -276,5 +363,25 @@ size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 echo "# image $IMAGE: $((size / 1000000)) MB ($((size / 1048576)) MiB, $size bytes)"
 [ "$size" -le 250000000 ]
 ok $? "image size $((size / 1000000)) MB <= 250 MB"
+
+# --- (g) the archive -------------------------------------------------------
+# tests/container/image --save, as the VM's harness calls it: a
+# docker-archive naming $IMAGE whose config is this image, that podman
+# load reads back to the same image.
+step "tests/container/image --save"
+out=$("$HERE/image" --suite "$SUITE" --tag "$IMAGE" --save "$tmp/image.tar" 2>&1); rc=$?
+echo "$out" | grep '^image: .* s$' | sed 's/^/# /'
+id=$(podman image inspect "$IMAGE" --format '{{.Id}}')
+names=$(podman image inspect "$IMAGE" --format '{{join .RepoTags " "}}')
+[ $rc = 0 ] && tar -xOf "$tmp/image.tar" manifest.json | python3 -c 'import json, sys
+m = json.load(sys.stdin)
+sys.exit(0 if len(m) == 1 and len(m[0]["RepoTags"]) == 1
+         and m[0]["RepoTags"][0] in sys.argv[1].split()
+         and m[0]["Config"].split(".")[0] == sys.argv[2].split(":")[-1] else 1)' "$names" "$id" &&
+	loaded=$(podman load -q -i "$tmp/image.tar" 2>&1) &&
+	[ "$(podman image inspect "$IMAGE" --format '{{.Id}}')" = "$id" ]
+ok $? "image --save: a docker-archive of $IMAGE (image ${id:0:12}) that podman load reads" "rc=$rc
+$out
+${loaded:-}"
 
 finish
