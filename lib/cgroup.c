@@ -474,6 +474,16 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 	(void)read_file(own, "cgroup.subtree_control", root->own_control,
 			sizeof(root->own_control));
 	r = enable_moving_out(root, own);
+	if ((r == -EACCES || r == -EPERM) && root->private_mount)
+		return pexos_fail(
+			err, -r, "cgroup",
+			"pexos's own cgroup (%s) is not delegated to it: its "
+			"cgroup.subtree_control is not writable (%s). A "
+			"user-namespaced container's runtime must hand the "
+			"container's cgroup to the container's root (crun does; "
+			"runc, by default, does not). pexos needs a cgroup per run "
+			"(or --limits=rlimit); see pexos(7)",
+			own_rel, strerror(-r));
 	if (r < 0)
 		return fail_no_cgroup(err, -r,
 				      "cannot enable the memory and pids "

@@ -340,9 +340,9 @@ static void add_hint(pexos_error *err)
 		       "sethostname; see pexos(7))";
 	else if (strcmp(err->step, "mount") == 0 && strstr(err->message, "proc"))
 		hint = " (in a container, /proc has masked paths: run it with "
-		       "--security-opt systempaths=unconfined, podman: "
-		       "unmask=ALL, Kubernetes: procMount Unmasked; see "
-		       "pexos(7))";
+		       "--security-opt systempaths=unconfined; podman: "
+		       "--security-opt unmask=/proc/*; Kubernetes: procMount "
+		       "Unmasked; see pexos(7))";
 	else if (strcmp(err->step, "mount") == 0)
 		hint = " (in a container, its seccomp or AppArmor profile "
 		       "refuses mount; see pexos(7))";
