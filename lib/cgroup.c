@@ -411,16 +411,15 @@ static bool read_only(const char *point)
 
 /* The cgroup2 mount is read-only, as container engines mount a container's
  * cgroup namespace: pexos's own cgroup, mounted read-write privately,
- * stands in for it (cgroup_mount.c). Its root is the cgroup this process is
- * in, whatever that is: a supervisor leaf of an earlier pexos process stays
- * this one's own cgroup, as nothing above it can be reached. */
+ * stands in for it (cgroup_mount.c), one mount per process, rooted where
+ * the process was when it first made one. */
 static int private_view(struct cg_root *root, const char *own_rel, char *own,
 			size_t size, pexos_error *err)
 {
-	char why[128], hint[1024];
-	size_t n = strlen(own_rel);
-	bool has_slash = n > 0 && own_rel[n - 1] == '/';
-	int r = cg_private_mount(&root->mount_fd, why, sizeof(why));
+	char why[128], hint[1024], mount_root[PATH_MAX], point[64];
+	int r = cg_private_mount(own_rel, &root->mount_fd, mount_root,
+				 sizeof(mount_root), why, sizeof(why));
+	const char *below;
 
 	if (r < 0) {
 		confine_hint(hint, sizeof(hint));
@@ -432,12 +431,19 @@ static int private_view(struct cg_root *root, const char *own_rel, char *own,
 				  "see pexos(7)",
 				  own_rel, why, strerror(-r), hint);
 	}
-	snprintf(own, size, "/proc/self/fd/%d", root->mount_fd);
+	root->private_mount = true;
+	snprintf(point, sizeof(point), "/proc/self/fd/%d", root->mount_fd);
+	below = own_rel + (strcmp(mount_root, "/") == 0 ? 0 : strlen(mount_root));
+	if (strcmp(below, "/") == 0)
+		below = "";
+	if (str_concat(own, size, point, below, "") < 0)
+		return fail_no_cgroup(err, ENAMETOOLONG, "path too long",
+				      own_rel);
+	strip_supervisor_leaf(own, point);
 	snprintf(root->shown, sizeof(root->shown),
 		 "%s%spexos (a private read-write mount of pexos's own cgroup: "
 		 "the one at /sys/fs/cgroup is read-only)",
-		 own_rel, has_slash ? "" : "/");
-	root->private_mount = true;
+		 strcmp(mount_root, "/") == 0 ? "" : mount_root, "/");
 	return 0;
 }
 

@@ -25,7 +25,10 @@
 #include "cgroup_mount.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -117,7 +120,7 @@ static const char *step_name(int step)
 	}
 }
 
-int cg_private_mount(int *ret_fd, char *why, size_t why_size)
+static int new_mount(int *ret_fd, char *why, size_t why_size)
 {
 	char uid_map[32], gid_map[32];
 	struct mount_failure f = {0, EIO};
@@ -161,4 +164,49 @@ int cg_private_mount(int *ret_fd, char *why, size_t why_size)
 		close(fd);
 	snprintf(why, why_size, "could not %s", step_name(f.step));
 	return f.error > 0 ? -f.error : -EIO;
+}
+
+/* One mount per process, made by its first context at the cgroup it was
+ * in then (its container's, before pexos moved itself into the supervisor
+ * leaf below it): later contexts reach the same tree through a copy of
+ * the descriptor. */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static int shared_fd = -1;
+static char shared_root[PATH_MAX];
+
+/* Whether cgroup path `path` is `root` or below it. */
+static bool below(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+
+	if (strcmp(root, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, root, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/');
+}
+
+int cg_private_mount(const char *own_rel, int *ret_fd, char *root,
+		     size_t root_size, char *why, size_t why_size)
+{
+	int fd, r = 0;
+
+	pthread_mutex_lock(&shared_lock);
+	if (shared_fd < 0 || !below(own_rel, shared_root)) {
+		r = new_mount(&fd, why, why_size);
+		if (r == 0) {
+			if (shared_fd >= 0)
+				close(shared_fd);
+			shared_fd = fd;
+			snprintf(shared_root, sizeof(shared_root), "%s", own_rel);
+		}
+	}
+	if (r == 0) {
+		*ret_fd = fcntl(shared_fd, F_DUPFD_CLOEXEC, 0);
+		if (*ret_fd < 0)
+			r = -errno;
+		snprintf(why, why_size, "could not copy the mount's descriptor");
+		snprintf(root, root_size, "%s", shared_root);
+	}
+	pthread_mutex_unlock(&shared_lock);
+	return r;
 }
