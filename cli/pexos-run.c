@@ -83,7 +83,7 @@ static void usage(FILE *f)
 	      "      --cpu SECONDS     CPU-time limit of the whole run\n"
 	      "                        (default: as --timeout)\n"
 	      "      --memory MB       memory limit (default 512)\n"
-	      "      --stats           add wall_ms, cpu_ms, max_rss_kb, limits\n"
+	      "      --stats           add wall_ms, cpu_ms, max_rss_kb, faults, limits\n"
 	      "      --limits MODE     cgroup (default: a cgroup per run,\n"
 	      "                        required) or rlimit (per-process\n"
 	      "                        rlimits, for hosts without cgroups)\n"

@@ -208,10 +208,16 @@ static int watch(struct pool_lease *l, const struct run_plan *plan,
 	int r = sandbox_watch(l->pool->ctx, plan, &sw, res, err);
 
 	if (sw.exited && l->pending) {
+		struct proto_slot_status st;
+
 		l->pending = false;
-		res->have_status = read(s->status, &res->status,
-					sizeof(res->status)) ==
-				   sizeof(res->status);
+		res->have_status = read(s->status, &st, sizeof(st)) ==
+				   sizeof(st);
+		if (res->have_status) {
+			res->status = st.status;
+			if (l->faults0 >= 0 && st.faults >= (uint64_t)l->faults0)
+				res->faults = st.faults - (uint64_t)l->faults0;
+		}
 	}
 	return r;
 }
@@ -225,6 +231,25 @@ static void fill_stats(struct pool_lease *l, struct sandbox_result *res)
 	res->cpu_ms = cpu > l->cpu0 ? cpu - l->cpu0 : 0;
 	res->max_rss_kb = cg_run_peak_kb(&ctx->cg, &l->slot.cg);
 	res->oom = cg_run_oom(&ctx->cg, &l->slot.cg);
+}
+
+/* The page faults a process took so far, minor and major
+ * (/proc/PID/stat), or -1. */
+static int64_t proc_faults(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long minflt, majflt;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_text(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	/* after "pid (comm) ": state ppid pgrp session tty tpgid flags
+	 * minflt cminflt majflt */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %llu",
+			 &minflt, &majflt) != 2)
+		return -1;
+	return (int64_t)(minflt + majflt);
 }
 
 /* Hands the script over. Returns 0, or -errno when the slot cannot take
@@ -260,6 +285,7 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 	memcpy(msg + 1, &plan->cpu_ms, 8);
 	l->t0 = now_ms();
 	l->cpu0 = cg_run_cpu_ms(&ctx->cg, &s->cg);
+	l->faults0 = proc_faults(s->pid);
 	r = fdpass_send(s->sock, msg, sizeof(msg), fds, PROTO_JOB_NFD);
 	close_fds(fds, 2);
 	close_fds(&s->sock, 1);

@@ -45,6 +45,7 @@ struct pool_lease {
 	struct pool *pool;
 	struct pool_slot slot;
 	uint64_t t0, cpu0;
+	int64_t faults0; /* its process's page faults before the run, or -1 */
 	bool pending; /* the process's wait status has not arrived yet */
 };
 

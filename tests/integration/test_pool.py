@@ -1205,8 +1205,13 @@ def _(c):
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
         runs = [ex.submit(execute, d.port, HELLO, stats=True) for _ in range(2)]
         for n, f in enumerate(runs, start=1):
-            c.success(f.result(timeout=HTTP_TIMEOUT), HELLO_RESULT, f"run {n}",
-                      pooled=True)
+            obj = c.success(f.result(timeout=HTTP_TIMEOUT), HELLO_RESULT,
+                            f"run {n}", pooled=True)
+            # counted from the hand-over: far fewer than an interpreter's
+            # start (about 1900 for a cold hello)
+            faults = (obj or {}).get("stats", {}).get("faults")
+            c.expect(type(faults) is int and 0 < faults < 1000,
+                     f"run {n}: stats.faults {faults!r}, want 1..999")
     # The first replacement, sampled as soon as /health shows it ready: it
     # must not be doing that work while it waits, where a run could get it
     # first (at idle priority it would take about 10 ms to reach 4 MiB).
