@@ -153,6 +153,8 @@ static int add_stats(json_t *o, const struct run_stats *st)
 	    (st->limits &&
 	     json_object_set_new(s, "limits", json_string(st->limits))) ||
 	    json_object_set_new(s, "pooled", json_boolean(st->pooled)) ||
+	    (st->profile &&
+	     json_object_set_new(s, "pool", json_string(st->profile))) ||
 	    (st->file_limits &&
 	     json_object_set(s, "file_limits", st->file_limits))) {
 		json_decref(s);

@@ -312,6 +312,8 @@ int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
 		    .faults = sr.faults,
 		    .limits = cg_mode_name(ctx->cg.mode),
 		    .pooled = lease.pool != NULL,
+		    .profile = lease.pool ? pool_profile_names[lease.profile]
+					  : NULL,
 		    .file_limits =
 			plan.stats ? job_limits(&ctx->opts, &plan) : NULL,
 		};
