@@ -131,11 +131,14 @@ void pool_targets(const struct pool_demand *d, size_t total,
 {
 	/* Each profile keeps at least an eighth of the pool (one slot at
 	 * least, when there are two): its first run after a quiet spell is
-	 * still warm. The rest follows recent demand; with none yet, the
-	 * split is even, the full pool taking an odd slot. */
+	 * still warm. The rest follows recent demand weighted by what a slot
+	 * takes to make, which is how long a burst of runs must live on the
+	 * slots ready at its start; with no demand yet, the split is even,
+	 * the full pool taking an odd slot. */
 	size_t min = total >= 2 ? (total / 8 > 1 ? total / 8 : 1) : 0;
-	double sum = d->weight[POOL_FULL] + d->weight[POOL_LEAN];
-	double share = sum > 0 ? d->weight[POOL_FULL] / sum : 0.5;
+	double full_w = d->weight[POOL_FULL] * POOL_FULL_COST;
+	double sum = full_w + d->weight[POOL_LEAN];
+	double share = sum > 0 ? full_w / sum : 0.5;
 	size_t full = (size_t)floor(share * (double)total + 0.5);
 
 	if (full < min)

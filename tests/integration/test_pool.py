@@ -1121,10 +1121,12 @@ def _(c):
     c.expect(set(hits) == {"full", "lean"} and hits["lean"] >= 2 and hits["full"] >= 3,
              f"pexos_pool_profile_hits_total {hits}")
     c.expect(sum(sizes.values()) == 8, f"pexos_pool_profile_size {sizes}")
-    # Only lean runs for a while: the lean pool grows, the full one keeps
-    # its least (an eighth), the sum stays the size.
-    for _ in range(16):
+    # Only lean runs for a while (4 s: two time constants of the demand):
+    # the lean pool grows, the full one keeps its least (an eighth), the
+    # sum stays the size.
+    for _ in range(20):
         execute(d.port, HELLO)
+        time.sleep(0.2)
     p = wait_pool(d.port, lambda p: lean_of(p).get("size", 0) > 4
                   and lean_of(p).get("ready") == lean_of(p).get("size"), 10)
     if c.expect(p is not None, f"the lean pool did not grow: {short(LAST_POOL, 800)}"):

@@ -245,8 +245,9 @@ static void test_targets(void)
 	for (int i = 0; i < 10; i++)
 		pool_demand_note(&d, POOL_FULL, 1300);
 	pool_targets(&d, 16, t);
-	tap_ok(t[POOL_FULL] == 4 && t[POOL_LEAN] == 12,
-	       "30 lean and 10 full runs: a quarter full (%zu/%zu)",
+	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
+	       "30 lean and 10 full runs, a full slot costing three lean "
+	       "ones: an even split (%zu/%zu)",
 	       t[POOL_FULL], t[POOL_LEAN]);
 	/* 10 s later (5 time constants) the old lean runs weigh less than
 	 * one new full run */
