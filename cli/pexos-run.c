@@ -83,7 +83,7 @@ static void usage(FILE *f)
 	      "      --cpu SECONDS     CPU-time limit of the whole run\n"
 	      "                        (default: as --timeout)\n"
 	      "      --memory MB       memory limit (default 512)\n"
-	      "      --stats           add wall_ms, cpu_ms, max_rss_kb, limits\n"
+	      "      --stats           add wall_ms, cpu_ms, max_rss_kb, faults, limits\n"
 	      "      --limits MODE     cgroup (default: a cgroup per run,\n"
 	      "                        required) or rlimit (per-process\n"
 	      "                        rlimits, for hosts without cgroups)\n"
@@ -94,6 +94,9 @@ static void usage(FILE *f)
 	      "                        for a batch; 0 with --limits rlimit)\n"
 	      "      --preload LIST    modules the warm sandboxes import\n"
 	      "                        (default numpy,pandas)\n"
+	      "      --lean-pool auto|off  warm sandboxes that import nothing\n"
+	      "                        for scripts that import none of them\n"
+	      "                        (default auto; off: one pool)\n"
 	      "      --pool-wait SECONDS  how long a run waits for a warm\n"
 	      "                        sandbox before it starts a cold one\n"
 	      "                        (default 2)\n"
@@ -458,6 +461,7 @@ enum {
 	OPT_CPU,
 	OPT_POOL,
 	OPT_PRELOAD,
+	OPT_LEAN_POOL,
 	OPT_POOL_WAIT,
 	OPT_UID_BASE,
 	OPT_FILE,
@@ -502,6 +506,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{"cpu", required_argument, NULL, OPT_CPU},
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"preload", required_argument, NULL, OPT_PRELOAD},
+		{"lean-pool", required_argument, NULL, OPT_LEAN_POOL},
 		{"pool-wait", required_argument, NULL, OPT_POOL_WAIT},
 		{"uid-base", required_argument, NULL, OPT_UID_BASE},
 		{"file", required_argument, NULL, OPT_FILE},
@@ -565,6 +570,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_PRELOAD:
 			if (set_option(c->opts, "preload", optarg) < 0)
+				return -1;
+			break;
+		case OPT_LEAN_POOL:
+			if (set_option(c->opts, "lean_pool", optarg) < 0)
 				return -1;
 			break;
 		case OPT_POOL_WAIT:

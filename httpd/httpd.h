@@ -61,10 +61,16 @@ unsigned queue_length(void);
 void metrics_request(const char *endpoint, const char *outcome, int status,
 		     double seconds, bool counted);
 /* Prometheus text exposition; new string (free). `pool` is borrowed. */
-char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
-		     unsigned busy,
-		     unsigned queued,
-		     unsigned queue_capacity);
+/* A pool profile's figures, for metrics_render. */
+struct pool_profile_figures {
+	const char *name;
+	pexos_pool_snapshot snap;
+};
+
+char *metrics_render(const pexos_pool_snapshot *pool,
+		     const struct pool_profile_figures *profiles,
+		     size_t n_profiles, unsigned workers, unsigned busy,
+		     unsigned queued, unsigned queue_capacity);
 
 /* ---- log.c: lines to stderr, never blocking the threads that serve ----- */
 

@@ -51,6 +51,7 @@ static const struct setting settings[] = {
 	{"python", "PEXOS_PYTHON", "python", "interpreter (default /usr/bin/python3)"},
 	{"pool", "PEXOS_POOL", "pool", "warm sandboxes kept ready (default auto: 2 x workers; 0: none)"},
 	{"preload", "PEXOS_PRELOAD", "preload", "modules the warm sandboxes import (default numpy,pandas)"},
+	{"lean-pool", "PEXOS_LEAN_POOL", "lean_pool", "auto (default: warm sandboxes that import nothing for scripts that import none of the preload) or off"},
 	{"pool-wait", "PEXOS_POOL_WAIT", "pool_wait", "seconds a run waits for a warm sandbox (default 2)"},
 	{"uid-base", "PEXOS_UID_BASE", "uid_base", "the ids runs map to: this and the next (default 2000000000, or a pair chosen from the mapped ids)"},
 };

@@ -104,10 +104,52 @@ static void render_pool(FILE *f, const pexos_pool_snapshot *p)
 	}
 }
 
-char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
-		     unsigned busy,
-		     unsigned queued,
-		     unsigned queue_capacity)
+/* Each profile's pool, labelled by profile. */
+static void render_profiles(FILE *f, const struct pool_profile_figures *pr,
+			    size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} m[] = {
+		{"pexos_pool_profile_size", "gauge",
+		 "Warm sandboxes the profile's pool keeps now (its share of the "
+		 "pool by recent demand)."},
+		{"pexos_pool_profile_ready", "gauge",
+		 "Warm sandboxes of the profile waiting for a script now."},
+		{"pexos_pool_profile_hits_total", "counter",
+		 "Runs that got a warm sandbox of the profile."},
+		{"pexos_pool_profile_misses_total", "counter",
+		 "Runs of the profile that found none in time and started a "
+		 "cold one."},
+		{"pexos_pool_profile_slot_private_bytes", "gauge",
+		 "Private memory of a waiting sandbox of the profile (mean of "
+		 "up to 4)."},
+	};
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help,
+			m[i].name, m[i].type);
+		for (size_t k = 0; k < n; k++) {
+			const pexos_pool_snapshot *p = &pr[k].snap;
+			long long v[] = {p->size, p->ready, (long long)p->hits,
+					 (long long)p->misses,
+					 p->slot_private_kb < 0
+						 ? -1
+						 : p->slot_private_kb * 1024};
+
+			if (v[i] >= 0)
+				fprintf(f, "%s{profile=\"%s\"} %lld\n", m[i].name,
+					pr[k].name, v[i]);
+		}
+	}
+}
+
+char *metrics_render(const pexos_pool_snapshot *pool,
+		     const struct pool_profile_figures *profiles,
+		     size_t n_profiles, unsigned workers, unsigned busy,
+		     unsigned queued, unsigned queue_capacity)
 {
 	char *buf = NULL;
 	size_t size = 0;
@@ -164,6 +206,7 @@ char *metrics_render(const pexos_pool_snapshot *pool, unsigned workers,
 		"# TYPE pexos_queue_capacity gauge\npexos_queue_capacity %u\n",
 		busy, workers, queued, queue_capacity);
 	render_pool(f, pool);
+	render_profiles(f, profiles, n_profiles);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

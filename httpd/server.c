@@ -202,14 +202,21 @@ static enum MHD_Result send_health(struct conn *s)
 static enum MHD_Result send_metrics(struct conn *s)
 {
 	pexos_pool_snapshot pool;
+	struct pool_profile_figures profiles[4];
+	size_t n_profiles = 0;
 	char *text;
 
 	char *all = NULL;
 	int n;
 
 	pexos_pool_info(ctx, &pool);
-	text = metrics_render(&pool, cfg->workers, queue_busy(), queue_length(),
-			      cfg->queue);
+	while (n_profiles < sizeof(profiles) / sizeof(profiles[0]) &&
+	       pexos_pool_profile_info(ctx, (unsigned)n_profiles,
+				       &profiles[n_profiles].name,
+				       &profiles[n_profiles].snap) == 0)
+		n_profiles++;
+	text = metrics_render(&pool, profiles, n_profiles, cfg->workers,
+			      queue_busy(), queue_length(), cfg->queue);
 	if (!text)
 		return MHD_NO;
 	n = asprintf(&all,

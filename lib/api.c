@@ -88,6 +88,7 @@ pexos_options *pexos_options_new(void)
 	o->runs = 0;
 	o->pool_wait_ms = 2000;
 	snprintf(o->preload, sizeof(o->preload), "numpy,pandas");
+	o->lean_pool = true;
 	return o;
 }
 
@@ -170,6 +171,15 @@ static int set_text(pexos_options *o, const char *name, const char *value,
 					  "list of module names, got '%s'",
 					  value);
 		snprintf(o->preload, sizeof(o->preload), "%s", value);
+		return 0;
+	}
+	if (strcmp(name, "lean_pool") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0)
+			return pexos_fail(err, EINVAL, "options",
+					  "lean_pool must be auto or off, got "
+					  "'%s'",
+					  value);
+		o->lean_pool = strcmp(value, "auto") == 0;
 		return 0;
 	}
 	if (strcmp(name, "python") == 0) {
@@ -433,6 +443,14 @@ int pexos_pool_info(pexos_context *ctx, pexos_pool_snapshot *ret)
 		return -EINVAL;
 	pool_info(ctx->pool, ret);
 	return 0;
+}
+
+int pexos_pool_profile_info(pexos_context *ctx, unsigned index,
+			    const char **ret_name, pexos_pool_snapshot *ret)
+{
+	if (!ctx || !ret)
+		return -EINVAL;
+	return pool_profile_info(ctx->pool, index, ret_name, ret);
 }
 
 char *pexos_error_response(const pexos_error *err)

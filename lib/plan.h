@@ -55,6 +55,7 @@ struct pexos_options {
 	bool cpu_set;          /* "cpu" was set: "timeout" leaves it alone */
 	uint64_t pool_wait_ms; /* how long a run waits for one */
 	char preload[512];     /* modules the pool imports, comma-separated */
+	bool lean_pool;        /* a lean pool beside the preloaded one */
 };
 
 enum mnt_kind {
@@ -106,7 +107,7 @@ struct pexos_context {
 	char *argv[ARGV_MAX];
 	char *envp[ENVP_MAX];
 	char *zygote_argv[ARGV_MAX]; /* the pool's zygote */
-	struct pool *pool;           /* NULL without a pool */
+	struct pool_set *pool;       /* NULL without a pool */
 	char result_max_arg[32];
 	char uid_map[64];
 	char gid_map[64];

@@ -64,24 +64,27 @@ static uint64_t test_delay_ms(void)
 	return ms;
 }
 
-int pool_start(struct pexos_context *ctx, pexos_error *err)
+const char *const pool_profile_names[POOL_PROFILES] = {
+	[POOL_FULL] = "full",
+	[POOL_LEAN] = "lean",
+};
+
+/* One profile's pool: its thread starts its zygote. */
+static int pool_start_one(struct pexos_context *ctx, struct pool_set *set,
+			  int profile, const char *preload, pexos_error *err)
 {
-	struct pool *p;
+	struct pool *p = calloc(1, sizeof(*p));
 	pthread_condattr_t ca;
 	int r;
 
-	if (ctx->opts.pool == 0)
-		return 0;
-	if (ctx->cg.mode == CG_NONE)
-		return pexos_fail(err, ENOTSUP, "pool",
-				  "the warm pool needs cgroups (each slot gets "
-				  "its own); with --limits=rlimit set the pool "
-				  "size to 0");
-	p = calloc(1, sizeof(*p));
 	if (!p)
 		return pexos_fail(err, ENOMEM, "pool", "out of memory");
 	p->ctx = ctx;
-	p->size = ctx->opts.pool;
+	p->set = set;
+	p->profile = profile;
+	snprintf(p->preload, sizeof(p->preload), "%s", preload);
+	p->size = set->total;
+	p->target = set->total;
 	p->zctl = p->zlog = p->zpidfd = -1;
 	p->zproc.pidfd = p->zproc.status = -1;
 	p->wake[0] = p->wake[1] = -1;
@@ -107,25 +110,12 @@ int pool_start(struct pexos_context *ctx, pexos_error *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->ready, &ca);
 	pthread_condattr_destroy(&ca);
-	ctx->pool = p;
-	r = pthread_create(&p->thread, NULL, pool_main, p);
-	if (r != 0) {
-		ctx->pool = NULL;
-		pthread_mutex_destroy(&p->lock);
-		pthread_cond_destroy(&p->ready);
-		pool_free(p);
-		return pexos_fail_errno(err, r, "pool", "start the pool's thread");
-	}
-	p->thread_started = true;
+	set->pool[profile] = p;
 	return 0;
 }
 
-void pool_stop(struct pexos_context *ctx)
+static void pool_stop_one(struct pool *p)
 {
-	struct pool *p = ctx ? ctx->pool : NULL;
-
-	if (!p)
-		return;
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
 	pthread_cond_broadcast(&p->ready);
@@ -133,9 +123,100 @@ void pool_stop(struct pexos_context *ctx)
 	wake_thread(p);
 	if (p->thread_started)
 		pthread_join(p->thread, NULL);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->ready);
-	pool_free(p);
+	p->thread_started = false;
+}
+
+/* Sets each pool's target from the demand; wakes the pools whose target
+ * changed. Takes the set's lock, then each pool's, never both. */
+static void retarget(struct pool_set *set, int profile)
+{
+	size_t target[POOL_PROFILES];
+
+	if (!set->pool[POOL_LEAN])
+		return; /* one pool: it keeps them all */
+	pthread_mutex_lock(&set->lock);
+	if (profile >= 0)
+		pool_demand_note(&set->demand, profile, now_ms());
+	pool_targets(&set->demand, set->total, target);
+	pthread_mutex_unlock(&set->lock);
+	for (int i = 0; i < POOL_PROFILES; i++) {
+		struct pool *p = set->pool[i];
+		bool changed;
+
+		pthread_mutex_lock(&p->lock);
+		changed = p->target != target[i];
+		p->target = target[i];
+		pthread_mutex_unlock(&p->lock);
+		if (changed)
+			wake_thread(p);
+	}
+}
+
+int pool_start(struct pexos_context *ctx, pexos_error *err)
+{
+	struct pool_set *set;
+	int r = 0;
+
+	if (ctx->opts.pool == 0)
+		return 0;
+	if (ctx->cg.mode == CG_NONE)
+		return pexos_fail(err, ENOTSUP, "pool",
+				  "the warm pool needs cgroups (each slot gets "
+				  "its own); with --limits=rlimit set the pool "
+				  "size to 0");
+	set = calloc(1, sizeof(*set));
+	if (!set)
+		return pexos_fail(err, ENOMEM, "pool", "out of memory");
+	set->total = ctx->opts.pool;
+	pthread_mutex_init(&set->lock, NULL);
+	r = pool_start_one(ctx, set, POOL_FULL, ctx->opts.preload, err);
+	if (r == 0 && ctx->opts.preload[0] && ctx->opts.lean_pool)
+		r = pool_start_one(ctx, set, POOL_LEAN, "", err);
+	if (r == 0)
+		retarget(set, -1);
+	for (int i = 0; r == 0 && i < POOL_PROFILES; i++) {
+		struct pool *p = set->pool[i];
+
+		if (!p)
+			continue;
+		r = pthread_create(&p->thread, NULL, pool_main, p);
+		if (r != 0) {
+			r = pexos_fail_errno(err, r, "pool",
+					     "start the pool's thread");
+			break;
+		}
+		p->thread_started = true;
+	}
+	ctx->pool = set;
+	if (r < 0) {
+		pool_stop(ctx);
+		return r;
+	}
+	return 0;
+}
+
+void pool_stop(struct pexos_context *ctx)
+{
+	struct pool_set *set = ctx ? ctx->pool : NULL;
+
+	if (!set)
+		return;
+	/* Every thread ends before any pool goes: each looks at the
+	 * other's counts while it fills. */
+	for (int i = 0; i < POOL_PROFILES; i++)
+		if (set->pool[i])
+			pool_stop_one(set->pool[i]);
+	for (int i = 0; i < POOL_PROFILES; i++) {
+		struct pool *p = set->pool[i];
+
+		if (!p)
+			continue;
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->ready);
+		pool_free(p);
+	}
+	pthread_mutex_destroy(&set->lock);
+	free(set);
 	ctx->pool = NULL;
 }
 
@@ -155,21 +236,32 @@ static struct timespec ms_to_ts(uint64_t ms)
  * Both waits are bounded by pool_wait: the lock's (held only briefly, by
  * the rule of pool_int.h, but a run must not depend on it) and the wait
  * for a slot. */
-static bool acquire(struct pool *p, struct pool_slot *out)
+enum acq_mode {
+	ACQ_WAIT,   /* a ready slot, waiting up to pool_wait */
+	ACQ_NOW,    /* a ready slot, without waiting */
+	ACQ_EXCESS, /* a ready slot the pool holds over its target */
+};
+
+static bool acquire(struct pool *p, struct pool_slot *out, enum acq_mode mode)
 {
-	uint64_t now = now_ms(), deadline = now + p->ctx->opts.pool_wait_ms;
+	bool wait = mode == ACQ_WAIT;
+	uint64_t now = now_ms(),
+		 deadline = now + (wait ? p->ctx->opts.pool_wait_ms : 0);
 	struct timespec ts = ms_to_ts(deadline);
 	struct timespec lock_ts = ms_to_ts(
 		deadline > now + LOCK_WAIT_MIN_MS ? deadline
 						  : now + LOCK_WAIT_MIN_MS);
 
 	if (pthread_mutex_clocklock(&p->lock, CLOCK_MONOTONIC, &lock_ts) != 0) {
-		atomic_fetch_add(&p->misses, 1);
+		if (wait)
+			atomic_fetch_add(&p->misses, 1);
 		return false;
 	}
 	for (;;) {
 		struct pool_slot *best = pool_pick_ready(p->slots, p->size);
 
+		if (best && mode == ACQ_EXCESS && pool_count(p) <= p->target)
+			best = NULL;
 		if (best) {
 			*out = *best;
 			slot_reset(best);
@@ -180,8 +272,9 @@ static bool acquire(struct pool *p, struct pool_slot *out)
 			return true;
 		}
 		if (p->stop || atomic_load(&p->ctx->cancelled) ||
-		    pool_broken(p) || now_ms() >= deadline) {
-			atomic_fetch_add(&p->misses, 1);
+		    pool_broken(p) || !wait || now_ms() >= deadline) {
+			if (wait)
+				atomic_fetch_add(&p->misses, 1);
 			pthread_mutex_unlock(&p->lock);
 			return false;
 		}
@@ -208,10 +301,16 @@ static int watch(struct pool_lease *l, const struct run_plan *plan,
 	int r = sandbox_watch(l->pool->ctx, plan, &sw, res, err);
 
 	if (sw.exited && l->pending) {
+		struct proto_slot_status st;
+
 		l->pending = false;
-		res->have_status = read(s->status, &res->status,
-					sizeof(res->status)) ==
-				   sizeof(res->status);
+		res->have_status = read(s->status, &st, sizeof(st)) ==
+				   sizeof(st);
+		if (res->have_status) {
+			res->status = st.status;
+			if (l->faults0 >= 0 && st.faults >= (uint64_t)l->faults0)
+				res->faults = st.faults - (uint64_t)l->faults0;
+		}
 	}
 	return r;
 }
@@ -225,6 +324,25 @@ static void fill_stats(struct pool_lease *l, struct sandbox_result *res)
 	res->cpu_ms = cpu > l->cpu0 ? cpu - l->cpu0 : 0;
 	res->max_rss_kb = cg_run_peak_kb(&ctx->cg, &l->slot.cg);
 	res->oom = cg_run_oom(&ctx->cg, &l->slot.cg);
+}
+
+/* The page faults a process took so far, minor and major
+ * (/proc/PID/stat), or -1. */
+static int64_t proc_faults(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long minflt, majflt;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_text(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	/* after "pid (comm) ": state ppid pgrp session tty tpgid flags
+	 * minflt cminflt majflt */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %llu",
+			 &minflt, &majflt) != 2)
+		return -1;
+	return (int64_t)(minflt + majflt);
 }
 
 /* Hands the script over. Returns 0, or -errno when the slot cannot take
@@ -260,25 +378,60 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 	memcpy(msg + 1, &plan->cpu_ms, 8);
 	l->t0 = now_ms();
 	l->cpu0 = cg_run_cpu_ms(&ctx->cg, &s->cg);
+	l->faults0 = proc_faults(s->pid);
 	r = fdpass_send(s->sock, msg, sizeof(msg), fds, PROTO_JOB_NFD);
 	close_fds(fds, 2);
 	close_fds(&s->sock, 1);
 	return r;
 }
 
-int pool_run(struct pool *p, const struct run_plan *plan, struct pool_lease *l,
-	     struct sandbox_result *res, pexos_error *err)
+/* A slot for a run of `profile`: its own pool's, waiting up to pool_wait;
+ * for a lean run first a ready lean slot, then a ready full one (the full
+ * zygote has imported more, never less), then the wait for a lean one. */
+static struct pool *acquire_for(struct pool_set *set, int profile,
+				struct pool_slot *out)
 {
+	struct pool *own = set->pool[profile], *full = set->pool[POOL_FULL];
+
+	if (profile == POOL_LEAN) {
+		/* full slots over the full pool's target (demand moved to
+		 * lean runs) are spent first: they are made already */
+		if (acquire(full, out, ACQ_EXCESS)) {
+			wake_thread(own); /* room for a lean slot again */
+			return full;
+		}
+		if (acquire(own, out, ACQ_NOW))
+			return own;
+		if (acquire(full, out, ACQ_NOW)) {
+			wake_thread(own);
+			return full;
+		}
+	}
+	return acquire(own, out, ACQ_WAIT) ? own : NULL;
+}
+
+int pool_run(struct pool_set *set, const struct run_plan *plan,
+	     struct pool_lease *l, struct sandbox_result *res, pexos_error *err)
+{
+	int profile;
 	int r;
 
 	memset(l, 0, sizeof(*l));
 	slot_reset(&l->slot);
-	if (!p)
+	if (!set)
 		return 0;
+	profile = set->pool[POOL_LEAN]
+			  ? pool_profile_of(plan->script, plan->script_len,
+					    set->pool[POOL_FULL]->preload)
+			  : POOL_FULL;
+	retarget(set, profile);
 	for (int tries = 0;; tries++) {
-		if (!acquire(p, &l->slot))
+		struct pool *p = acquire_for(set, profile, &l->slot);
+
+		if (!p)
 			return 0;
 		l->pool = p;
+		l->profile = p->profile;
 		if (hand_off(l, plan) == 0)
 			break;
 		slot_dispose(p, &l->slot, true);
@@ -287,7 +440,7 @@ int pool_run(struct pool *p, const struct run_plan *plan, struct pool_lease *l,
 			return 0;
 	}
 	l->pending = true;
-	sandbox_result_init(p->ctx, plan, res);
+	sandbox_result_init(l->pool->ctx, plan, res);
 	r = watch(l, plan, res, true, err);
 	fill_stats(l, res);
 	if (r < 0) {

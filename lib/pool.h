@@ -22,6 +22,11 @@
 #include "sandbox.h"
 
 struct pool;
+struct pool_set;
+
+/* The warm pool's profiles: which zygote a slot comes from. */
+enum pool_profile { POOL_FULL, POOL_LEAN, POOL_PROFILES };
+extern const char *const pool_profile_names[POOL_PROFILES];
 
 /* One slot, owned by the pool or, once taken, by one run. */
 struct pool_slot {
@@ -44,7 +49,9 @@ struct pool_slot {
 struct pool_lease {
 	struct pool *pool;
 	struct pool_slot slot;
+	int profile; /* the pool the slot came from */
 	uint64_t t0, cpu0;
+	int64_t faults0; /* its process's page faults before the run, or -1 */
 	bool pending; /* the process's wait status has not arrived yet */
 };
 
@@ -54,11 +61,13 @@ int pool_start(struct pexos_context *ctx, pexos_error *err);
 /* Stops it: no run may be in progress. */
 void pool_stop(struct pexos_context *ctx);
 
-/* Runs `plan` on a ready slot. Returns 1 with *res filled once the run's
+/* Runs `plan` on a ready slot of the profile its imports call for (a lean
+ * run takes a full slot when no lean one is ready; pool_profile_of). Returns 1 with *res filled once the run's
  * streams are complete (its wait status may still be pending: see
  * pool_finish), 0 when no slot could be had (use the cold path), or -errno.
  * After 1, release the lease with pool_release. */
-int pool_run(struct pool *p, const struct run_plan *plan, struct pool_lease *l,
+int pool_run(struct pool_set *set, const struct run_plan *plan,
+	     struct pool_lease *l,
 	     struct sandbox_result *res, pexos_error *err);
 
 /* Waits for the wait status of the lease's process (under the run's
@@ -71,10 +80,15 @@ void pool_release(struct pool_lease *l);
 
 /* Fills *ret with the pool's state (PEXOS_POOL_OFF for NULL). Never waits
  * for the pool's work. */
-void pool_info(struct pool *p, pexos_pool_snapshot *ret);
+void pool_info(struct pool_set *set, pexos_pool_snapshot *ret);
+
+/* The same for one profile's pool (`size`: the slots it keeps now, by
+ * demand). Returns 0, or -ENOENT when there is no such profile. */
+int pool_profile_info(struct pool_set *set, unsigned index, const char **name,
+		      pexos_pool_snapshot *ret);
 
 /* The pool's state as a JSON object (malloc'd), built from pool_info, or
  * NULL without a pool. */
-char *pool_status_json(struct pool *p);
+char *pool_status_json(struct pool_set *set);
 
 #endif

@@ -11,6 +11,18 @@
  * pool_state.c   the decisions, free of the kernel: slot transitions,
  *                back-off, the newest-ready choice, when to refill
  * pool_status.c  the pool's state for /health and /metrics
+ * pool_profile.c which profile's pool a script goes to, and the share of
+ *                the slots each profile keeps
+ *
+ * PROFILES. The pool is a set (struct pool_set) of one struct pool per
+ * profile, each with its own zygote, thread, lock and slot table: "full"
+ * (the preload list imported) and, when that list is not empty, "lean"
+ * (nothing preloaded: a slot a fraction of the cost). Every slot of either
+ * is set up and locked down by the same code (helper.c, lockdown.c); only
+ * the zygote's preload list differs. The configured size is the set's
+ * total: each pool keeps `target` slots, the targets following recent
+ * demand (pool_targets) and summing to the total. The set's own lock
+ * guards the demand and is never held with a pool's.
  *
  * THE LOCK RULE. p->lock guards the slot table (every slot's `state`, and a
  * READY slot as a whole), the shared fields of struct pool marked so below
@@ -76,8 +88,29 @@ struct retired {
 	uint64_t since; /* retired at, ms */
 };
 
+/* Recent demand per profile: counts of runs, decayed exponentially with
+ * POOL_DEMAND_TAU_MS (a weighted rate). */
+#define POOL_DEMAND_TAU_MS 2000.0
+/* What a full slot takes to make, in lean ones: on our VM about 2,450
+ * page faults and 14 ms of CPU against 1,000 and 5 ms (tests/bench/pool). */
+#define POOL_FULL_COST 3.0
+struct pool_demand {
+	double weight[POOL_PROFILES];
+	uint64_t at_ms; /* last update */
+};
+
+struct pool_set {
+	struct pool *pool[POOL_PROFILES]; /* POOL_LEAN NULL without preload */
+	size_t total;                     /* the configured size */
+	pthread_mutex_t lock;             /* demand */
+	struct pool_demand demand;
+};
+
 struct pool {
 	struct pexos_context *ctx;
+	struct pool_set *set;
+	int profile;        /* POOL_FULL or POOL_LEAN */
+	char preload[512];  /* what its zygote imports */
 	pthread_mutex_t lock;
 	pthread_cond_t ready; /* a slot became ready, or the pool failed */
 	pthread_t thread;
@@ -97,6 +130,7 @@ struct pool {
 	unsigned fail_streak; /* slots failed in a row */
 	char error[512];     /* written by the pool thread only */
 	struct grave *graves;
+	size_t target; /* slots to keep (pool_targets); size is the most */
 	uint64_t hits, spawned, restarts, slot_failures;
 	atomic_uint_fast64_t misses; /* also counted when the lock timed out */
 	uint64_t start_ms_sum, start_n; /* spawn to ready, for /health */
@@ -156,6 +190,22 @@ void pool_note_slot_failure(struct pool *p, uint64_t now);
 /* Should a run stop waiting for a slot and go cold? A pool whose zygote
  * failed, or whose slots keep failing, answers at once. Under the lock. */
 bool pool_broken(const struct pool *p);
+
+/* pool_profile.c: POOL_FULL when one of the script's import statements
+ * names a module of the comma-separated `preload` list or one known to
+ * import numpy or pandas, else POOL_LEAN. */
+int pool_profile_of(const char *script, size_t len, const char *preload);
+
+/* Counts a run of `profile` at `now` (ms) into the decayed weights. */
+void pool_demand_note(struct pool_demand *d, int profile, uint64_t now);
+
+/* Splits `total` slots between the profiles by demand, each keeping at
+ * least an eighth (at least one when total >= 2). */
+void pool_targets(const struct pool_demand *d, size_t total,
+		  size_t target[POOL_PROFILES]);
+
+/* Slots of `p` not EMPTY (ready or being set up). Under p->lock. */
+size_t pool_count(const struct pool *p);
 
 /* pool_slot.c */
 void slot_reset(struct pool_slot *s);

@@ -105,7 +105,11 @@ void slot_dispose(struct pool *p, struct pool_slot *s, bool run)
 	/* An entry of the table becomes EMPTY under the lock. */
 	slot_reset(s);
 	pthread_mutex_unlock(&p->lock);
-	wake_thread(p);
+	/* A run's end may let either profile refill (pool_fill_due counts
+	 * the runs of the whole set). */
+	for (int i = 0; i < POOL_PROFILES; i++)
+		if (p->set->pool[i] && (run || p->set->pool[i] == p))
+			wake_thread(p->set->pool[i]);
 }
 
 /* Takes an entry the pool thread may work on: a ready one is taken out of

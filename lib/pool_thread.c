@@ -53,20 +53,86 @@ void add_error(struct pool *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Asks the zygote for a slot in every empty place, when the refill is due
- * (pool_fill_due). Each empty entry is reserved under the lock, then set
- * up without it. */
+/* What fill() needs of a pool: its slots (ready or being set up), the
+ * ready ones, its runs, its target. */
+struct fill_view {
+	size_t count, ready, target;
+	unsigned in_use;
+};
+
+static struct fill_view view(struct pool *p)
+{
+	struct fill_view v = {0};
+
+	if (!p)
+		return v;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->size; i++) {
+		v.count += p->slots[i].state != SLOT_EMPTY;
+		v.ready += p->slots[i].state == SLOT_READY;
+	}
+	v.target = p->target;
+	v.in_use = p->in_use;
+	pthread_mutex_unlock(&p->lock);
+	return v;
+}
+
+static struct pool *other(struct pool *p)
+{
+	return p->set->pool[p->profile == POOL_FULL ? POOL_LEAN : POOL_FULL];
+}
+
+/* Ready slots over the target go, the oldest first, when the other
+ * profile waits for room (the set keeps no more than its total). */
+static void shrink(struct pool *p, size_t excess)
+{
+	while (excess--) {
+		struct pool_slot *oldest = NULL, copy;
+
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 0; i < p->size; i++)
+			if (p->slots[i].state == SLOT_READY &&
+			    (!oldest || p->slots[i].t_ready < oldest->t_ready))
+				oldest = &p->slots[i];
+		if (oldest) {
+			copy = *oldest;
+			slot_reset(oldest);
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (!oldest)
+			return;
+		slot_dispose(p, &copy, false);
+	}
+}
+
+/* Asks the zygote for a slot in empty places up to the pool's target and
+ * the set's total, when the refill is due (pool_fill_due: not while runs
+ * of either profile hold slots and half of what this pool's runs can use
+ * is ready; a lean run can use a full slot, not the reverse). Each empty
+ * entry is reserved under the lock (each pool's and the other's in turn,
+ * never both), then set up without it. */
 static void fill(struct pool *p)
 {
-	size_t ready = 0;
-	bool due;
+	struct fill_view me = view(p), o = view(other(p));
+	size_t count = me.count;
+	bool lean = p->profile == POOL_LEAN, due;
 
+	if (lean && me.count > me.target && o.count < o.target) {
+		/* The full profile waits for room: lean slots over the
+		 * target go. (Full slots over theirs are spent by lean runs
+		 * first: pool.c, acquire_for.) */
+		shrink(p, me.count - me.target);
+		wake_thread(other(p));
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->size; i++)
-		ready += p->slots[i].state == SLOT_READY;
-	due = pool_fill_due(p->size, ready, p->in_use, now_ms(), p->fill_after);
+	due = pool_fill_due(lean ? p->set->total : me.target,
+			    lean ? me.ready + o.ready : me.ready,
+			    me.in_use + o.in_use, now_ms(), p->fill_after);
 	pthread_mutex_unlock(&p->lock);
-	for (size_t i = 0; due && i < p->size; i++) {
+	for (size_t i = 0; due && i < p->size && count < me.target &&
+			   count + o.count < p->set->total;
+	     i++) {
 		struct pool_slot *s = &p->slots[i];
 		bool reserved;
 
@@ -77,6 +143,7 @@ static void fill(struct pool *p)
 		pthread_mutex_unlock(&p->lock);
 		if (reserved && slot_spawn(p, s) < 0)
 			break;
+		count += reserved;
 	}
 }
 

@@ -43,12 +43,12 @@ static int zygote_config(struct pool *p)
 	_cleanup_free_ char *text = NULL, *buf = NULL;
 	_cleanup_json_ json_t *c = json_object();
 	json_t *pre = json_array();
-	char list[sizeof(o->preload)], *save = NULL, *tok;
+	char list[sizeof(p->preload)], *save = NULL, *tok;
 	size_t len;
 
 	if (!z || !c || !pre || json_object_set_new(c, "preload", pre) < 0)
 		return -ENOMEM;
-	snprintf(list, sizeof(list), "%s", o->preload);
+	snprintf(list, sizeof(list), "%s", p->preload);
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 		json_array_append_new(pre, json_string(tok));
 	json_object_set_new(c, "runner", json_string(pexos_runner_py));

@@ -57,7 +57,7 @@
 
 /* The descriptors of a slot request, in this order: the slot's socket and
  * the write ends of its stdout, stderr, result channel and status pipe
- * (the zygote writes the slot process's 4-byte wait status there). */
+ * (the zygote writes the slot process's struct proto_slot_status there). */
 #define PROTO_SLOT_REQ_SOCK 0
 #define PROTO_SLOT_REQ_STDOUT 1
 #define PROTO_SLOT_REQ_STDERR 2
@@ -90,6 +90,15 @@
 #include <stdint.h>
 
 #include "lockdown.h"
+
+/* What the zygote reaps of a slot's process (wait4): its wait status and
+ * the page faults it took in its whole life, minor and major, its reaped
+ * children's included. */
+struct proto_slot_status {
+	int32_t status;
+	uint32_t pad;
+	uint64_t faults;
+};
 
 struct proto_zygote_config {
 	uint32_t magic; /* PROTO_ZY_MAGIC */

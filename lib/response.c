@@ -148,9 +148,13 @@ static int add_stats(json_t *o, const struct run_stats *st)
 		      (json_int_t)st->max_rss_kb);
 	if (!s)
 		return -ENOMEM;
-	if ((st->limits &&
+	if ((st->faults &&
+	     json_object_set_new(s, "faults", json_integer((json_int_t)st->faults))) ||
+	    (st->limits &&
 	     json_object_set_new(s, "limits", json_string(st->limits))) ||
 	    json_object_set_new(s, "pooled", json_boolean(st->pooled)) ||
+	    (st->profile &&
+	     json_object_set_new(s, "pool", json_string(st->profile))) ||
 	    (st->file_limits &&
 	     json_object_set(s, "file_limits", st->file_limits))) {
 		json_decref(s);

@@ -30,8 +30,10 @@ struct run_stats {
 	uint64_t wall_ms;
 	uint64_t cpu_ms;
 	uint64_t max_rss_kb;
+	uint64_t faults;     /* page faults during the run */
 	const char *limits; /* limit mode in force, e.g. "cgroup-v1" */
 	bool pooled;        /* ran in a warm sandbox of the pool */
+	const char *profile; /* that sandbox's pool profile, or NULL */
 	json_t *file_limits; /* borrowed: job_limits() of the run, or NULL */
 };
 

@@ -299,13 +299,21 @@ int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
 		return r;
 	}
 	r = judge(ctx, &plan, &sr, &lease, &j, err);
+	/* A pooled run's page faults come with its process's wait status,
+	 * which the verdict may not have needed: wait for it (bounded by the
+	 * run's deadline) when stats are asked for. */
+	if (r == 0 && plan.stats && lease.pool && lease.pending)
+		(void)pool_finish(&lease, &plan, &sr, NULL);
 	if (r == 0) {
 		st = (struct run_stats){
 		    .wall_ms = sr.wall_ms,
 		    .cpu_ms = sr.cpu_ms,
 		    .max_rss_kb = sr.max_rss_kb,
+		    .faults = sr.faults,
 		    .limits = cg_mode_name(ctx->cg.mode),
 		    .pooled = lease.pool != NULL,
+		    .profile = lease.pool ? pool_profile_names[lease.profile]
+					  : NULL,
 		    .file_limits =
 			plan.stats ? job_limits(&ctx->opts, &plan) : NULL,
 		};

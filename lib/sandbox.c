@@ -653,6 +653,7 @@ int sandbox_run(const struct pexos_context *ctx, const struct run_plan *plan,
 	if (cg_cpu > res->cpu_ms)
 		res->cpu_ms = cg_cpu; /* counts processes nobody waited for */
 	res->max_rss_kb = (uint64_t)ru.ru_maxrss;
+	res->faults = (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
 	return 0;
 }
 

@@ -23,6 +23,7 @@ struct sandbox_result {
 	uint64_t wall_ms;
 	uint64_t cpu_ms;
 	uint64_t max_rss_kb;
+	uint64_t faults; /* page faults of the run's processes (cgroup) */
 };
 
 /* Runs `plan` in a new sandbox. Returns 0 with *res filled (release with

@@ -99,8 +99,14 @@ PEXOS_EXPORT void pexos_options_free(pexos_options *opts);
  *                  CPUs), for a "pool" of "auto"
  *   "runs"         runs the caller will make in all, for an automatic
  *                  "pool" (0, the default: not known, as for a server)
- *   "preload"      modules the pool's interpreters import before they wait,
- *                  comma-separated (default "numpy,pandas"; "" for none)
+ *   "preload"      modules the pool's "full" interpreters import before
+ *                  they wait, comma-separated (default "numpy,pandas"; ""
+ *                  for none); when not empty, a "lean" pool of
+ *                  interpreters that import nothing shares the pool's size
+ *                  (pexos_pool_profile_info)
+ *   "lean_pool"    "auto" (the default: that lean pool when "preload" is
+ *                  not empty) or "off" (one pool: every pooled run on an
+ *                  interpreter that imported "preload")
  *   "pool_wait"    seconds a run waits for a warm sandbox before it starts
  *                  a cold one (default 2)
  * Both strings are borrowed. Returns 0, or -EINVAL with `err` naming the
@@ -159,10 +165,13 @@ PEXOS_EXPORT void pexos_context_cancel(pexos_context *ctx);
  *   {"size", "ready", "starting", "in_use", "state": "up"|"starting"|"down",
  *    "hits", "misses", "slots_started", "slot_failures", "zygote_starts",
  *    "preload", "slot_start_ms", "zygote_start_ms", "zygote_rss_kb",
- *    "zygote_private_kb", "slot_private_kb", "slot_private_kb_max", "error"}
- * (the memory figures only while the zygote is up; "error" only after a
- * failure), built from pexos_pool_info(); front ends that decide on the
- * pool's state should call that instead. Thread-safe. */
+ *    "zygote_private_kb", "slot_private_kb", "slot_private_kb_max", "error",
+ *    "target", "profiles": {"full": {...}, "lean": {...}}}
+ * (the memory figures only while the zygotes are up; "error" only after a
+ * failure), built from pexos_pool_info(); "target" is the slots the
+ * profiles keep now (their sum of "size"), "profiles" each profile's pool
+ * with the same keys (pexos_pool_profile_info). Front ends that decide on
+ * the pool's state should call those instead. Thread-safe. */
 PEXOS_EXPORT char *pexos_pool_status(pexos_context *ctx);
 
 /* The warm pool's zygote: not running (and to be started again after a
@@ -179,7 +188,8 @@ typedef enum pexos_pool_state {
  * figure that is not known is -1. */
 typedef struct pexos_pool_snapshot {
 	pexos_pool_state state;
-	unsigned size;     /* slots the pool keeps */
+	unsigned size;     /* slots the pool keeps (its configured size; for
+			    * one profile, its share of it now) */
 	unsigned ready;    /* waiting for a script */
 	unsigned starting; /* being set up */
 	unsigned in_use;   /* running a script */
@@ -191,7 +201,8 @@ typedef struct pexos_pool_snapshot {
 	 * becomes ready, the zygote's when it comes up, both again every 5 s
 	 * while the pool rests): reading it walks page tables, never done on
 	 * the caller's thread */
-	long long zygote_rss_kb, zygote_private_kb; /* -1 unless up */
+	long long zygote_rss_kb, zygote_private_kb; /* -1 unless up; the
+						     * zygotes' sum */
 	long long slot_private_kb;     /* mean of up to 4 ready slots, or -1 */
 	long long slot_private_kb_max; /* the largest of those, or -1 */
 	char preload[512];             /* the modules its interpreters import */
@@ -203,6 +214,18 @@ typedef struct pexos_pool_snapshot {
  * start, a slot's set-up): the pool holds its lock only briefly. Returns 0,
  * or -EINVAL when ctx or ret is NULL. Thread-safe. */
 PEXOS_EXPORT int pexos_pool_info(pexos_context *ctx, pexos_pool_snapshot *ret);
+
+/* The pool of one profile, by index from 0: "full" (its interpreters
+ * import "preload") and, when "preload" is not empty, "lean" (they import
+ * nothing; scripts whose imports name no preloaded module, nor one known to
+ * import numpy or pandas, run there). pexos_pool_info() sums them; here
+ * `size` is the slots the profile keeps now, its share of the pool's size
+ * by recent demand. *ret_name (unless NULL) becomes the profile's name,
+ * static storage. Returns 0, -ENOENT past the last profile (or without a
+ * pool), -EINVAL when ctx or ret is NULL. Thread-safe. */
+PEXOS_EXPORT int pexos_pool_profile_info(pexos_context *ctx, unsigned index,
+					 const char **ret_name,
+					 pexos_pool_snapshot *ret);
 
 /* Turns a library failure into the SandboxError response object of
  * pexos(7): {"error": "pexos could not run the script (STEP): MESSAGE",

@@ -358,7 +358,8 @@ static void reap(void)
 {
 	for (;;) {
 		int st;
-		pid_t pid = waitpid(-1, &st, WNOHANG | __WALL);
+		struct rusage ru;
+		pid_t pid = wait4(-1, &st, WNOHANG | __WALL, &ru);
 
 		if (pid <= 0)
 			return;
@@ -366,7 +367,12 @@ static void reap(void)
 			if (live[i].pid != pid)
 				continue;
 			if (live[i].status_fd >= 0) {
-				(void)!write(live[i].status_fd, &st, sizeof(st));
+				struct proto_slot_status s = {
+					.status = st,
+					.faults = (uint64_t)ru.ru_minflt +
+						  (uint64_t)ru.ru_majflt,
+				};
+				(void)!write(live[i].status_fd, &s, sizeof(s));
 				close(live[i].status_fd);
 			}
 			live[i] = live[--n_live];

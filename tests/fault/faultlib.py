@@ -256,9 +256,16 @@ def descendants(pid, table=None):
 
 
 def zygote_pid(dpid):
-    """The live zygote of daemon `dpid`, or None: below the daemon, running
-    zygote.py, pid 2 of the one PID namespace below the host's (a slot,
-    forked from it, is pid 2 one level further down)."""
+    """A live zygote of daemon `dpid` (the first found), or None."""
+    found = zygote_pids(dpid)
+    return found[0] if found else None
+
+
+def zygote_pids(dpid):
+    """The live zygotes of daemon `dpid` (one per pool profile): below the
+    daemon, running zygote.py, pid 2 of the one PID namespace below the
+    host's (a slot, forked from one, is pid 2 one level further down)."""
+    found = []
     for p in descendants(dpid):
         if b"The zygote of the warm pool" not in cmdline(p):
             continue
@@ -270,8 +277,8 @@ def zygote_pid(dpid):
             continue
         if st.get("NSpid", "").split()[1:] == ["2"] and \
                 not st.get("State", "").startswith("Z"):
-            return p
-    return None
+            found.append(p)
+    return found
 
 
 def cmdline(pid):

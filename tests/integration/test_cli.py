@@ -775,13 +775,13 @@ def check_stats(c, run):
     stats = resp.get("stats")
     if not c.expect(isinstance(stats, dict), f"stats is {short(stats)}"):
         return
-    for key in ("wall_ms", "cpu_ms", "max_rss_kb"):
+    for key in ("wall_ms", "cpu_ms", "max_rss_kb", "faults"):
         value = stats.get(key)
         c.expect(type(value) is int and value > 0,
                  f"stats.{key} is {short(value)}, want an integer > 0")
 
 
-@case("--stats adds integer wall_ms, cpu_ms, max_rss_kb > 0")
+@case("--stats adds integer wall_ms, cpu_ms, max_rss_kb, faults > 0")
 def _(c):
     check_stats(c, run_script(BUSY, "--stats"))
 

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """pexos sandbox attack suite, a TAP producer.
 
-Usage: run_attacks.py [--pooled] PATH/TO/pexos-run [NAME-FILTER...]
+Usage: run_attacks.py [--pooled|--pooled-lean] PATH/TO/pexos-run [NAME-FILTER...]
 
 With --pooled every run goes to a warm sandbox of the pool (pexos-run
---pool 1) and must say so (stats.pooled): the same attacks, the same
-expectations, against the warm path.
+--pool 1 --lean-pool off: the zygote that imported numpy and pandas) and
+must say so (stats.pooled, stats.pool "full"): the same attacks, the same
+expectations, against the warm path. With --pooled-lean the pool has both
+profiles (pexos-run --pool 2): an attack that imports none of numpy,
+pandas, matplotlib, scipy or sklearn must run in a warm sandbox of the lean
+zygote (stats.pool "lean"), one that does in the full one.
 
 Every test really tries an attack from inside the sandbox and checks that it
 failed for the right reason (the exact errno, or the exact failure type).
@@ -66,7 +70,15 @@ EXIT_FOR_TYPE = {"InvalidRequest": 2, "SandboxError": 3}
 
 PEXOS = None
 POOLED = False    # --pooled: every run in a warm sandbox, and checked to be
-POOL_ARGS = ("--pool", "1", "--pool-wait", "60")
+POOL_ARGS = ("--pool", "1", "--pool-wait", "60", "--lean-pool", "off")
+LEAN = False      # --pooled-lean: both profiles, each run in the one it calls for
+HEAVY = re.compile(r"^[ \t]*(import|from)[ \t]+\(?[ \t]*"
+                   r"(numpy|pandas|matplotlib|scipy|sklearn)\b", re.M)
+
+
+def profile_for(script):
+    """The pool profile pexos must pick for a script (--pooled-lean)."""
+    return "full" if HEAVY.search(script or "") else "lean"
 OUR_PIDS = set()  # every pexos-run this suite started: its run cgroups are run-<pid>-<n>
 MARKERS = []      # every marker this suite made
 BASELINE = {}     # host state when the suite started (for host_zz_nothing_left)
@@ -171,6 +183,11 @@ def judge(req, out, err, returncode, elapsed):
     stats = resp.get("stats") if isinstance(resp, dict) else None
     if POOLED and isinstance(stats, dict) and stats.get("pooled") is not True:
         problems.append("ran in a cold sandbox, not a warm one of the pool")
+    elif POOLED and isinstance(stats, dict):
+        want = profile_for(req.get("script")) if LEAN else "full"
+        if stats.get("pool") != want:
+            problems.append("ran in a warm sandbox of the %r pool, want %r"
+                            % (stats.get("pool"), want))
     return Run(req, resp, returncode, err, elapsed, "; ".join(problems))
 
 
@@ -1485,7 +1502,11 @@ def run_batch(scripts, jobs):
             paths.append(os.path.join(d, "s%d.py" % n))
             with open(paths[-1], "w") as f:
                 f.write(text)
-        pool = ["--pool", str(jobs), "--pool-wait", "60"] if POOLED else ["--pool", "0"]
+        pool = ["--pool", "0"]
+        if POOLED and LEAN:
+            pool = ["--pool", str(max(2, jobs)), "--pool-wait", "60"]
+        elif POOLED:
+            pool = ["--pool", str(jobs), "--pool-wait", "60", "--lean-pool", "off"]
         proc = subprocess.Popen([PEXOS, *pool, "-j", str(jobs), "--stats", *paths],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         OUR_PIDS.add(proc.pid)
@@ -2272,9 +2293,12 @@ def skip_all(reason):
 
 
 def main(argv):
-    global PEXOS, POOLED
-    if len(argv) > 1 and argv[1] == "--pooled":
+    global PEXOS, POOLED, LEAN, POOL_ARGS
+    if len(argv) > 1 and argv[1] in ("--pooled", "--pooled-lean"):
         POOLED = True
+        if argv[1] == "--pooled-lean":
+            LEAN = True
+            POOL_ARGS = ("--pool", "2", "--pool-wait", "60")
         argv = argv[:1] + argv[2:]
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         sys.stderr.write(__doc__)

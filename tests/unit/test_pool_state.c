@@ -171,6 +171,93 @@ static void test_take_and_refill(void)
 	       "pool of 5: 3 ready hold the refill, 2 do not");
 }
 
+/* Which pool a script goes to: its import statements, any indentation. */
+static void test_profile_of(void)
+{
+	static const struct {
+		const char *script;
+		int want;
+	} cases[] = {
+		{"def main():\n    return 1\n", POOL_LEAN},
+		{"import os, json\nfrom collections import deque\n", POOL_LEAN},
+		{"import numpy\n", POOL_FULL},
+		{"import numpy as np\n", POOL_FULL},
+		{"import os, numpy.linalg as la\n", POOL_FULL},
+		{"from pandas import DataFrame\n", POOL_FULL},
+		{"from numpy.random import default_rng\n", POOL_FULL},
+		{"def main():\n    import pandas as pd\n", POOL_FULL},
+		{"try:\n\timport scipy.stats\nexcept ImportError:\n  pass\n",
+		 POOL_FULL},
+		{"import matplotlib.pyplot as plt\n", POOL_FULL},
+		{"from sklearn import svm\n", POOL_FULL},
+		{"import numpyx\n", POOL_LEAN},
+		{"import mynumpy\n", POOL_LEAN},
+		{"x = 'import numpy'\n", POOL_LEAN},
+		{"# import numpy\n", POOL_LEAN},
+		{"from . import numpy\n", POOL_LEAN},
+		{"import (numpy)\n", POOL_FULL},
+		{"import\tnumpy\r\n", POOL_FULL},
+		{"import yaml\n", POOL_FULL}, /* in the preload list below */
+		{"import yamlx\n", POOL_LEAN},
+		{"from lxml.etree import parse\n", POOL_FULL},
+		{"", POOL_LEAN},
+		{"import", POOL_LEAN},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *s = cases[i].script;
+		int got = pool_profile_of(s, strlen(s), "yaml,lxml.etree");
+
+		tap_ok(got == cases[i].want, "script %zu (%.*s...): %s", i,
+		       (int)strcspn(s, "\r\n"), s,
+		       got == POOL_FULL ? "full" : "lean");
+	}
+	/* not NUL-terminated: only len bytes are read */
+	tap_ok(pool_profile_of("import numpy", 9, "") == POOL_LEAN,
+	       "only the given length is read");
+}
+
+/* How the pool's size is split between the profiles. */
+static void test_targets(void)
+{
+	struct pool_demand d = {0};
+	size_t t[POOL_PROFILES];
+
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
+	       "no demand yet: an even split (%zu/%zu)", t[POOL_FULL],
+	       t[POOL_LEAN]);
+	pool_targets(&d, 1, t);
+	tap_ok(t[POOL_FULL] == 1 && t[POOL_LEAN] == 0,
+	       "a pool of 1 without demand: the full profile's");
+	for (int i = 0; i < 30; i++)
+		pool_demand_note(&d, POOL_LEAN, 1000 + (uint64_t)i * 10);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 2 && t[POOL_LEAN] == 14,
+	       "lean runs only: the full pool keeps an eighth (%zu/%zu)",
+	       t[POOL_FULL], t[POOL_LEAN]);
+	pool_targets(&d, 2, t);
+	tap_ok(t[POOL_FULL] == 1 && t[POOL_LEAN] == 1,
+	       "a pool of 2: one each, whatever the demand");
+	pool_targets(&d, 1, t);
+	tap_ok(t[POOL_FULL] == 0 && t[POOL_LEAN] == 1,
+	       "a pool of 1: the profile in demand");
+	for (int i = 0; i < 10; i++)
+		pool_demand_note(&d, POOL_FULL, 1300);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
+	       "30 lean and 10 full runs, a full slot costing three lean "
+	       "ones: an even split (%zu/%zu)",
+	       t[POOL_FULL], t[POOL_LEAN]);
+	/* 10 s later (5 time constants) the old lean runs weigh less than
+	 * one new full run */
+	pool_demand_note(&d, POOL_FULL, 11300);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 14 && t[POOL_LEAN] == 2,
+	       "demand moved: a new run outweighs old ones (%zu/%zu)",
+	       t[POOL_FULL], t[POOL_LEAN]);
+}
+
 int main(void)
 {
 	test_transitions();
@@ -178,5 +265,7 @@ int main(void)
 	test_backoff();
 	test_broken();
 	test_take_and_refill();
+	test_profile_of();
+	test_targets();
 	return tap_done();
 }
