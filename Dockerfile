@@ -5,15 +5,20 @@
 # pandas 1.5) with --build-arg DEBIAN=debian:bookworm-slim.
 #
 #   podman build -t pexos .          (or docker build)
-#   podman run --rm --security-opt unmask=ALL --security-opt seccomp=unconfined \
-#     --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw -p 8080:8080 pexos
+#   podman run --rm -p 8080:8080 --security-opt 'unmask=/proc/*' \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined pexos
+#   docker run --rm -p 8080:8080 --security-opt systempaths=unconfined \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined pexos
+#
+# Those are for cgroup v2 hosts: pexos works inside the container's own,
+# read-only, cgroup (it mounts it again read-write privately). On a cgroup
+# v1 host add --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw. Why each
+# flag: the README and pexos(7) on containers; tests/vm/containers runs the
+# README's lines on Debian 13 (cgroup v2) and checks that pexos refuses,
+# naming it, without each one; tests/container/run.sh the v1 variant.
 #
 # The entry point is pexos-httpd, listening on $PORT (8080 unless set, as
-# Cloud Run sets it). For the CLI: --entrypoint pexos-run ... --check.
-#
-# (docker: --security-opt systempaths=unconfined for unmask=ALL.) Why each
-# flag is needed: the README / pexos(7) on containers; tests/container/run.sh
-# checks them, and that pexos refuses without each one.
+# Cloud Run sets it). For the CLI: -i --entrypoint pexos-run ... --check.
 
 ARG DEBIAN=debian:trixie-slim
 
