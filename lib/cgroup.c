@@ -494,7 +494,7 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 		return fail_no_cgroup(err, -r,
 				      "cannot enable the memory and pids "
 				      "controllers in",
-				      own);
+				      root->private_mount ? own_rel : own);
 	if (str_concat(root->base[0], sizeof(root->base[0]), own, "/pexos",
 		       "") < 0)
 		return fail_no_cgroup(err, ENAMETOOLONG, "path too long", own);
@@ -502,11 +502,11 @@ int cg_prepare_v2(struct cg_root *root, const char *sysfs, const char *self,
 		root->created[0] = true;
 	else if (errno != EEXIST)
 		return fail_no_cgroup(err, errno, "cannot create the cgroup",
-				      root->base[0]);
+				      root->shown);
 	r = enable_controllers(root->base[0]);
 	if (r < 0)
 		return fail_no_cgroup(err, -r, "cannot enable controllers in",
-				      root->base[0]);
+				      root->shown);
 	reap_stale(root->base[0]);
 	root->swap = true; /* memory.swap.max is written when it exists */
 	root->mode = CG_V2;
