@@ -71,18 +71,29 @@ static ssize_t read_file(const char *dir, const char *file, char *buf,
 	return read_text(path, buf, size);
 }
 
-/* The value of "key N" in a flat keyed file (memory.events, cpu.stat). */
+/* The value of "key N" in the text of a flat keyed file (memory.events,
+ * cpu.stat, memory.oom_control); -1 when key is missing. */
+static int64_t keyed_in(const char *buf, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = buf; p && *p;
+	     p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+			return (int64_t)strtoull(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+/* The same, read from dir/file; 0 when missing. */
 static uint64_t keyed_value(const char *dir, const char *file, const char *key)
 {
-	char buf[4096], *p;
-	size_t klen = strlen(key);
+	char buf[4096];
+	int64_t v;
 
 	if (read_file(dir, file, buf, sizeof(buf)) < 0)
 		return 0;
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
-			return strtoull(p + klen + 1, NULL, 10);
-	return 0;
+	v = keyed_in(buf, key);
+	return v < 0 ? 0 : (uint64_t)v;
 }
 
 static bool file_exists(const char *dir, const char *file)
@@ -711,22 +722,24 @@ uint64_t cg_run_cpu_ms(const struct cg_root *root, const struct cg_run *run)
 	return 0;
 }
 
+/* Each file is read once: this runs twice per pooled run (pool.c,
+ * fill_stats), on the way of the response. */
 bool cg_run_oom(const struct cg_root *root, const struct cg_run *run)
 {
-	char buf[256];
+	char buf[4096];
 	const char *d;
 
 	if (root->mode == CG_V2)
-		return keyed_value(run->path[0], "memory.events", "oom_kill") >
-			       0 ||
-		       keyed_value(run->path[0], "memory.events",
-				   "oom_group_kill") > 0;
+		return read_file(run->path[0], "memory.events", buf,
+				 sizeof(buf)) > 0 &&
+		       (keyed_in(buf, "oom_kill") > 0 ||
+			keyed_in(buf, "oom_group_kill") > 0);
 	d = root->mode == CG_V1 ? v1_dir(root, run, CG1_MEMORY) : NULL;
 	if (!d)
 		return false;
 	if (read_file(d, "memory.oom_control", buf, sizeof(buf)) > 0 &&
-	    strstr(buf, "oom_kill "))
-		return keyed_value(d, "memory.oom_control", "oom_kill") > 0;
+	    keyed_in(buf, "oom_kill") >= 0)
+		return keyed_in(buf, "oom_kill") > 0;
 	/* Kernels before 4.13 count no OOM kills: the limit was hit. */
 	return read_file(d, "memory.failcnt", buf, sizeof(buf)) > 0 &&
 	       strtoull(buf, NULL, 10) > 0;

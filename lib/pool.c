@@ -126,16 +126,19 @@ static void pool_stop_one(struct pool *p)
 	p->thread_started = false;
 }
 
-/* Sets each pool's target from the demand; wakes the pools whose target
+/* Sets each pool's target from the demand (after counting a run of
+ * `profile`, or its starving when `starved`); wakes the pools whose target
  * changed. Takes the set's lock, then each pool's, never both. */
-static void retarget(struct pool_set *set, int profile)
+static void retarget(struct pool_set *set, int profile, bool starved)
 {
 	size_t target[POOL_PROFILES];
 
 	if (!set->pool[POOL_LEAN])
 		return; /* one pool: it keeps them all */
 	pthread_mutex_lock(&set->lock);
-	if (profile >= 0)
+	if (profile >= 0 && starved)
+		pool_demand_starved(&set->demand, profile);
+	else if (profile >= 0)
 		pool_demand_note(&set->demand, profile, now_ms());
 	pool_targets(&set->demand, set->total, target);
 	pthread_mutex_unlock(&set->lock);
@@ -173,7 +176,7 @@ int pool_start(struct pexos_context *ctx, pexos_error *err)
 	if (r == 0 && ctx->opts.preload[0] && ctx->opts.lean_pool)
 		r = pool_start_one(ctx, set, POOL_LEAN, "", err);
 	if (r == 0)
-		retarget(set, -1);
+		retarget(set, -1, false);
 	for (int i = 0; r == 0 && i < POOL_PROFILES; i++) {
 		struct pool *p = set->pool[i];
 
@@ -387,7 +390,9 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 
 /* A slot for a run of `profile`: its own pool's, waiting up to pool_wait;
  * for a lean run first a ready lean slot, then a ready full one (the full
- * zygote has imported more, never less), then the wait for a lean one. */
+ * zygote has imported more, never less), then the wait for a lean one.
+ * A run about to wait moves the split its way first (pool_demand_starved):
+ * the burst it may start gets the room it needs. */
 static struct pool *acquire_for(struct pool_set *set, int profile,
 				struct pool_slot *out)
 {
@@ -406,7 +411,11 @@ static struct pool *acquire_for(struct pool_set *set, int profile,
 			wake_thread(own);
 			return full;
 		}
+	} else if (acquire(own, out, ACQ_NOW)) {
+		return own;
 	}
+	if (set->pool[POOL_LEAN])
+		retarget(set, profile, true);
 	return acquire(own, out, ACQ_WAIT) ? own : NULL;
 }
 
@@ -424,7 +433,7 @@ int pool_run(struct pool_set *set, const struct run_plan *plan,
 			  ? pool_profile_of(plan->script, plan->script_len,
 					    set->pool[POOL_FULL]->preload)
 			  : POOL_FULL;
-	retarget(set, profile);
+	retarget(set, profile, false);
 	for (int tries = 0;; tries++) {
 		struct pool *p = acquire_for(set, profile, &l->slot);
 

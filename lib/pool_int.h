@@ -199,8 +199,13 @@ int pool_profile_of(const char *script, size_t len, const char *preload);
 /* Counts a run of `profile` at `now` (ms) into the decayed weights. */
 void pool_demand_note(struct pool_demand *d, int profile, uint64_t now);
 
-/* Splits `total` slots between the profiles by demand, each keeping at
- * least an eighth (at least one when total >= 2). */
+/* A run of `profile` found no ready slot of its own: its costed weight is
+ * raised to the others' together (a share of half the pool at least). */
+void pool_demand_starved(struct pool_demand *d, int profile);
+
+/* Splits `total` slots between the profiles by demand, the full profile
+ * keeping at least a quarter, the lean one an eighth (at least one each
+ * when total >= 2). */
 void pool_targets(const struct pool_demand *d, size_t total,
 		  size_t target[POOL_PROFILES]);
 

@@ -126,25 +126,44 @@ void pool_demand_note(struct pool_demand *d, int profile, uint64_t now)
 	d->at_ms = now;
 }
 
+void pool_demand_starved(struct pool_demand *d, int profile)
+{
+	/* Its weight, costed, at least the others' together: its share of
+	 * the pool half at least from now on (decaying with the rest). */
+	double cost = profile == POOL_FULL ? POOL_FULL_COST : 1, others = 0;
+
+	for (int i = 0; i < POOL_PROFILES; i++)
+		if (i != profile)
+			others += d->weight[i] *
+				  (i == POOL_FULL ? POOL_FULL_COST : 1);
+	if (d->weight[profile] * cost < others)
+		d->weight[profile] = others / cost;
+}
+
 void pool_targets(const struct pool_demand *d, size_t total,
 		  size_t target[POOL_PROFILES])
 {
-	/* Each profile keeps at least an eighth of the pool (one slot at
-	 * least, when there are two): its first run after a quiet spell is
-	 * still warm. The rest follows recent demand weighted by what a slot
-	 * takes to make, which is how long a burst of runs must live on the
-	 * slots ready at its start; with no demand yet, the split is even,
-	 * the full pool taking an odd slot. */
-	size_t min = total >= 2 ? (total / 8 > 1 ? total / 8 : 1) : 0;
+	/* Each profile keeps a floor: its first runs after a quiet spell are
+	 * still warm. The full profile's is a quarter of the pool, the lean
+	 * one's an eighth (one slot at least each, when there are two): a
+	 * full slot takes about three times as long to make, so a burst of
+	 * full runs after a long spell of lean ones would otherwise wait on
+	 * refills from its second or third run (numpy back to back after the
+	 * bench's hello phase: p50 12.7 ms on 2 full slots, 8.1 on 14, same
+	 * machine and load). The rest follows recent demand weighted by that
+	 * cost; with no demand yet, the split is even, the full pool taking
+	 * an odd slot. */
+	size_t lean_min = total >= 2 ? (total / 8 > 1 ? total / 8 : 1) : 0;
+	size_t full_min = total >= 2 ? (total / 4 > 1 ? total / 4 : 1) : 0;
 	double full_w = d->weight[POOL_FULL] * POOL_FULL_COST;
 	double sum = full_w + d->weight[POOL_LEAN];
 	double share = sum > 0 ? full_w / sum : 0.5;
 	size_t full = (size_t)floor(share * (double)total + 0.5);
 
-	if (full < min)
-		full = min;
-	if (full > total - min)
-		full = total - min;
+	if (full < full_min)
+		full = full_min;
+	if (full > total - lean_min)
+		full = total - lean_min;
 	target[POOL_FULL] = full;
 	target[POOL_LEAN] = total - full;
 }

@@ -232,8 +232,12 @@ void *pool_main(void *arg)
 		if (p->zstate != ZY_DOWN && pfd[zctl_i].revents)
 			zygote_message(p);
 		if (p->zstate != ZY_DOWN && pfd[zst_i].revents) {
+			/* Its error message, read just above when both came
+			 * in one poll, says more than its death. */
 			zygote_log(p);
-			zygote_failed(p, "the zygote died");
+			zygote_failed(p, strstr(p->error, "could not start")
+					     ? NULL
+					     : "the zygote died");
 		}
 		/* still the same slot (slot_message checks), and it spoke or
 		 * hung up */

@@ -1122,7 +1122,7 @@ def _(c):
              f"pexos_pool_profile_hits_total {hits}")
     c.expect(sum(sizes.values()) == 8, f"pexos_pool_profile_size {sizes}")
     # Only lean runs for a while (4 s: two time constants of the demand):
-    # the lean pool grows, the full one keeps its least (an eighth), the
+    # the lean pool grows, the full one keeps its least (a quarter), the
     # sum stays the size.
     for _ in range(20):
         execute(d.port, HELLO)
@@ -1130,9 +1130,9 @@ def _(c):
     p = wait_pool(d.port, lambda p: lean_of(p).get("size", 0) > 4
                   and lean_of(p).get("ready") == lean_of(p).get("size"), 10)
     if c.expect(p is not None, f"the lean pool did not grow: {short(LAST_POOL, 800)}"):
-        c.expect(full_of(p).get("size") == 1 and lean_of(p).get("size") == 7,
+        c.expect(full_of(p).get("size") == 2 and lean_of(p).get("size") == 6,
                  f"sizes after lean runs: full {full_of(p).get('size')}, lean "
-                 f"{lean_of(p).get('size')}, want 1 and 7")
+                 f"{lean_of(p).get('size')}, want 2 and 6")
         c.expect(full_of(p).get("ready", 0) + lean_of(p).get("ready", 0) <= 8,
                  f"more than 8 slots ready: {short(p, 600)}")
 

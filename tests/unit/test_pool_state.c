@@ -233,8 +233,8 @@ static void test_targets(void)
 	for (int i = 0; i < 30; i++)
 		pool_demand_note(&d, POOL_LEAN, 1000 + (uint64_t)i * 10);
 	pool_targets(&d, 16, t);
-	tap_ok(t[POOL_FULL] == 2 && t[POOL_LEAN] == 14,
-	       "lean runs only: the full pool keeps an eighth (%zu/%zu)",
+	tap_ok(t[POOL_FULL] == 4 && t[POOL_LEAN] == 12,
+	       "lean runs only: the full pool keeps a quarter (%zu/%zu)",
 	       t[POOL_FULL], t[POOL_LEAN]);
 	pool_targets(&d, 2, t);
 	tap_ok(t[POOL_FULL] == 1 && t[POOL_LEAN] == 1,
@@ -254,8 +254,42 @@ static void test_targets(void)
 	pool_demand_note(&d, POOL_FULL, 11300);
 	pool_targets(&d, 16, t);
 	tap_ok(t[POOL_FULL] == 14 && t[POOL_LEAN] == 2,
-	       "demand moved: a new run outweighs old ones (%zu/%zu)",
+	       "demand moved: the lean pool keeps an eighth (%zu/%zu)",
 	       t[POOL_FULL], t[POOL_LEAN]);
+}
+
+/* A run that finds no ready slot of its profile moves the split its way. */
+static void test_starved(void)
+{
+	struct pool_demand d = {0};
+	size_t t[POOL_PROFILES];
+
+	for (int i = 0; i < 200; i++)
+		pool_demand_note(&d, POOL_LEAN, 1000 + (uint64_t)i * 10);
+	pool_demand_note(&d, POOL_FULL, 3000);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 4, "a full run after a lean spell: the floor "
+	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+	pool_demand_starved(&d, POOL_FULL);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
+	       "the full run starved: half the pool (%zu/%zu)", t[POOL_FULL],
+	       t[POOL_LEAN]);
+	pool_demand_starved(&d, POOL_FULL);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 8, "starving again changes nothing by itself");
+	pool_demand_starved(&d, POOL_LEAN);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
+	       "a starved lean run: half for it too (%zu/%zu)", t[POOL_FULL],
+	       t[POOL_LEAN]);
+	for (int i = 0; i < 50; i++)
+		pool_demand_note(&d, POOL_FULL, 3010);
+	pool_demand_starved(&d, POOL_LEAN);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
+	       "after full demand, a starved lean run gets half back "
+	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
 }
 
 int main(void)
@@ -267,5 +301,6 @@ int main(void)
 	test_take_and_refill();
 	test_profile_of();
 	test_targets();
+	test_starved();
 	return tap_done();
 }
