@@ -19,8 +19,10 @@
  * writable), and moving a process is checked against pexos's own cgroup
  * namespace. With nsdelegate (systemd's default) the limits of the
  * container's cgroup itself stay out of reach. The child's user namespace
- * maps only its own uid, as an unprivileged process may, and it is gone
- * before the mount is used.
+ * maps no id at all (it needs none: the creator of a user namespace holds
+ * every capability in it, and mounting checks only that; mapping the
+ * container's root would take CAP_SETFCAP, which a pod may not have), and
+ * it is gone before the mount is used.
  */
 #include "cgroup_mount.h"
 
@@ -56,24 +58,12 @@
 #define P_PIDFD 3
 #endif
 
-/* Child only: async-signal-safe calls (the parent may have threads). */
-static int write_proc_self(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
 /* What the child sends back on failure: the step and its errno. */
 struct mount_failure {
 	int step, error;
 };
 
+/* Child only: async-signal-safe calls (the parent may have threads). */
 static _Noreturn void child_fail(int sock, int step)
 {
 	struct mount_failure f = {step, errno};
@@ -82,22 +72,14 @@ static _Noreturn void child_fail(int sock, int step)
 	_exit(1);
 }
 
-/* Child, born in its own user, mount and cgroup namespaces: maps the uid
- * and gid it has (as an unprivileged process may: root, 0 -> 0, in a
- * container, whose cgroup files root owns), mounts cgroup2 (its cgroup
- * namespace's view) and sends the mount back, or the step that failed. */
-static _Noreturn void mount_child(int sock, const char *uid_map,
-				  const char *gid_map)
+/* Child, born in its own user, mount and cgroup namespaces: mounts cgroup2
+ * (its cgroup namespace's view) and sends the mount back, or the step that
+ * failed. */
+static _Noreturn void mount_child(int sock)
 {
-	int fs, mnt, r;
+	int fs, mnt;
 	char byte = 0;
 
-	if ((r = write_proc_self("/proc/self/setgroups", "deny")) < 0 ||
-	    (r = write_proc_self("/proc/self/uid_map", uid_map)) < 0 ||
-	    (r = write_proc_self("/proc/self/gid_map", gid_map)) < 0) {
-		errno = -r;
-		child_fail(sock, 1);
-	}
 	fs = (int)syscall(SYS_fsopen, "cgroup2", FSOPEN_CLOEXEC);
 	if (fs < 0 ||
 	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
@@ -111,8 +93,6 @@ static _Noreturn void mount_child(int sock, const char *uid_map,
 static const char *step_name(int step)
 {
 	switch (step) {
-	case 1:
-		return "map its own uid in a new user namespace";
 	case 2:
 		return "mount cgroup2 in a new cgroup namespace";
 	default:
@@ -122,7 +102,6 @@ static const char *step_name(int step)
 
 static int new_mount(int *ret_fd, char *why, size_t why_size)
 {
-	char uid_map[32], gid_map[32];
 	struct mount_failure f = {0, EIO};
 	int sv[2], fd = -1, pidfd = -1;
 	siginfo_t info = {0};
@@ -131,14 +110,12 @@ static int new_mount(int *ret_fd, char *why, size_t why_size)
 	pid_t pid;
 
 	*ret_fd = -1;
-	snprintf(uid_map, sizeof(uid_map), "0 %u 1", (unsigned)geteuid());
-	snprintf(gid_map, sizeof(gid_map), "0 %u 1", (unsigned)getegid());
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	pid = sup_clone(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP, &pidfd);
 	if (pid == 0) {
 		close(sv[0]);
-		mount_child(sv[1], uid_map, gid_map);
+		mount_child(sv[1]);
 	}
 	close(sv[1]);
 	if (pid < 0) {
