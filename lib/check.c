@@ -249,6 +249,7 @@ static int check_cgroups(const pexos_options *opts, json_t *list,
 	bool ok = cg_prepare_self(root, opts->limits, &err) == 0;
 
 	if (!ok) {
+		cg_release(root);
 		memset(root, 0, sizeof(*root)); /* nothing to undo */
 		root->mount_fd = -1;
 	}
