@@ -37,7 +37,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -52,10 +51,6 @@
 #endif
 #ifndef FSCONFIG_CMD_CREATE
 #define FSCONFIG_CMD_CREATE 6
-#endif
-
-#ifndef P_PIDFD
-#define P_PIDFD 3
 #endif
 
 /* What the child sends back on failure: the step and its errno. */
@@ -104,7 +99,6 @@ static int new_mount(int *ret_fd, char *why, size_t why_size)
 {
 	struct mount_failure f = {0, EIO};
 	int sv[2], fd = -1, pidfd = -1;
-	siginfo_t info = {0};
 	size_t nfds = 0;
 	ssize_t n;
 	pid_t pid;
@@ -123,17 +117,11 @@ static int new_mount(int *ret_fd, char *why, size_t why_size)
 		close(sv[0]);
 		return (int)pid;
 	}
-	/* The raw call: the child has no exit signal, so it takes __WALL,
-	 * which glibc's waitid may not pass on. */
-	while (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | __WALL,
-		       NULL) < 0 &&
-	       errno == EINTR)
-		;
+	(void)sup_reap(pidfd, NULL);
 	close(pidfd);
 	n = fdpass_recv(sv[0], &f, sizeof(f), &fd, 1, &nfds);
 	close(sv[0]);
-	if (n == 1 && nfds == 1 && info.si_code == CLD_EXITED &&
-	    info.si_status == 0) {
+	if (n == 1 && nfds == 1) {
 		*ret_fd = fd;
 		return 0;
 	}
