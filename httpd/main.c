@@ -248,32 +248,56 @@ static char *startup_check(const struct config *c)
 	return report;
 }
 
+/* Has one profile's pool come up (a slot ready, or none to keep) or
+ * failed? */
+static bool profile_settled(const pexos_pool_snapshot *st)
+{
+	return st->ready > 0 || st->size == 0 ||
+	       (st->state != PEXOS_POOL_UP && st->error[0]) ||
+	       st->slot_failures >= 3;
+}
+
+static void warn_pool(const char *profile, const char *error)
+{
+	json_t *why = json_string(error[0] ? error : "still starting");
+
+	fprintf(stderr,
+		"{\"severity\":\"WARNING\",\"message\":\"the warm pool "
+		"(profile %s) is not ready; its runs start cold sandboxes "
+		"until it is\",\"profile\":\"%s\",\"error\":",
+		profile, profile);
+	json_dumpf(why, stderr, JSON_ENCODE_ANY);
+	json_decref(why);
+	fputs("}\n", stderr);
+}
+
 /* Gives the warm pool time to fill before the first request: an instance
- * is ready when it answers in milliseconds. A pool that cannot start is
- * reported and left to the cold path. */
+ * is ready when it answers in milliseconds. Waits for every profile's pool
+ * (the lean one is often ready long before the full zygote has imported
+ * its modules, or failed to); one that cannot start is reported by name
+ * and left to the cold path. */
 static void wait_for_pool(pexos_context *ctx)
 {
 	uint64_t deadline = mono_ns() + 60 * 1000000000ull;
 	pexos_pool_snapshot st;
 
+	if (pexos_pool_info(ctx, &st) < 0 || st.state == PEXOS_POOL_OFF)
+		return;
 	for (;;) {
-		if (pexos_pool_info(ctx, &st) < 0 || st.state == PEXOS_POOL_OFF)
-			return;
-		if (st.ready > 0)
-			break;
-		if ((st.state != PEXOS_POOL_UP && st.error[0]) ||
-		    st.slot_failures >= 3 || mono_ns() > deadline) {
-			json_t *why = json_string(st.error[0] ? st.error
-							      : "still starting");
+		bool settled = true, late = mono_ns() > deadline;
+		const char *name;
 
-			fprintf(stderr,
-				"{\"severity\":\"WARNING\",\"message\":\"the warm "
-				"pool is not ready; runs start cold sandboxes "
-				"until it is\",\"error\":");
-			json_dumpf(why, stderr, JSON_ENCODE_ANY);
-			json_decref(why);
-			fputs("}\n", stderr);
-			break;
+		for (unsigned i = 0;
+		     pexos_pool_profile_info(ctx, i, &name, &st) == 0; i++)
+			if (!profile_settled(&st))
+				settled = false;
+		if (settled || late) {
+			for (unsigned i = 0;
+			     pexos_pool_profile_info(ctx, i, &name, &st) == 0;
+			     i++)
+				if (st.ready == 0 && st.size > 0)
+					warn_pool(name, st.error);
+			return;
 		}
 		usleep(20000);
 	}

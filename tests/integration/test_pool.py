@@ -772,17 +772,12 @@ def _(c):
 def _(c):
     d = daemon("broken")
     c.note(f"the daemon started in {d.start_s:.1f} s")
-    # It listens once any slot is ready: the lean pool's may be before the
-    # full zygote has failed, so the warning and pool.error may come after.
-    deadline = time.monotonic() + 20
-    while True:
-        warning = [ln for ln in d.snapshot()
-                   if "no_such_module_pexos" in ln and "WARNING" in ln]
-        pool = pool_of(d.port)
-        if (warning and "no_such_module_pexos" in str(pool.get("error"))) \
-                or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    # It listens once every profile's pool is up or has failed: the
+    # warning is on stderr by then, naming the profile.
+    warning = d.wait_line(lambda ln: "no_such_module_pexos" in ln
+                          and "WARNING" in ln and '"profile":"full"' in ln,
+                          timeout=2)
+    pool = pool_of(d.port)
     c.expect(warning, f"no warning naming no_such_module_pexos on stderr: "
              f"{clip(d.stderr(), 800)}")
     c.expect("no_such_module_pexos" in str(pool.get("error")),
