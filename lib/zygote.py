@@ -285,9 +285,16 @@ def _ranges(pages):
     return out
 
 
+# Modules of the runner's own path that it imports when first needed (the
+# cold path pays for them only when it does): every run registers its
+# source with linecache (which imports tokenize, a few milliseconds), a
+# failing one formats its traceback. Imported once here, not in each slot.
+_RUNNER_IMPORTS = ("linecache", "traceback", "warnings")
+
+
 def _start():
     try:
-        for name in CONFIG["preload"]:
+        for name in _RUNNER_IMPORTS + tuple(CONFIG["preload"]):
             __import__(name)
         _warm_once()
     except BaseException as e:  # noqa: BLE001 - any failure is reported
