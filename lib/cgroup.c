@@ -823,6 +823,22 @@ int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
 	return write_file(d, "cpu.shares", idle ? "2" : "1024");
 }
 
+long cg_run_usage_kb(const struct cg_root *root, const struct cg_run *run)
+{
+	char buf[64];
+	const char *d = NULL;
+	const char *file = NULL;
+
+	if (root->mode == CG_V2)
+		d = run->n ? run->path[0] : NULL, file = "memory.current";
+	else if (root->mode == CG_V1)
+		d = v1_dir(root, run, CG1_MEMORY),
+		file = "memory.usage_in_bytes";
+	if (d && read_file(d, file, buf, sizeof(buf)) > 0)
+		return (long)(strtoull(buf, NULL, 10) / 1024);
+	return -1;
+}
+
 uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run)
 {
 	char buf[64];

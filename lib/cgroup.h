@@ -125,6 +125,9 @@ int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
 /* The most memory the run's cgroup was charged, in KiB (0 if unknown). */
 uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run);
 
+/* The memory the run's cgroup is charged now, in KiB, or -1. */
+long cg_run_usage_kb(const struct cg_root *root, const struct cg_run *run);
+
 /* Removes the run's cgroup if its processes are gone, killing any left;
  * with `wait`, as cg_run_destroy. Returns 0 once removed, else -EBUSY. */
 int cg_run_try_destroy(const struct cg_root *root, struct cg_run *run,

@@ -127,21 +127,25 @@ static void pool_stop_one(struct pool *p)
 }
 
 /* Sets each pool's target from the demand (after counting a run of
- * `profile`, or its starving when `starved`); wakes the pools whose target
- * changed. Takes the set's lock, then each pool's, never both. */
-static void retarget(struct pool_set *set, int profile, bool starved)
+ * `profile` likely to write the page sets `kinds`, or its starving when
+ * `starved`); wakes the pools whose target changed. Takes the set's lock,
+ * then each pool's, never both. */
+static void retarget(struct pool_set *set, int profile, unsigned kinds,
+		     bool starved)
 {
 	size_t target[POOL_PROFILES];
+	bool two = set->pool[POOL_LEAN] != NULL;
 
-	if (!set->pool[POOL_LEAN])
-		return; /* one pool: it keeps them all */
 	pthread_mutex_lock(&set->lock);
 	if (profile >= 0 && starved)
 		pool_demand_starved(&set->demand, profile);
 	else if (profile >= 0)
-		pool_demand_note(&set->demand, profile, now_ms());
-	pool_targets(&set->demand, set->total, target);
+		pool_demand_note(&set->demand, profile, kinds, now_ms());
+	if (two)
+		pool_targets(&set->demand, set->total, target);
 	pthread_mutex_unlock(&set->lock);
+	if (!two)
+		return; /* one pool: it keeps them all */
 	for (int i = 0; i < POOL_PROFILES; i++) {
 		struct pool *p = set->pool[i];
 		bool changed;
@@ -176,7 +180,7 @@ int pool_start(struct pexos_context *ctx, pexos_error *err)
 	if (r == 0 && ctx->opts.preload[0] && ctx->opts.lean_pool)
 		r = pool_start_one(ctx, set, POOL_LEAN, "", err);
 	if (r == 0)
-		retarget(set, -1, false);
+		retarget(set, -1, 0, false);
 	for (int i = 0; r == 0 && i < POOL_PROFILES; i++) {
 		struct pool *p = set->pool[i];
 
@@ -245,7 +249,8 @@ enum acq_mode {
 	ACQ_EXCESS, /* a ready slot the pool holds over its target */
 };
 
-static bool acquire(struct pool *p, struct pool_slot *out, enum acq_mode mode)
+static bool acquire(struct pool *p, struct pool_slot *out, enum acq_mode mode,
+		    unsigned need)
 {
 	bool wait = mode == ACQ_WAIT;
 	uint64_t now = now_ms(),
@@ -261,7 +266,8 @@ static bool acquire(struct pool *p, struct pool_slot *out, enum acq_mode mode)
 		return false;
 	}
 	for (;;) {
-		struct pool_slot *best = pool_pick_ready(p->slots, p->size);
+		struct pool_slot *best =
+			pool_pick_ready(p->slots, p->size, need);
 
 		if (best && mode == ACQ_EXCESS && pool_count(p) <= p->target)
 			best = NULL;
@@ -356,6 +362,7 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 	struct pool_slot *s = &l->slot;
 	int fds[2] = {-1, -1}, r;
 	char msg[PROTO_MSG_JOB_LEN] = {PROTO_MSG_JOB};
+	_Static_assert(PROTO_MSG_JOB_LEN == 1 + 8 + 1, "J cpu_ms kinds");
 
 	/* Its limits are its cgroup's: a slot moved out of it (or whose
 	 * cgroup was removed) while it waited is disposed of, never used. */
@@ -379,6 +386,7 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 		return r;
 	}
 	memcpy(msg + 1, &plan->cpu_ms, 8);
+	msg[9] = (char)l->kinds;
 	l->t0 = now_ms();
 	l->cpu0 = cg_run_cpu_ms(&ctx->cg, &s->cg);
 	l->faults0 = proc_faults(s->pid);
@@ -394,53 +402,56 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
  * A run about to wait moves the split its way first (pool_demand_starved):
  * the burst it may start gets the room it needs. */
 static struct pool *acquire_for(struct pool_set *set, int profile,
-				struct pool_slot *out)
+				unsigned need, struct pool_slot *out)
 {
 	struct pool *own = set->pool[profile], *full = set->pool[POOL_FULL];
 
 	if (profile == POOL_LEAN) {
 		/* full slots over the full pool's target (demand moved to
 		 * lean runs) are spent first: they are made already */
-		if (acquire(full, out, ACQ_EXCESS)) {
+		if (acquire(full, out, ACQ_EXCESS, need)) {
 			wake_thread(own); /* room for a lean slot again */
 			return full;
 		}
-		if (acquire(own, out, ACQ_NOW))
+		if (acquire(own, out, ACQ_NOW, need))
 			return own;
-		if (acquire(full, out, ACQ_NOW)) {
+		if (acquire(full, out, ACQ_NOW, need)) {
 			wake_thread(own);
 			return full;
 		}
-	} else if (acquire(own, out, ACQ_NOW)) {
+	} else if (acquire(own, out, ACQ_NOW, need)) {
 		return own;
 	}
 	if (set->pool[POOL_LEAN])
-		retarget(set, profile, true);
-	return acquire(own, out, ACQ_WAIT) ? own : NULL;
+		retarget(set, profile, 0, true);
+	return acquire(own, out, ACQ_WAIT, need) ? own : NULL;
 }
 
 int pool_run(struct pool_set *set, const struct run_plan *plan,
 	     struct pool_lease *l, struct sandbox_result *res, pexos_error *err)
 {
 	int profile;
+	unsigned kinds;
 	int r;
 
 	memset(l, 0, sizeof(*l));
 	slot_reset(&l->slot);
 	if (!set)
 		return 0;
-	profile = set->pool[POOL_LEAN]
-			  ? pool_profile_of(plan->script, plan->script_len,
-					    set->pool[POOL_FULL]->preload)
+	kinds = pool_kinds_of(plan->script, plan->script_len,
+			      set->pool[POOL_FULL]->preload);
+	profile = set->pool[POOL_LEAN] && !(kinds & ~PROTO_KIND_BASE)
+			  ? POOL_LEAN
 			  : POOL_FULL;
-	retarget(set, profile, false);
+	retarget(set, profile, kinds, false);
 	for (int tries = 0;; tries++) {
-		struct pool *p = acquire_for(set, profile, &l->slot);
+		struct pool *p = acquire_for(set, profile, kinds, &l->slot);
 
 		if (!p)
 			return 0;
 		l->pool = p;
 		l->profile = p->profile;
+		l->kinds = kinds;
 		if (hand_off(l, plan) == 0)
 			break;
 		slot_dispose(p, &l->slot, true);

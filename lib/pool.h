@@ -41,6 +41,7 @@ struct pool_slot {
 	uint64_t t_spawn;  /* when the zygote was asked for it, ms */
 	uint64_t t_ready;  /* when it said it was ready, ms */
 	bool cg_idle;      /* its CPU group is idle until it is handed a run */
+	unsigned kinds;    /* the page sets it has made its own (proto.h) */
 	long private_kb;   /* its private memory when measured, or -1 */
 	struct cg_run cg;
 };
@@ -50,6 +51,7 @@ struct pool_lease {
 	struct pool *pool;
 	struct pool_slot slot;
 	int profile; /* the pool the slot came from */
+	unsigned kinds; /* the page sets its script is likely to write */
 	uint64_t t0, cpu0;
 	int64_t faults0; /* its process's page faults before the run, or -1 */
 	bool pending; /* the process's wait status has not arrived yet */

@@ -94,8 +94,11 @@ struct retired {
 /* What a full slot takes to make, in lean ones: on our VM about 2,450
  * page faults and 14 ms of CPU against 1,000 and 5 ms (tests/bench/pool). */
 #define POOL_FULL_COST 3.0
+/* The kinds of run (proto.h, PROTO_KIND_*), by bit number. */
+#define POOL_KINDS 4
 struct pool_demand {
 	double weight[POOL_PROFILES];
+	double kinds[POOL_KINDS]; /* the full profile's runs, by kind */
 	uint64_t at_ms; /* last update */
 };
 
@@ -175,8 +178,11 @@ int pool_slot_next(int state, enum slot_event ev);
 /* Every `first`, doubled per failure after the first, at most `max`. */
 uint64_t pool_backoff_ms(unsigned failures, uint64_t first, uint64_t max);
 
-/* The ready slot that became ready last, or NULL. Under the lock. */
-struct pool_slot *pool_pick_ready(struct pool_slot *slots, size_t n);
+/* The ready slot that became ready last among those that have made the
+ * page sets `need` their own, else among all; NULL when none is ready.
+ * Under the lock. */
+struct pool_slot *pool_pick_ready(struct pool_slot *slots, size_t n,
+				  unsigned need);
 
 /* Should the pool thread refill now? Not while runs hold slots and at
  * least half the pool is ready, nor before fill_after. */
@@ -196,8 +202,23 @@ bool pool_broken(const struct pool *p);
  * import numpy or pandas, else POOL_LEAN. */
 int pool_profile_of(const char *script, size_t len, const char *preload);
 
-/* Counts a run of `profile` at `now` (ms) into the decayed weights. */
-void pool_demand_note(struct pool_demand *d, int profile, uint64_t now);
+/* pool_profile.c: the page sets (proto.h, PROTO_KIND_*) a run of the
+ * script is likely to write, from the same look at its imports:
+ * PROTO_KIND_BASE always, PROTO_KIND_NUMPY for a module of `preload` or
+ * one known to import numpy, PROTO_KIND_PANDAS and PROTO_KIND_PYPLOT for
+ * those known to import pandas or matplotlib. */
+unsigned pool_kinds_of(const char *script, size_t len, const char *preload);
+
+/* Counts a run of `profile` (likely to write the page sets `kinds`) at
+ * `now` (ms) into the decayed weights. */
+void pool_demand_note(struct pool_demand *d, int profile, unsigned kinds,
+		      uint64_t now);
+
+/* The page sets a new full slot makes its own: those of at least an
+ * eighth of the recent full runs, PROTO_KIND_BASE always; every set when
+ * full runs have been rare lately (a rested pool: its first runs, of any
+ * kind, find their pages ready). */
+unsigned pool_kinds_wanted(const struct pool_demand *d, uint64_t now);
 
 /* A run of `profile` found no ready slot of its own: its costed weight is
  * raised to the others' together (a share of half the pool at least). */
@@ -222,6 +243,8 @@ void slot_failed(struct pool *p);
 void slot_message(struct pool *p, struct pool_slot *s, uint32_t id);
 void slot_dispose(struct pool *p, struct pool_slot *s, bool run);
 void slot_dispose_entry(struct pool *p, struct pool_slot *s);
+unsigned pool_slot_kinds(struct pool *p);
+void slot_upgrade(struct pool *p);
 bool bury(struct pool *p, bool wait);
 
 /* pool_zygote.c */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pool_int.h"
+#include "proto.h"
 #include "util.h"
 
 /* Top-level packages that import numpy (or pandas) when imported. */
@@ -25,6 +26,21 @@ static const char *const heavy[] = {
 	"numexpr", "bottleneck",  "pyarrow",    "tables",  "h5py",
 	"networkx",
 };
+
+/* Of those, the ones that import pandas, and matplotlib. */
+static const char *const imports_pandas[] = {
+	"pandas", "seaborn", "statsmodels", "xarray",
+};
+static const char *const imports_pyplot[] = {"matplotlib", "seaborn"};
+
+static bool in_list(const char *name, size_t len, const char *const *list,
+		    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(list[i]) == len && memcmp(list[i], name, len) == 0)
+			return true;
+	return false;
+}
 
 static bool is_space(char c)
 {
@@ -37,31 +53,40 @@ static bool is_name(char c)
 	       (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Is the top-level package `name` (len bytes) in the comma-separated
- * `list`, or in heavy[]? A list entry "a.b" counts as "a". */
-static bool heavy_name(const char *name, size_t len, const char *list)
+/* The page sets a run importing the top-level package `name` (len
+ * bytes) is likely to write beyond the runner's: none unless it is in
+ * the comma-separated `list` (a list entry "a.b" counts as "a") or in
+ * heavy[]. */
+static unsigned name_kinds(const char *name, size_t len, const char *list)
 {
-	for (size_t i = 0; i < ELEMENTSOF(heavy); i++)
-		if (strlen(heavy[i]) == len && memcmp(heavy[i], name, len) == 0)
-			return true;
-	for (const char *p = list; p && *p;) {
+	unsigned k = 0;
+
+	if (in_list(name, len, heavy, ELEMENTSOF(heavy)))
+		k = PROTO_KIND_NUMPY;
+	for (const char *p = list; !k && p && *p;) {
 		size_t n = strcspn(p, ",.");
 
 		if (n == len && memcmp(p, name, len) == 0)
-			return true;
+			k = PROTO_KIND_NUMPY;
 		p += strcspn(p, ",");
 		if (*p == ',')
 			p++;
 	}
-	return false;
+	if (k && in_list(name, len, imports_pandas, ELEMENTSOF(imports_pandas)))
+		k |= PROTO_KIND_PANDAS;
+	if (k && in_list(name, len, imports_pyplot, ELEMENTSOF(imports_pyplot)))
+		k |= PROTO_KIND_PYPLOT;
+	return k;
 }
 
 /* The modules of one statement at `s` (up to `end`) after "import" or
  * "from": a comma-separated list of dotted names for import (with "as"
- * aliases), one dotted name for from. Any heavy top-level name? */
-static bool heavy_statement(const char *s, const char *end, bool from,
-			    const char *list)
+ * aliases), one dotted name for from. Their page sets, together. */
+static unsigned statement_kinds(const char *s, const char *end, bool from,
+				const char *list)
 {
+	unsigned k = 0;
+
 	for (;;) {
 		const char *name;
 
@@ -70,23 +95,31 @@ static bool heavy_statement(const char *s, const char *end, bool from,
 		name = s;
 		while (s < end && is_name(*s))
 			s++;
-		if (s > name && heavy_name(name, (size_t)(s - name), list))
-			return true;
+		if (s > name)
+			k |= name_kinds(name, (size_t)(s - name), list);
 		if (from)
-			return false;
+			return k;
 		/* the rest of this name ("a.b.c as d"), then a comma or
 		 * the end */
 		while (s < end && *s != ',' && *s != ';' && *s != '#')
 			s++;
 		if (s >= end || *s != ',')
-			return false;
+			return k;
 		s++;
 	}
 }
 
 int pool_profile_of(const char *script, size_t len, const char *preload)
 {
+	return pool_kinds_of(script, len, preload) & ~PROTO_KIND_BASE
+		       ? POOL_FULL
+		       : POOL_LEAN;
+}
+
+unsigned pool_kinds_of(const char *script, size_t len, const char *preload)
+{
 	const char *p = script, *end = script + len;
+	unsigned k = PROTO_KIND_BASE;
 
 	while (p < end) {
 		const char *line_end = memchr(p, '\n', (size_t)(end - p));
@@ -101,20 +134,18 @@ int pool_profile_of(const char *script, size_t len, const char *preload)
 		while (s < line_end && is_space(*s))
 			s++;
 		if (line_end - s > 7 && memcmp(s, "import", 6) == 0 &&
-		    is_space(s[6])) {
-			if (heavy_statement(s + 7, line_end, false, preload))
-				return POOL_FULL;
-		} else if (line_end - s > 5 && memcmp(s, "from", 4) == 0 &&
-			   is_space(s[4])) {
-			if (heavy_statement(s + 5, line_end, true, preload))
-				return POOL_FULL;
-		}
+		    is_space(s[6]))
+			k |= statement_kinds(s + 7, line_end, false, preload);
+		else if (line_end - s > 5 && memcmp(s, "from", 4) == 0 &&
+			 is_space(s[4]))
+			k |= statement_kinds(s + 5, line_end, true, preload);
 		p = line_end + 1;
 	}
-	return POOL_LEAN;
+	return k;
 }
 
-void pool_demand_note(struct pool_demand *d, int profile, uint64_t now)
+void pool_demand_note(struct pool_demand *d, int profile, unsigned kinds,
+		      uint64_t now)
 {
 	double decay = 1;
 
@@ -122,8 +153,30 @@ void pool_demand_note(struct pool_demand *d, int profile, uint64_t now)
 		decay = exp(-(double)(now - d->at_ms) / POOL_DEMAND_TAU_MS);
 	for (int i = 0; i < POOL_PROFILES; i++)
 		d->weight[i] *= decay;
+	for (int i = 0; i < POOL_KINDS; i++) {
+		d->kinds[i] *= decay;
+		if (profile == POOL_FULL && (kinds & (1u << i)))
+			d->kinds[i] += 1;
+	}
 	d->weight[profile] += 1;
 	d->at_ms = now;
+}
+
+unsigned pool_kinds_wanted(const struct pool_demand *d, uint64_t now)
+{
+	unsigned k = PROTO_KIND_BASE;
+	double decay = 1;
+
+	if (d->at_ms && now > d->at_ms)
+		decay = exp(-(double)(now - d->at_ms) / POOL_DEMAND_TAU_MS);
+	/* Fewer than about one full run in the last two seconds (the
+	 * weights' time constant): every set. */
+	if (d->weight[POOL_FULL] * decay < 1)
+		return PROTO_KIND_ALL;
+	for (int i = 0; i < POOL_KINDS; i++)
+		if (d->kinds[i] * 8 >= d->weight[POOL_FULL])
+			k |= 1u << i;
+	return k;
 }
 
 void pool_demand_starved(struct pool_demand *d, int profile)

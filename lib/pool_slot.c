@@ -336,13 +336,55 @@ void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2])
 		set_error(p, "%s", e.message);
 		goto fail;
 	}
-	if (fdpass_send(s->sock, &(char){PROTO_MSG_GO}, 1, NULL, 0) < 0)
+	s->kinds = pool_slot_kinds(p);
+	if (fdpass_send(s->sock,
+			(char[PROTO_MSG_GO_LEN]){PROTO_MSG_GO, (char)s->kinds},
+			PROTO_MSG_GO_LEN, NULL, 0) < 0)
 		goto fail;
 	slot_publish(p, s, EV_FORKED);
 	return;
 fail:
 	slot_failed(p);
 	slot_dispose(p, s, false);
+}
+
+/* The page sets a new slot of `p` makes its own, by recent demand
+ * (pool_kinds_wanted): a lean zygote has only the runner's. */
+unsigned pool_slot_kinds(struct pool *p)
+{
+	unsigned k;
+
+	if (p->profile == POOL_LEAN)
+		return PROTO_KIND_BASE;
+	pthread_mutex_lock(&p->set->lock);
+	k = pool_kinds_wanted(&p->set->demand, now_ms());
+	pthread_mutex_unlock(&p->set->lock);
+	return k;
+}
+
+/* Tells the ready slots that lack page sets recent runs need to make
+ * them their own while they wait (at idle priority, as the rest of their
+ * warm-up): when demand moves from numpy to pandas scripts, the slots
+ * made for the former are ready for the latter before a run takes them.
+ * One short datagram each, sent without waiting under the lock (a run
+ * takes a READY slot, and closes its socket, only under it). */
+void slot_upgrade(struct pool *p)
+{
+	unsigned want = pool_slot_kinds(p);
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->size; i++) {
+		struct pool_slot *s = &p->slots[i];
+		unsigned add = want & ~s->kinds;
+		char msg[PROTO_MSG_MORE_LEN] = {PROTO_MSG_MORE, (char)add};
+
+		if (s->state != SLOT_READY || !add)
+			continue;
+		if (send(s->sock, msg, sizeof(msg),
+			 MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(msg))
+			s->kinds |= add;
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* A slot of the table that was STARTING or READY when polled (`id`) spoke
@@ -374,11 +416,14 @@ void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
 	    pool_slot_next(s->state, EV_READY) == SLOT_READY) {
 		/* It goes on faulting in pages while it waits, still on idle
 		 * CPU time (see slot_spawn); hand_off raises it. Its private
-		 * memory is final: what a run writes is its own already. */
+		 * memory is final: what a run writes is its own already. It
+		 * is read from its cgroup, charged with the pages the slot
+		 * made its own (and its kernel memory), not from its page
+		 * tables: walking them cost each slot about 0.5 ms of CPU
+		 * (the resting pool reads those too: pool_measure). */
 		uint64_t t = now_ms();
-		long rss;
 
-		pool_smaps_kb(s->pid, &rss, &s->private_kb);
+		s->private_kb = cg_run_usage_kb(&p->ctx->cg, &s->cg);
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_READY;
 		s->t_ready = t;

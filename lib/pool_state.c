@@ -38,20 +38,26 @@ uint64_t pool_backoff_ms(unsigned failures, uint64_t first, uint64_t max)
 	return delay < max ? delay : max;
 }
 
-struct pool_slot *pool_pick_ready(struct pool_slot *slots, size_t n)
+struct pool_slot *pool_pick_ready(struct pool_slot *slots, size_t n,
+				  unsigned need)
 {
 	/* The slot that became ready last. On our VM a slot that has waited
 	 * long runs measurably slower (hello 4 ms rested, 6 to 7 ms for the
 	 * one ready the longest: README, Benchmarks), as if the hypervisor had
 	 * dropped its mappings meanwhile; under load the choice makes no
 	 * difference. */
-	struct pool_slot *best = NULL;
+	struct pool_slot *best = NULL, *fit = NULL;
 
-	for (size_t i = 0; i < n; i++)
-		if (slots[i].state == SLOT_READY &&
-		    (!best || slots[i].t_ready > best->t_ready))
+	for (size_t i = 0; i < n; i++) {
+		if (slots[i].state != SLOT_READY)
+			continue;
+		if (!best || slots[i].t_ready > best->t_ready)
 			best = &slots[i];
-	return best;
+		if ((slots[i].kinds & need) == need &&
+		    (!fit || slots[i].t_ready > fit->t_ready))
+			fit = &slots[i];
+	}
+	return fit ? fit : best;
 }
 
 /* While runs hold slots and at least half the pool is ready, the refill

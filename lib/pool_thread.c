@@ -207,8 +207,10 @@ void *pool_main(void *arg)
 
 		if (p->zstate == ZY_DOWN && now >= p->retry_at)
 			zygote_start(p);
-		if (p->zstate == ZY_UP)
+		if (p->zstate == ZY_UP) {
 			fill(p);
+			slot_upgrade(p);
+		}
 		check_timeouts(p, now);
 		pfd[n++] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
 		if (p->zstate != ZY_DOWN) {

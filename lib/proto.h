@@ -68,16 +68,35 @@
 /* ---- a slot's process -------------------------------------------------
  * While it waits: 0 /dev/null, 1 and 2 its output, PROTO_FD_RESULT the
  * result channel and PROTO_SLOT_FD_SOCK its socket to the library:
- *   library -> slot    g               it is in its cgroup: build the sandbox
+ *   library -> slot    g kinds8        it is in its cgroup: build the
+ *                                      sandbox, make those page sets its own
  *   slot -> library    R               locked down and waiting for a script
  *                      E text          set-up failed
- *   library -> slot    J cpu_ms(u64)   fds: script, stdin */
+ *   library -> slot    M kinds8        while it waits: make these page sets
+ *                                      its own too (idle priority)
+ *                      J cpu_ms(u64) kinds8
+ *                                      fds: script, stdin; the page sets the
+ *                                      script is likely to write, made its
+ *                                      own first when the slot lacks them
+ *
+ * Page sets, by kind of run: the pages a probe run of each kind wrote
+ * (the zygote records them at start). A bit for a kind whose module the
+ * zygote has not imported stands for no page. */
 #define PROTO_SLOT_FD_SOCK 4
 #define PROTO_MSG_GO 'g'
+#define PROTO_MSG_GO_LEN 2
 #define PROTO_MSG_WAITING 'R'
+#define PROTO_MSG_MORE 'M'
+#define PROTO_MSG_MORE_LEN 2
 #define PROTO_MSG_JOB 'J'
-#define PROTO_MSG_JOB_LEN 9 /* tag + 64-bit CPU limit in ms, little end. */
+#define PROTO_MSG_JOB_LEN 10 /* tag, 64-bit CPU limit in ms (little end.),
+			      * kinds */
 #define PROTO_JOB_NFD 2
+#define PROTO_KIND_BASE 1   /* the runner's own path: every run */
+#define PROTO_KIND_NUMPY 2  /* a script that imports numpy */
+#define PROTO_KIND_PANDAS 4 /* ... pandas */
+#define PROTO_KIND_PYPLOT 8 /* ... matplotlib */
+#define PROTO_KIND_ALL 15
 
 /* ---- the zygote's configuration --------------------------------------
  * The file at PROTO_ZY_FD_CONFIG: a JSON object for zygote.py (runner,

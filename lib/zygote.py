@@ -38,9 +38,15 @@ MSG_UP = b"Y"
 MSG_ERROR = b"E"
 SLOT_FD_SOCK = 4
 MSG_WAITING = b"R"
+MSG_MORE = b"M"
+MSG_MORE_LEN = 2
 MSG_JOB = b"J"
-MSG_JOB_LEN = 9
+MSG_JOB_LEN = 10
 JOB_NFD = 2
+KIND_BASE = 1
+KIND_NUMPY = 2
+KIND_PANDAS = 4
+KIND_PYPLOT = 8
 # proto: end
 
 
@@ -89,6 +95,8 @@ def _load_helper():
     helper = ctypes.PyDLL(f"/proc/self/fd/{fds[0]}")
     helper.pexos_slot_limit_cpu.restype = ctypes.c_int
     helper.pexos_slot_limit_cpu.argtypes = [ctypes.c_uint64]
+    helper.pexos_slot_more.restype = ctypes.c_uint
+    helper.pexos_slot_more.argtypes = [ctypes.c_uint]
     return helper
 
 
@@ -104,6 +112,11 @@ if sys.flags.no_site:
     _runner["_site"]()
 _runner["_home"]()  # matplotlib's prebuilt font list, if it is preloaded
 
+# The warm-up scripts, by the module whose use they exercise (None: the
+# runner's own path), and the page set (proto.h, KIND_*) a probe run of
+# each gives.
+_KIND = {None: KIND_BASE, "numpy": KIND_NUMPY, "pandas": KIND_PANDAS,
+         "matplotlib.pyplot": KIND_PYPLOT}
 _WARM = {
     None: """
 def main():
@@ -201,11 +214,11 @@ def _scan(maps, bits):
 PRESENT, EXCLUSIVE = 1 << 63, 1 << 56
 
 
-def _record_pages():
-    """A probe child runs the warm-up, then rehearses a slot's run from the
-    script's arrival to the runner's exit (_rehearse); the pages it wrote
-    (now its own) and the file pages it read are the ones a slot faults in
-    before it waits for a script: ([lo, hi) ranges written, pages read)."""
+def _probe(src):
+    """Forks a probe child that rehearses a slot's run of `src`, from the
+    script's arrival to the runner's exit (_rehearse); it reports the pages
+    it wrote (now its own) and the file pages it read. Returns (pid, the
+    read end of its report)."""
     r, w = os.pipe()
     pid = _fork()
     if pid == 0:
@@ -224,28 +237,48 @@ def _record_pages():
 
         try:
             os.close(r)
-            _warm_once()
             # The runner ends the rehearsal with os._exit: report first.
             os._exit = report
-            _rehearse()
+            _rehearse(src)
         finally:
             report()
     os.close(w)
-    with open(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    if len(data) < 16:
-        return [], []
-    nw, nr = struct.unpack_from("<QQ", data)
-    pages = struct.unpack_from(f"<{nw + nr}Q", data, 16)
+    return pid, r
+
+
+def _record_pages():
+    """The pages a slot makes its own before it waits, and those it maps
+    while it waits, by kind of run: a probe per warm-up script whose
+    module is imported, all at once. Returns ([lo, hi, kinds] ranges
+    written, [page, kinds] pairs read); a page's kinds are the probes that
+    touched it."""
+    probes = [(_KIND[m], *_probe(src)) for m, src in _WARM.items()
+              if m is None or m in sys.modules]
+    written, read = {}, {}
+    for kind, pid, r in probes:
+        with open(r, "rb") as f:
+            data = f.read()
+        os.waitpid(pid, 0)
+        if len(data) < 16:
+            continue
+        nw, nr = struct.unpack_from("<QQ", data)
+        pages = struct.unpack_from(f"<{nw + nr}Q", data, 16)
+        for p in pages[:nw]:
+            written[p] = written.get(p, 0) | kind
+        for p in pages[nw:]:
+            read[p] = read.get(p, 0) | kind
     ours = set(_scan(_maps(True), PRESENT))
-    written = [p for p in pages[:nw] if p in ours][:MAX_WRITE_PAGES]
-    return _ranges(written), list(pages[nw:])
+    # the runner's own path first, then by kind, up to the cap
+    keep = sorted((p for p in written if p in ours),
+                  key=lambda p: ((written[p] & -written[p]), p))
+    keep = sorted(keep[:MAX_WRITE_PAGES])
+    return (_ranges([(p, written[p]) for p in keep]),
+            [[p, read[p]] for p in sorted(read)])
 
 
-def _rehearse():
+def _rehearse(src):
     """In the probe child: what a slot does with its script (_slot, _run,
-    the runner), on the hello warm-up script handed over the same way, a
+    the runner), on the warm-up script `src` handed over the same way, a
     socket message with two memory files. Output and the result channel
     (descriptor 3, the control socket in the zygote) go nowhere."""
     null = os.open("/dev/null", os.O_WRONLY)
@@ -255,14 +288,14 @@ def _rehearse():
     ours, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     script = os.memfd_create("pexos-script", os.MFD_CLOEXEC)
     stdin = os.memfd_create("pexos-stdin", os.MFD_CLOEXEC)
-    os.write(script, _WARM[None].encode())
+    os.write(script, src.encode())
     os.lseek(script, 0, os.SEEK_SET)
-    socket.send_fds(ours, [MSG_JOB + struct.pack("<Q", 30000)],
+    socket.send_fds(ours, [MSG_JOB + struct.pack("<QB", 30000, 0)],
                     [script, stdin])
     os.close(script)
     os.close(stdin)
     msg, fds = _recv_fds(slot_end, 64, JOB_NFD)
-    _run(slot_end, struct.unpack_from("<Q", msg, 1)[0], fds)
+    _run(slot_end, *struct.unpack_from("<QB", msg, 1), fds)
 
 
 def _bind():
@@ -276,12 +309,13 @@ def _bind():
 
 
 def _ranges(pages):
+    """[lo, hi, kinds] ranges of sorted (page, kinds) pairs."""
     out = []
-    for p in pages:
-        if out and out[-1][1] == p:
+    for p, kinds in pages:
+        if out and out[-1][1] == p and out[-1][2] == kinds:
             out[-1][1] = p + PAGE
         else:
-            out.append([p, p + PAGE])
+            out.append([p, p + PAGE, kinds])
     return out
 
 
@@ -322,9 +356,10 @@ def _warm_args():
     """pexos_slot_warm()'s arguments but the socket, as C arrays."""
     if not WRITE_RANGES and not READ_PAGES:
         return None
-    flat = [x for r in WRITE_RANGES for x in r]
-    return (_u64(flat), ctypes.c_size_t(len(WRITE_RANGES)),
-            _u64(READ_PAGES), ctypes.c_size_t(len(READ_PAGES)))
+    return (_u64([x for r in WRITE_RANGES for x in r]),
+            ctypes.c_size_t(len(WRITE_RANGES)),
+            _u64([x for r in READ_PAGES for x in r]),
+            ctypes.c_size_t(len(READ_PAGES)))
 
 
 _helper_warm = None
@@ -361,16 +396,24 @@ def _slot():
             "utf-8", "replace")[:4000])
         os._exit(1)
     sock.send(MSG_WAITING)
-    _warm_pages(sock)
-    msg, fds = _recv_fds(sock, 64, JOB_NFD)
-    if (len(msg) != MSG_JOB_LEN or msg[:1] != MSG_JOB or
-            len(fds) != JOB_NFD):
-        os._exit(0)
-    _run(sock, struct.unpack_from("<Q", msg, 1)[0], fds)
+    while True:
+        _warm_pages(sock)
+        msg, fds = _recv_fds(sock, 64, JOB_NFD)
+        if len(msg) == MSG_MORE_LEN and msg[:1] == MSG_MORE and not fds:
+            _HELPER.pexos_slot_more(msg[1])  # then maps them in too
+            continue
+        if (len(msg) != MSG_JOB_LEN or msg[:1] != MSG_JOB or
+                len(fds) != JOB_NFD):
+            os._exit(0)
+        break
+    _run(sock, *struct.unpack_from("<QB", msg, 1), fds)
 
 
-def _run(sock, cpu_ms, fds):
+def _run(sock, cpu_ms, kinds, fds):
     script, stdin = fds
+    # The page sets a script of its kind writes, in the kernel at once,
+    # when the slot was made for other runs: cheaper than the faults.
+    _HELPER.pexos_slot_more(kinds)
     # The run's CPU-time limit, from what this process has used so far: the
     # library's lockdown.c, as on the cold path. Without it, no run.
     if _HELPER.pexos_slot_limit_cpu(cpu_ms) != 0:

@@ -198,9 +198,9 @@ typedef struct pexos_pool_snapshot {
 	double slot_start_ms;      /* mean, asked for to ready; -1 before one */
 	long long zygote_start_ms; /* its last start; -1 unless up */
 	/* memory, measured by the pool's own thread (a slot's when it
-	 * becomes ready, the zygote's when it comes up, both again every 5 s
-	 * while the pool rests): reading it walks page tables, never done on
-	 * the caller's thread */
+	 * becomes ready, as its cgroup's charge, the zygote's when it comes
+	 * up, both again every 5 s from their page tables while the pool
+	 * rests): never done on the caller's thread */
 	long long zygote_rss_kb, zygote_private_kb; /* -1 unless up; the
 						     * zygotes' sum */
 	long long slot_private_kb;     /* mean of up to 4 ready slots, or -1 */

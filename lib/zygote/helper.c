@@ -57,8 +57,10 @@ struct zy_config {
 	struct proto_zygote_config z;
 	int ctl;               /* control socket to the library */
 	int own_pidns;         /* /proc/self/ns/pid of the zygote */
-	const uint64_t *write; /* [lo, hi) pairs a run is likely to write */
-	size_t n_write;        /* pairs */
+	const uint64_t *write; /* [lo, hi) kinds triples: the page sets
+				* (proto.h, PROTO_KIND_*) a run is likely
+				* to write */
+	size_t n_write;        /* triples */
 };
 
 static struct zy_config config;
@@ -74,6 +76,7 @@ static int n_live;
 /* ---- in a new slot's process ----------------------------------------- */
 
 static int sock_fd = -1;
+static unsigned slot_kinds; /* the page sets the slot has made its own */
 
 static __attribute__((noreturn, format(printf, 1, 2))) void
 slot_fail(const char *fmt, ...)
@@ -206,22 +209,34 @@ static void slot_lock_down(const struct zy_config *c)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/* Makes the pages a run is likely to write the slot's own (c->write:
- * c->n_write [lo, hi) pairs; a copy-on-write fault each, taken inside the
- * kernel) before the slot says it is ready, charged to the slot's cgroup,
- * so that no run is given a slot with this still to do. (Done while the
- * slot waited, under load runs got slots before it was done and took
- * those faults themselves, at about twice the cost each: see README,
- * Benchmarks.) A range the kernel cannot populate (no longer mapped as it
- * was when the probe ran; EINVAL before Linux 5.14) is left alone. */
-static void slot_own_pages(const struct zy_config *c)
+/* Makes the pages of the sets `kinds` that a run is likely to write the
+ * slot's own (c->write: c->n_write [lo, hi) kinds triples; a
+ * copy-on-write fault each, taken inside the kernel), but for those of
+ * sets it has already. At set-up this is done before the slot says it is
+ * ready, charged to the slot's cgroup, so that no run is given a slot
+ * with this still to do. (Done while the slot waited, under load runs got
+ * slots before it was done and took those faults themselves, at about
+ * twice the cost each: see README, Benchmarks.) Only the sets recent runs
+ * needed: each page costs a copy, and a run of one kind touches few of
+ * another's. A range the kernel cannot populate (no longer mapped as it
+ * was when the probe ran; EINVAL before Linux 5.14) is left alone.
+ * Returns the sets added. */
+static unsigned slot_own_pages(const struct zy_config *c, unsigned kinds)
 {
-	for (size_t i = 0; i < c->n_write; i++) {
-		uint64_t lo = c->write[2 * i], hi = c->write[2 * i + 1];
+	unsigned add = kinds & PROTO_KIND_ALL & ~slot_kinds;
 
-		(void)madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
-			      MADV_POPULATE_WRITE);
+	if (!add)
+		return 0;
+	for (size_t i = 0; i < c->n_write; i++) {
+		uint64_t lo = c->write[3 * i], hi = c->write[3 * i + 1];
+		unsigned k = (unsigned)c->write[3 * i + 2];
+
+		if ((k & add) && !(k & slot_kinds))
+			(void)madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
+				      MADV_POPULATE_WRITE);
 	}
+	slot_kinds |= add;
+	return add;
 }
 
 /* The descriptors a waiting slot keeps, by number (proto.h), and where
@@ -242,7 +257,7 @@ static void slot_main(const struct zy_config *c, const int fds[PROTO_SLOT_NFD],
 		      const sigset_t *old_mask)
 {
 	int high[4], null;
-	char go;
+	unsigned char go[PROTO_MSG_GO_LEN];
 
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
 	signal(SIGCHLD, SIG_DFL);
@@ -264,11 +279,11 @@ static void slot_main(const struct zy_config *c, const int fds[PROTO_SLOT_NFD],
 			_exit(1);
 	close_range(PROTO_SLOT_FD_SOCK + 1, ~0U, 0);
 	sock_fd = PROTO_SLOT_FD_SOCK;
-	if (read(sock_fd, &go, 1) != 1 || go != PROTO_MSG_GO)
+	if (read(sock_fd, go, sizeof(go)) != sizeof(go) || go[0] != PROTO_MSG_GO)
 		_exit(0);
 	slot_fs(c);
 	slot_lock_down(c);
-	slot_own_pages(c);
+	slot_own_pages(c, PROTO_KIND_BASE | go[1]);
 }
 
 /* ---- a slot's warm-up ------------------------------------------------ */
@@ -283,15 +298,16 @@ static void read_pages(uint64_t lo, uint64_t hi, uint64_t page)
 
 int pexos_slot_warm(const uint64_t *write, size_t n_write,
 		    const uint64_t *read, size_t n_read, int sock);
+unsigned pexos_slot_more(unsigned kinds);
 
 /* A slot's warm-up while it waits for its script, at idle priority: maps
- * for user space the pages a run is likely to write (write: n_write [lo,
- * hi) pairs, already the slot's own: slot_own_pages) and to read (read:
- * n_read addresses). On a virtual machine with shadow page tables the
- * first user access to a page in a new process costs an exit to the
- * hypervisor even when the kernel already maps it (see tests/bench/pages).
- * Looks at `sock` every BATCH pages and stops when a message is there.
- * Returns 0 when done, 1 when stopped. */
+ * for user space the pages of its sets (slot_own_pages) a run is likely
+ * to write (write: n_write [lo, hi) kinds triples, already the slot's own)
+ * and to read (read: n_read address, kinds pairs). On a virtual machine
+ * with shadow page tables the first user access to a page in a new
+ * process costs an exit to the hypervisor even when the kernel already
+ * maps it (see tests/bench/pages). Looks at `sock` every BATCH pages and
+ * stops when a message is there. Returns 0 when done, 1 when stopped. */
 int pexos_slot_warm(const uint64_t *write, size_t n_write,
 		    const uint64_t *read, size_t n_read, int sock)
 {
@@ -300,8 +316,10 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 	size_t since = 0;
 
 	for (size_t i = 0; i < n_write; i++) {
-		uint64_t lo = write[2 * i], hi = write[2 * i + 1];
+		uint64_t lo = write[3 * i], hi = write[3 * i + 1];
 
+		if (!(write[3 * i + 2] & slot_kinds))
+			continue;
 		read_pages(lo, hi, page);
 		since += (hi - lo) / page;
 		if (since >= BATCH) {
@@ -311,7 +329,9 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 		}
 	}
 	for (size_t i = 0; i < n_read; i++) {
-		read_pages(read[i], read[i] + page, page);
+		if (!(read[2 * i + 1] & slot_kinds))
+			continue;
+		read_pages(read[2 * i], read[2 * i] + page, page);
 		if (++since >= BATCH) {
 			since = 0;
 			if (poll(&pf, 1, 0) > 0)
@@ -319,6 +339,14 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 		}
 	}
 	return 0;
+}
+
+/* In a slot: makes the page sets `kinds` its own as well (at idle
+ * priority while it waits, or first thing in a run whose script is
+ * likely to write them). Returns the sets it added. */
+unsigned pexos_slot_more(unsigned kinds)
+{
+	return slot_own_pages(&config, kinds);
 }
 
 /* ---- in the zygote ---------------------------------------------------- */
@@ -482,7 +510,7 @@ int pexos_slot_limit_cpu(uint64_t cpu_ms);
 
 /* Takes the library's configuration (proto.h: struct proto_zygote_config,
  * `len` bytes, as the zygote read it) and the page ranges a slot makes its
- * own. Returns 0, or -1 when the bytes are not a configuration of this
+ * own ([lo, hi) kinds triples). Returns 0, or -1 when the bytes are not a configuration of this
  * build (a library and helper of different versions): the zygote then
  * says so and exits, and no slot is ever started without its lockdown. */
 int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,

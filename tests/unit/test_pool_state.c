@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pool_int.h"
+#include "proto.h"
 #include "tap.h"
 
 static const char *const state_names[] = {"EMPTY", "SPAWNING", "STARTING",
@@ -140,7 +141,7 @@ static void test_take_and_refill(void)
 		slots[i].state = SLOT_STARTING;
 		slots[i].t_ready = 99; /* not ready: never chosen */
 	}
-	tap_ok(pool_pick_ready(slots, 4) == NULL, "no ready slot: none chosen");
+	tap_ok(pool_pick_ready(slots, 4, 0) == NULL, "no ready slot: none chosen");
 	for (size_t i = 0; i < 4; i++) {
 		slots[i].state = pool_slot_next(slots[i].state, EV_READY);
 		slots[i].t_ready = ready_at[i];
@@ -150,7 +151,7 @@ static void test_take_and_refill(void)
 	for (int run = 0; run < 4; run++) {
 		static const size_t order[] = {2, 0, 3, 1};
 
-		got = pool_pick_ready(slots, 4);
+		got = pool_pick_ready(slots, 4, 0);
 		tap_ok(got == &slots[order[run]],
 		       "take %d gets the slot ready last (ready at %llu ms)",
 		       run + 1, got ? (unsigned long long)got->t_ready : 0ULL);
@@ -164,7 +165,7 @@ static void test_take_and_refill(void)
 		       "%u in use, %zu of 4 ready: refill %s", in_use, ready,
 		       ready * 2 < 4 ? "now" : "waits");
 	}
-	tap_ok(pool_pick_ready(slots, 4) == NULL, "all taken: none left");
+	tap_ok(pool_pick_ready(slots, 4, 0) == NULL, "all taken: none left");
 	tap_ok(pool_fill_due(4, 2, 0, 0, 0),
 	       "the last run over: refill even with half ready");
 	tap_ok(!pool_fill_due(5, 3, 1, 0, 0) && pool_fill_due(5, 2, 1, 0, 0),
@@ -231,7 +232,7 @@ static void test_targets(void)
 	tap_ok(t[POOL_FULL] == 1 && t[POOL_LEAN] == 0,
 	       "a pool of 1 without demand: the full profile's");
 	for (int i = 0; i < 30; i++)
-		pool_demand_note(&d, POOL_LEAN, 1000 + (uint64_t)i * 10);
+		pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, 1000 + (uint64_t)i * 10);
 	pool_targets(&d, 16, t);
 	tap_ok(t[POOL_FULL] == 4 && t[POOL_LEAN] == 12,
 	       "lean runs only: the full pool keeps a quarter (%zu/%zu)",
@@ -243,7 +244,7 @@ static void test_targets(void)
 	tap_ok(t[POOL_FULL] == 0 && t[POOL_LEAN] == 1,
 	       "a pool of 1: the profile in demand");
 	for (int i = 0; i < 10; i++)
-		pool_demand_note(&d, POOL_FULL, 1300);
+		pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, 1300);
 	pool_targets(&d, 16, t);
 	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
 	       "30 lean and 10 full runs, a full slot costing three lean "
@@ -251,7 +252,7 @@ static void test_targets(void)
 	       t[POOL_FULL], t[POOL_LEAN]);
 	/* 10 s later (5 time constants) the old lean runs weigh less than
 	 * one new full run */
-	pool_demand_note(&d, POOL_FULL, 11300);
+	pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, 11300);
 	pool_targets(&d, 16, t);
 	tap_ok(t[POOL_FULL] == 14 && t[POOL_LEAN] == 2,
 	       "demand moved: the lean pool keeps an eighth (%zu/%zu)",
@@ -265,8 +266,8 @@ static void test_starved(void)
 	size_t t[POOL_PROFILES];
 
 	for (int i = 0; i < 200; i++)
-		pool_demand_note(&d, POOL_LEAN, 1000 + (uint64_t)i * 10);
-	pool_demand_note(&d, POOL_FULL, 3000);
+		pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, 1000 + (uint64_t)i * 10);
+	pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, 3000);
 	pool_targets(&d, 16, t);
 	tap_ok(t[POOL_FULL] == 4, "a full run after a lean spell: the floor "
 	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
@@ -284,12 +285,82 @@ static void test_starved(void)
 	       "a starved lean run: half for it too (%zu/%zu)", t[POOL_FULL],
 	       t[POOL_LEAN]);
 	for (int i = 0; i < 50; i++)
-		pool_demand_note(&d, POOL_FULL, 3010);
+		pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, 3010);
 	pool_demand_starved(&d, POOL_LEAN);
 	pool_targets(&d, 16, t);
 	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
 	       "after full demand, a starved lean run gets half back "
 	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+}
+
+/* The page sets of a script's imports, and the slot that fits them. */
+static void test_kinds(void)
+{
+	static const struct {
+		const char *script;
+		unsigned want;
+	} cases[] = {
+		{"def main():\n    return 1\n", PROTO_KIND_BASE},
+		{"import numpy as np\n", PROTO_KIND_BASE | PROTO_KIND_NUMPY},
+		{"import numpy as np\nimport pandas as pd\n",
+		 PROTO_KIND_BASE | PROTO_KIND_NUMPY | PROTO_KIND_PANDAS},
+		{"from pandas import DataFrame\n",
+		 PROTO_KIND_BASE | PROTO_KIND_NUMPY | PROTO_KIND_PANDAS},
+		{"import os, matplotlib.pyplot as plt\n",
+		 PROTO_KIND_BASE | PROTO_KIND_NUMPY | PROTO_KIND_PYPLOT},
+		{"import seaborn\n", PROTO_KIND_ALL},
+		{"import scipy.stats\n", PROTO_KIND_BASE | PROTO_KIND_NUMPY},
+		{"import yaml\n", PROTO_KIND_BASE | PROTO_KIND_NUMPY},
+		{"x = 'import pandas'\n", PROTO_KIND_BASE},
+	};
+	struct pool_slot slots[3], *got;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *s = cases[i].script;
+		unsigned got_k = pool_kinds_of(s, strlen(s), "yaml");
+
+		tap_ok(got_k == cases[i].want, "kinds of script %zu (%.*s...): "
+		       "%#x, want %#x", i, (int)strcspn(s, "\r\n"), s, got_k,
+		       cases[i].want);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		slot_reset(&slots[i]);
+		slots[i].state = SLOT_READY;
+		slots[i].t_ready = 10 * (i + 1);
+		slots[i].kinds = PROTO_KIND_BASE | PROTO_KIND_NUMPY;
+	}
+	slots[0].kinds |= PROTO_KIND_PANDAS;
+	got = pool_pick_ready(slots, 3, PROTO_KIND_BASE | PROTO_KIND_PANDAS);
+	tap_ok(got == &slots[0], "a pandas run gets the one slot with the "
+	       "pandas set, not the newest");
+	got = pool_pick_ready(slots, 3, PROTO_KIND_BASE | PROTO_KIND_PYPLOT);
+	tap_ok(got == &slots[2], "no slot has the set: the newest");
+}
+
+/* Which page sets a new full slot makes its own. */
+static void test_kinds_wanted(void)
+{
+	struct pool_demand d = {0};
+	unsigned np = PROTO_KIND_BASE | PROTO_KIND_NUMPY;
+
+	tap_ok(pool_kinds_wanted(&d, 1000) == PROTO_KIND_ALL,
+	       "no demand yet: every set");
+	for (int i = 0; i < 40; i++)
+		pool_demand_note(&d, POOL_FULL, np, 1000 + (uint64_t)i * 5);
+	tap_ok(pool_kinds_wanted(&d, 1200) == np,
+	       "numpy runs only: the runner's and numpy's sets (%#x)",
+	       pool_kinds_wanted(&d, 1200));
+	for (int i = 0; i < 40; i++)
+		pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, 1200);
+	tap_ok(pool_kinds_wanted(&d, 1200) == np,
+	       "lean runs do not count for the full slots' sets");
+	for (int i = 0; i < 6; i++)
+		pool_demand_note(&d, POOL_FULL, np | PROTO_KIND_PANDAS, 1210);
+	tap_ok(pool_kinds_wanted(&d, 1210) == (np | PROTO_KIND_PANDAS),
+	       "pandas in more than an eighth of the full runs: its set too "
+	       "(%#x)", pool_kinds_wanted(&d, 1210));
+	tap_ok(pool_kinds_wanted(&d, 1210 + 20000) == PROTO_KIND_ALL,
+	       "20 s without a full run: every set again");
 }
 
 int main(void)
@@ -302,5 +373,7 @@ int main(void)
 	test_profile_of();
 	test_targets();
 	test_starved();
+	test_kinds();
+	test_kinds_wanted();
 	return tap_done();
 }
