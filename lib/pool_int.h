@@ -94,11 +94,13 @@ struct retired {
 /* What a full slot takes to make, in lean ones: on our VM about 2,450
  * page faults and 14 ms of CPU against 1,000 and 5 ms (tests/bench/pool). */
 #define POOL_FULL_COST 3.0
-/* The kinds of run (proto.h, PROTO_KIND_*), by bit number. */
+/* The kinds of run (proto.h, PROTO_KIND_*), by bit number, and the full
+ * runs their shares are averaged over (an exponential moving average). */
 #define POOL_KINDS 4
+#define POOL_KINDS_RUNS 16.0
 struct pool_demand {
 	double weight[POOL_PROFILES];
-	double kinds[POOL_KINDS]; /* the full profile's runs, by kind */
+	double kinds[POOL_KINDS]; /* each kind's share of the full runs */
 	uint64_t at_ms; /* last update */
 };
 
@@ -215,8 +217,9 @@ void pool_demand_note(struct pool_demand *d, int profile, unsigned kinds,
 		      uint64_t now);
 
 /* The page sets a new full slot makes its own: those of at least an
- * eighth of the recent full runs, PROTO_KIND_BASE always; every set when
- * full runs have been rare lately (a rested pool: its first runs, of any
+ * eighth of the recent full runs (a moving average over about
+ * POOL_KINDS_RUNS of them), PROTO_KIND_BASE always; every set when full
+ * runs have been rare lately (a rested pool: its first runs, of any
  * kind, find their pages ready). */
 unsigned pool_kinds_wanted(const struct pool_demand *d, uint64_t now);
 

@@ -153,11 +153,12 @@ void pool_demand_note(struct pool_demand *d, int profile, unsigned kinds,
 		decay = exp(-(double)(now - d->at_ms) / POOL_DEMAND_TAU_MS);
 	for (int i = 0; i < POOL_PROFILES; i++)
 		d->weight[i] *= decay;
-	for (int i = 0; i < POOL_KINDS; i++) {
-		d->kinds[i] *= decay;
-		if (profile == POOL_FULL && (kinds & (1u << i)))
-			d->kinds[i] += 1;
-	}
+	/* The kinds' shares, per full run whatever their rate: after a
+	 * busy spell of numpy runs, three pandas runs in a row are enough
+	 * for new slots to make pandas's pages their own. */
+	for (int i = 0; profile == POOL_FULL && i < POOL_KINDS; i++)
+		d->kinds[i] += ((kinds & (1u << i) ? 1.0 : 0.0) - d->kinds[i]) /
+			       POOL_KINDS_RUNS;
 	d->weight[profile] += 1;
 	d->at_ms = now;
 }
@@ -174,7 +175,7 @@ unsigned pool_kinds_wanted(const struct pool_demand *d, uint64_t now)
 	if (d->weight[POOL_FULL] * decay < 1)
 		return PROTO_KIND_ALL;
 	for (int i = 0; i < POOL_KINDS; i++)
-		if (d->kinds[i] * 8 >= d->weight[POOL_FULL])
+		if (d->kinds[i] * 8 >= 1)
 			k |= 1u << i;
 	return k;
 }

@@ -361,6 +361,15 @@ static void test_kinds_wanted(void)
 	       "(%#x)", pool_kinds_wanted(&d, 1210));
 	tap_ok(pool_kinds_wanted(&d, 1210 + 20000) == PROTO_KIND_ALL,
 	       "20 s without a full run: every set again");
+	for (int i = 0; i < 2000; i++) /* 200 a second for 10 s */
+		pool_demand_note(&d, POOL_FULL, np, 30000 + (uint64_t)i * 5);
+	for (int i = 0; i < 2; i++)
+		pool_demand_note(&d, POOL_FULL, np | PROTO_KIND_PANDAS, 40000);
+	tap_ok(!(pool_kinds_wanted(&d, 40000) & PROTO_KIND_PANDAS),
+	       "two pandas runs after a busy numpy spell: not yet");
+	pool_demand_note(&d, POOL_FULL, np | PROTO_KIND_PANDAS, 40000);
+	tap_ok(pool_kinds_wanted(&d, 40000) & PROTO_KIND_PANDAS,
+	       "the third: pandas's set too, however busy the spell was");
 }
 
 int main(void)
