@@ -41,11 +41,12 @@ uint64_t pool_backoff_ms(unsigned failures, uint64_t first, uint64_t max)
 struct pool_slot *pool_pick_ready(struct pool_slot *slots, size_t n,
 				  unsigned need)
 {
-	/* The slot that became ready last. On our VM a slot that has waited
-	 * long runs measurably slower (hello 4 ms rested, 6 to 7 ms for the
-	 * one ready the longest: README, Benchmarks), as if the hypervisor had
-	 * dropped its mappings meanwhile; under load the choice makes no
-	 * difference. */
+	/* Among the slots that hold the page sets the run calls for (else
+	 * among all: it makes them its own first), the one that became
+	 * ready last. On our VM a slot that has waited long runs measurably
+	 * slower (hello 4 ms rested, 6 to 7 ms for the one ready the
+	 * longest: README, Benchmarks), as if the hypervisor had dropped its
+	 * mappings meanwhile; under load the choice makes no difference. */
 	struct pool_slot *best = NULL, *fit = NULL;
 
 	for (size_t i = 0; i < n; i++) {
