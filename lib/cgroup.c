@@ -823,36 +823,35 @@ int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
 	return write_file(d, "cpu.shares", idle ? "2" : "1024");
 }
 
-long cg_run_usage_kb(const struct cg_root *root, const struct cg_run *run)
+/* A byte count of the run's memory controller (`v2` or `v1`, by the
+ * hierarchy's version), in KiB, or -1. */
+static long memory_kb(const struct cg_root *root, const struct cg_run *run,
+		      const char *v2, const char *v1)
 {
 	char buf[64];
 	const char *d = NULL;
 	const char *file = NULL;
 
 	if (root->mode == CG_V2)
-		d = run->n ? run->path[0] : NULL, file = "memory.current";
+		d = run->n ? run->path[0] : NULL, file = v2;
 	else if (root->mode == CG_V1)
-		d = v1_dir(root, run, CG1_MEMORY),
-		file = "memory.usage_in_bytes";
+		d = v1_dir(root, run, CG1_MEMORY), file = v1;
 	if (d && read_file(d, file, buf, sizeof(buf)) > 0)
 		return (long)(strtoull(buf, NULL, 10) / 1024);
 	return -1;
 }
 
+long cg_run_usage_kb(const struct cg_root *root, const struct cg_run *run)
+{
+	return memory_kb(root, run, "memory.current", "memory.usage_in_bytes");
+}
+
 uint64_t cg_run_peak_kb(const struct cg_root *root, const struct cg_run *run)
 {
-	char buf[64];
-	const char *d = NULL;
-	const char *file = NULL;
+	long kb = memory_kb(root, run, "memory.peak",
+			    "memory.max_usage_in_bytes");
 
-	if (root->mode == CG_V2)
-		d = run->path[0], file = "memory.peak";
-	else if (root->mode == CG_V1)
-		d = v1_dir(root, run, CG1_MEMORY),
-		file = "memory.max_usage_in_bytes";
-	if (d && read_file(d, file, buf, sizeof(buf)) > 0)
-		return strtoull(buf, NULL, 10) / 1024;
-	return 0;
+	return kb < 0 ? 0 : (uint64_t)kb;
 }
 
 int cg_run_try_destroy(const struct cg_root *root, struct cg_run *run,

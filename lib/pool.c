@@ -440,9 +440,7 @@ int pool_run(struct pool_set *set, const struct run_plan *plan,
 		return 0;
 	kinds = pool_kinds_of(plan->script, plan->script_len,
 			      set->pool[POOL_FULL]->preload);
-	profile = set->pool[POOL_LEAN] && !(kinds & ~PROTO_KIND_BASE)
-			  ? POOL_LEAN
-			  : POOL_FULL;
+	profile = set->pool[POOL_LEAN] ? pool_profile_for(kinds) : POOL_FULL;
 	retarget(set, profile, kinds, false);
 	for (int tries = 0;; tries++) {
 		struct pool *p = acquire_for(set, profile, kinds, &l->slot);

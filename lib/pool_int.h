@@ -204,6 +204,9 @@ bool pool_broken(const struct pool *p);
  * import numpy or pandas, else POOL_LEAN. */
 int pool_profile_of(const char *script, size_t len, const char *preload);
 
+/* The same from the script's page sets (pool_kinds_of). */
+int pool_profile_for(unsigned kinds);
+
 /* pool_profile.c: the page sets (proto.h, PROTO_KIND_*) a run of the
  * script is likely to write, from the same look at its imports:
  * PROTO_KIND_BASE always, PROTO_KIND_NUMPY for a module of `preload` or

@@ -109,11 +109,14 @@ static unsigned statement_kinds(const char *s, const char *end, bool from,
 	}
 }
 
+int pool_profile_for(unsigned kinds)
+{
+	return kinds & ~PROTO_KIND_BASE ? POOL_FULL : POOL_LEAN;
+}
+
 int pool_profile_of(const char *script, size_t len, const char *preload)
 {
-	return pool_kinds_of(script, len, preload) & ~PROTO_KIND_BASE
-		       ? POOL_FULL
-		       : POOL_LEAN;
+	return pool_profile_for(pool_kinds_of(script, len, preload));
 }
 
 unsigned pool_kinds_of(const char *script, size_t len, const char *preload)
