@@ -222,20 +222,46 @@ def _register_source():
                                     _TEXT.splitlines(True), "script.py")
 
 
+def _prepare():
+    """What a run needs before its script arrives: SCRIPT_DIR and the
+    writable config home (_home). Once per process: a warm slot does it
+    while it waits (zygote.py), off the request's clock."""
+    global _PREPARED
+    if _PREPARED:
+        return
+    _PREPARED = True
+    try:
+        os.mkdir(SCRIPT_DIR, 0o755)
+    except OSError:
+        pass  # _place tries again
+    _home()
+
+
+_PREPARED = False
+
+
 def _place(source):
     """Writes the script to SCRIPT_PATH, read-only; False if /tmp cannot
-    hold it (the run goes on without the file)."""
+    hold it (the run goes on without the file). An input file of the same
+    name gives way, as on the cold path."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        os.makedirs(SCRIPT_DIR, mode=0o755, exist_ok=True)
-        os.chmod(SCRIPT_DIR, 0o755)
         try:
-            os.unlink(SCRIPT_PATH)
-        except FileNotFoundError:
-            pass
-        fd = os.open(SCRIPT_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                     os.O_CLOEXEC, 0o444)
-        with open(fd, "wb", closefd=True) as f:
-            f.write(source)
+            fd = os.open(SCRIPT_PATH, flags, 0o444)
+        except OSError:
+            os.makedirs(SCRIPT_DIR, mode=0o755, exist_ok=True)
+            os.chmod(SCRIPT_DIR, 0o755)
+            try:
+                os.unlink(SCRIPT_PATH)
+            except FileNotFoundError:
+                pass
+            fd = os.open(SCRIPT_PATH, flags, 0o444)
+        try:
+            view = memoryview(source)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.chmod(SCRIPT_DIR, 0o555)
     except OSError:
         return False
@@ -314,6 +340,7 @@ def _check_main(module):
 def _run(code, source, files):
     _write_inputs(files)
     _quiet_show()
+    _prepare()
     module = type(sys)("script")
     module.__file__ = "script.py"
     if _place(source):
@@ -322,7 +349,6 @@ def _run(code, source, files):
     sys.modules["script"] = module
     sys.argv = [module.__file__]
     _register_source()
-    _home()
     try:
         exec(code, module.__dict__)
         main = _check_main(module)

@@ -330,6 +330,7 @@ def _start():
     try:
         for name in _RUNNER_IMPORTS + tuple(CONFIG["preload"]):
             __import__(name)
+        _runner["_quiet_show"]()  # compiles its pattern once, for re's cache
         _warm_once()
     except BaseException as e:  # noqa: BLE001 - any failure is reported
         msg = f"preloading {CONFIG['preload']} failed: {type(e).__name__}: {e}"
@@ -386,11 +387,13 @@ def _warm_pages(sock):
 
 
 def _slot():
-    """In a new slot's process, locked down by the helper: reseed, say
-    ready, warm up while waiting, run the one script it is handed."""
+    """In a new slot's process, locked down by the helper: reseed, make
+    what every run needs (the runner's _prepare), say ready, warm up while
+    waiting, run the one script it is handed."""
     sock = socket.socket(fileno=SLOT_FD_SOCK)
     try:
         _reseed()
+        _runner["_prepare"]()
     except BaseException as e:  # noqa: BLE001 - reported, then gone
         sock.send(MSG_ERROR + f"{type(e).__name__}: {e}".encode(
             "utf-8", "replace")[:4000])
@@ -420,8 +423,11 @@ def _run(sock, cpu_ms, kinds, fds):
         os._exit(70)
     os.dup2(stdin, FD_STDIN)
     os.close(stdin)
-    with open(script, "rb", closefd=True) as f:
-        source = f.read()
+    parts, n = [], os.fstat(script).st_size + 1
+    while part := os.read(script, n):
+        parts.append(part)
+    os.close(script)
+    source = b"".join(parts)
     sock.close()
     os.set_inheritable(FD_RESULT, False)
     _runner["_CHANNEL"] = open(FD_RESULT, "wb", buffering=0, closefd=True)
