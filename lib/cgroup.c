@@ -803,6 +803,38 @@ int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
 	return 0;
 }
 
+void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen)
+{
+	char path[64];
+	ssize_t n;
+
+	seen->len = 0;
+	if (root->mode == CG_NONE)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	n = read_text(path, seen->text, sizeof(seen->text));
+	if (n > 0 && (size_t)n < sizeof(seen->text) - 1)
+		seen->len = (size_t)n;
+}
+
+int cg_run_still(const struct cg_root *root, const struct cg_run *run,
+		 pid_t pid, const struct cg_seen *seen)
+{
+	char path[64], now[sizeof(seen->text)];
+	ssize_t n;
+
+	if (root->mode == CG_NONE)
+		return 0;
+	if (!seen->len)
+		return cg_run_holds(root, run, pid);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	n = read_text(path, now, sizeof(now));
+	if (n < 0 || (size_t)n != seen->len ||
+	    memcmp(now, seen->text, seen->len) != 0)
+		return -ESTALE;
+	return 0;
+}
+
 int cg_run_set_idle(const struct cg_root *root, const struct cg_run *run,
 		    bool idle)
 {

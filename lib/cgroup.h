@@ -116,6 +116,23 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
 		 pid_t pid);
 
+/* Where a process of a run was once it was put in the run's cgroup: the
+ * text of /proc/PID/cgroup then. */
+struct cg_seen {
+	char text[2048];
+	size_t len; /* 0: not noted (no cgroups, or too long a text) */
+};
+
+/* Notes where `pid` is, right after the parent moved it into its run's
+ * cgroup (cg_run_attach). */
+void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen);
+
+/* cg_run_holds, in one read: is `pid` where it was noted? An operator
+ * who moved it out, or removed or renamed its cgroup, changed the text.
+ * Without a note, cg_run_holds. Returns 0, or -ESTALE. */
+int cg_run_still(const struct cg_root *root, const struct cg_run *run,
+		 pid_t pid, const struct cg_seen *seen);
+
 /* Marks the run's CPU group idle (it yields the CPU to groups that are
  * not: cpu.idle, Linux >= 5.15; else the least weight) or normal again.
  * Returns 0, or -errno (no CPU controller of its own, or no such file). */

@@ -366,7 +366,7 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 
 	/* Its limits are its cgroup's: a slot moved out of it (or whose
 	 * cgroup was removed) while it waited is disposed of, never used. */
-	r = cg_run_holds(&ctx->cg, &s->cg, s->pid);
+	r = cg_run_still(&ctx->cg, &s->cg, s->pid, &s->cg_seen);
 	if (r < 0)
 		return r;
 	if (plan->memory_mb != ctx->opts.memory_mb) {

@@ -44,6 +44,7 @@ struct pool_slot {
 	unsigned kinds;    /* the page sets it has made its own (proto.h) */
 	long private_kb;   /* its private memory when measured, or -1 */
 	struct cg_run cg;
+	struct cg_seen cg_seen; /* where its process was put (cg_run_note) */
 };
 
 /* A run on a taken slot. */

@@ -336,6 +336,7 @@ void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2])
 		set_error(p, "%s", e.message);
 		goto fail;
 	}
+	cg_run_note(&p->ctx->cg, s->pid, &s->cg_seen);
 	s->kinds = pool_slot_kinds(p);
 	if (fdpass_send(s->sock,
 			(char[PROTO_MSG_GO_LEN]){PROTO_MSG_GO, (char)s->kinds},

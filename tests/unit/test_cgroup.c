@@ -3,6 +3,7 @@
  * cpu controllers are bound to v1, so no real v2 hierarchy can have them),
  * and /proc/self/cgroup parsing for both versions. The v1 path runs for
  * real in every other test. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,34 @@ int main(void)
 	r = cg_prepare(&root, "auto", "/nonexistent", "", "", &err);
 	tap_ok(r < 0 && strstr(err.message, "no cgroup filesystem"),
 	       "no cgroup filesystem: refused (%s)", err.message);
+	{
+		/* A slot's place, noted once and compared at hand-off. */
+		struct cg_root r1 = {.mode = CG_V1};
+		struct cg_run none = {0};
+		static struct cg_seen seen;
+
+		cg_run_note(&r1, getpid(), &seen);
+		tap_ok(seen.len > 0 && strstr(seen.text, "::") != NULL,
+		       "note: /proc/PID/cgroup taken (%zu bytes)", seen.len);
+		tap_ok(cg_run_still(&r1, &none, getpid(), &seen) == 0,
+		       "still: the same place passes");
+		seen.text[seen.len - 2] ^= 1;
+		tap_ok(cg_run_still(&r1, &none, getpid(), &seen) == -ESTALE,
+		       "still: another place is refused");
+		seen.text[seen.len - 2] ^= 1;
+		seen.len--;
+		tap_ok(cg_run_still(&r1, &none, getpid(), &seen) == -ESTALE,
+		       "still: a shorter text is refused");
+		seen.len = 0;
+		tap_ok(cg_run_still(&r1, &none, getpid(), &seen) == -ESTALE,
+		       "still: without a note, cg_run_holds decides (no "
+		       "cgroup: refused)");
+		r1.mode = CG_NONE;
+		cg_run_note(&r1, getpid(), &seen);
+		tap_ok(seen.len == 0 &&
+			   cg_run_still(&r1, &none, getpid(), &seen) == 0,
+		       "no cgroups: nothing noted, nothing to check");
+	}
 	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tree);
