@@ -6,6 +6,8 @@
  * (pool_int.h): polling, spawning and disposal run unlocked.
  */
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +202,13 @@ void *pool_main(void *arg)
 	struct pollfd *pfd = calloc(p->size + 8, sizeof(*pfd));
 	struct pool_slot **who = calloc(p->size + 8, sizeof(*who));
 	uint32_t *ids = calloc(p->size + 8, sizeof(*ids));
+	struct sched_param batch = {0};
+
+	/* Its work (setting slots up, removing cgroups) is for later runs:
+	 * a run that takes or gives back a slot wakes it, and it must not
+	 * take that run's CPU before the run has answered (SCHED_BATCH: a
+	 * wake-up never preempts). Its share of the CPU stays the same. */
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
 
 	while (pfd && who && ids && !pool_stopping(p)) {
 		uint64_t now = now_ms();
