@@ -11,60 +11,87 @@
  * JSON (at worst 6 bytes a byte) and the rest of the entry. */
 #define ENTRY_ROOM (PLAN_PATH_MAX * 6 + 256)
 
-static int put_num(int fd, uint64_t v)
+/* The job's bytes, gathered into few writes: a memory file's write costs
+ * a system call whatever its size. */
+struct out {
+	int fd, r;
+	size_t n;
+	char buf[4096];
+};
+
+static void flush(struct out *o)
+{
+	if (o->r == 0 && o->n)
+		o->r = write_all(o->fd, o->buf, o->n);
+	o->n = 0;
+}
+
+static void put(struct out *o, const void *data, size_t len)
+{
+	if (!len)
+		return;
+	if (o->n + len > sizeof(o->buf))
+		flush(o);
+	if (o->r < 0)
+		return;
+	if (len > sizeof(o->buf)) {
+		o->r = write_all(o->fd, data, len);
+		return;
+	}
+	memcpy(o->buf + o->n, data, len);
+	o->n += len;
+}
+
+static void put_num(struct out *o, uint64_t v)
 {
 	char buf[24];
 	int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
 
-	return write_all(fd, buf, (size_t)n + 1); /* with its NUL */
+	put(o, buf, (size_t)n + 1); /* with its NUL */
 }
 
-static int put_str(int fd, const char *s)
+static void put_str(struct out *o, const char *s)
 {
-	return write_all(fd, s, strlen(s) + 1);
+	put(o, s, strlen(s) + 1);
 }
 
 /* The header fields, in the order of job.h. */
-static int put_header(int fd, const struct pexos_options *o,
-		      const struct run_plan *plan)
+static void put_header(struct out *o, const struct pexos_options *opts,
+		       const struct run_plan *plan)
 {
 	uint64_t head[] = {
-	    plan->script_len, plan->figures ? o->figures : 0,
-	    o->figure_max,    o->out_file_max,
-	    o->out_files_max, PLAN_OUT_ENTRIES_MAX,
+	    plan->script_len, plan->figures ? opts->figures : 0,
+	    opts->figure_max,    opts->out_file_max,
+	    opts->out_files_max, PLAN_OUT_ENTRIES_MAX,
 	};
-	int r = write_all(fd, JOB_MAGIC, JOB_MAGIC_LEN);
 
-	for (size_t i = 0; r == 0 && i < ELEMENTSOF(head); i++)
-		r = put_num(fd, head[i]);
-	if (r == 0)
-		r = put_num(fd, plan->n_outputs);
-	for (size_t i = 0; r == 0 && i < plan->n_outputs; i++)
-		r = put_str(fd, plan->outputs[i]);
-	if (r == 0)
-		r = put_num(fd, plan->n_files);
-	for (size_t i = 0; r == 0 && i < plan->n_files; i++) {
-		r = put_str(fd, plan->files[i].path);
-		if (r == 0)
-			r = put_num(fd, plan->files[i].len);
+	put(o, JOB_MAGIC, JOB_MAGIC_LEN);
+	for (size_t i = 0; i < ELEMENTSOF(head); i++)
+		put_num(o, head[i]);
+	put_num(o, plan->n_outputs);
+	for (size_t i = 0; i < plan->n_outputs; i++)
+		put_str(o, plan->outputs[i]);
+	put_num(o, plan->n_files);
+	for (size_t i = 0; i < plan->n_files; i++) {
+		put_str(o, plan->files[i].path);
+		put_num(o, plan->files[i].len);
 	}
-	return r;
 }
 
 int job_memfd(const struct pexos_options *o, const struct run_plan *plan)
 {
 	_cleanup_close_ int fd = memfd_create("pexos-script", MFD_CLOEXEC);
-	int r;
+	struct out out = {.fd = fd};
 
 	if (fd < 0)
 		return -errno;
-	r = put_header(fd, o, plan);
-	if (r == 0)
-		r = write_all(fd, plan->script, plan->script_len);
-	for (size_t i = 0; r == 0 && i < plan->n_files; i++)
-		r = write_all(fd, plan->files[i].data, plan->files[i].len);
-	if (r < 0)
-		return r;
+	put_header(&out, o, plan);
+	put(&out, plan->script, plan->script_len);
+	for (size_t i = 0; i < plan->n_files; i++)
+		put(&out, plan->files[i].data, plan->files[i].len);
+	flush(&out);
+	if (out.r < 0)
+		return out.r;
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
 	return TAKE_FD(fd);
