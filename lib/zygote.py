@@ -129,9 +129,12 @@ import numpy as np
 def main():
     a = np.arange(1000, dtype=float)
     b = np.random.default_rng(1).random(100)
+    c = np.array([2, 4, 4, 5], dtype=np.float64)
     return {"mean": float(a.mean()), "std": float(a.std()),
             "sum": int(a.astype(int).sum()), "b": b[:3].tolist(),
-            "dot": float(a[:100] @ b), "m": np.median(b)}
+            "dot": float(a[:100] @ b), "m": np.median(b),
+            "n": int(c.size), "np": [np.mean(c), np.std(c), np.sum(c),
+                                     np.max(c), np.min(c)]}
 """,
     "pandas": """
 import pandas as pd
