@@ -565,12 +565,28 @@ def _write_input(path, data):
             sub = os.open(d, _O_DIR, dir_fd=fd)
             os.close(fd)
             fd = sub
-        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                      os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd)
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                 os.O_CLOEXEC)
+        try:
+            out = os.open(name, flags, 0o644, dir_fd=fd)
+        except FileExistsError:
+            # one of _home's links to the font list, made before the
+            # inputs on the warm path: the input file takes its place
+            if not _font_link(name, fd):
+                raise
+            os.unlink(name, dir_fd=fd)
+            out = os.open(name, flags, 0o644, dir_fd=fd)
     finally:
         os.close(fd)
     with open(out, "wb", closefd=True) as f:
         f.write(data)
+
+
+def _font_link(name, dir_fd):
+    try:
+        return os.readlink(name, dir_fd=dir_fd).startswith(_FONT_CACHE + "/")
+    except OSError:
+        return False
 
 
 def _write_inputs(files):
