@@ -178,7 +178,7 @@ int main(void)
 		static struct cg_seen seen;
 
 		cg_run_note(&r1, getpid(), &seen);
-		tap_ok(seen.len > 0 && strstr(seen.text, "::") != NULL,
+		tap_ok(seen.len > 0 && strchr(seen.text, ':') != NULL,
 		       "note: /proc/PID/cgroup taken (%zu bytes)", seen.len);
 		tap_ok(cg_run_still(&r1, &none, getpid(), &seen) == 0,
 		       "still: the same place passes");
