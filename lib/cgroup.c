@@ -803,16 +803,23 @@ int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
 	return 0;
 }
 
-void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen)
+/* /proc/PID/cgroup into buf (see read_text). */
+static ssize_t read_proc_cgroup(pid_t pid, char *buf, size_t size)
 {
 	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	return read_text(path, buf, size);
+}
+
+void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen)
+{
 	ssize_t n;
 
 	seen->len = 0;
 	if (root->mode == CG_NONE)
 		return;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	n = read_text(path, seen->text, sizeof(seen->text));
+	n = read_proc_cgroup(pid, seen->text, sizeof(seen->text));
 	if (n > 0 && (size_t)n < sizeof(seen->text) - 1)
 		seen->len = (size_t)n;
 }
@@ -820,15 +827,14 @@ void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen)
 int cg_run_still(const struct cg_root *root, const struct cg_run *run,
 		 pid_t pid, const struct cg_seen *seen)
 {
-	char path[64], now[sizeof(seen->text)];
+	char now[sizeof(seen->text)];
 	ssize_t n;
 
 	if (root->mode == CG_NONE)
 		return 0;
 	if (!seen->len)
 		return cg_run_holds(root, run, pid);
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	n = read_text(path, now, sizeof(now));
+	n = read_proc_cgroup(pid, now, sizeof(now));
 	if (n < 0 || (size_t)n != seen->len ||
 	    memcmp(now, seen->text, seen->len) != 0)
 		return -ESTALE;
