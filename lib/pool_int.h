@@ -89,8 +89,14 @@ struct retired {
 };
 
 /* Recent demand per profile: counts of runs, decayed exponentially with
- * POOL_DEMAND_TAU_MS (a weighted rate). */
+ * POOL_DEMAND_TAU_MS (a weighted rate), and again with
+ * POOL_DEMAND_FAST_TAU_MS (the mix of the last few runs: pool_targets). */
 #define POOL_DEMAND_TAU_MS 2000.0
+#define POOL_DEMAND_FAST_TAU_MS 100.0
+/* On that scale, the full runs that make a burst (about two in 100 ms);
+ * and how long the lean profile has had no run when it is quiet. */
+#define POOL_BURST_RUNS 1.5
+#define POOL_QUIET_MS 100
 /* What a full slot takes to make, in lean ones: on our VM about 2,450
  * page faults and 14 ms of CPU against 1,000 and 5 ms (tests/bench/pool). */
 #define POOL_FULL_COST 3.0
@@ -100,6 +106,8 @@ struct retired {
 #define POOL_KINDS_RUNS 16.0
 struct pool_demand {
 	double weight[POOL_PROFILES];
+	double recent[POOL_PROFILES]; /* the same, POOL_DEMAND_FAST_TAU_MS */
+	uint64_t last_ms[POOL_PROFILES]; /* each profile's last run */
 	double kinds[POOL_KINDS]; /* each kind's share of the full runs */
 	uint64_t at_ms; /* last update */
 };
@@ -227,12 +235,15 @@ void pool_demand_note(struct pool_demand *d, int profile, unsigned kinds,
 unsigned pool_kinds_wanted(const struct pool_demand *d, uint64_t now);
 
 /* A run of `profile` found no ready slot of its own: its costed weight is
- * raised to the others' together (a share of half the pool at least). */
+ * raised to the others' together, on both time scales (a share of half
+ * the pool at least). */
 void pool_demand_starved(struct pool_demand *d, int profile);
 
 /* Splits `total` slots between the profiles by demand, the full profile
  * keeping at least a quarter, the lean one an eighth (at least one each
- * when total >= 2). */
+ * when total >= 2). In a burst of full runs with the lean profile quiet
+ * (POOL_BURST_RUNS, POOL_QUIET_MS) the full profile's share is the
+ * larger of the two time scales'. */
 void pool_targets(const struct pool_demand *d, size_t total,
 		  size_t target[POOL_PROFILES]);
 

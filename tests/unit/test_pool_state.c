@@ -243,13 +243,6 @@ static void test_targets(void)
 	pool_targets(&d, 1, t);
 	tap_ok(t[POOL_FULL] == 0 && t[POOL_LEAN] == 1,
 	       "a pool of 1: the profile in demand");
-	for (int i = 0; i < 10; i++)
-		pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, 1300);
-	pool_targets(&d, 16, t);
-	tap_ok(t[POOL_FULL] == 8 && t[POOL_LEAN] == 8,
-	       "30 lean and 10 full runs, a full slot costing three lean "
-	       "ones: an even split (%zu/%zu)",
-	       t[POOL_FULL], t[POOL_LEAN]);
 	/* 10 s later (5 time constants) the old lean runs weigh less than
 	 * one new full run */
 	pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, 11300);
@@ -257,6 +250,84 @@ static void test_targets(void)
 	tap_ok(t[POOL_FULL] == 14 && t[POOL_LEAN] == 2,
 	       "demand moved: the lean pool keeps an eighth (%zu/%zu)",
 	       t[POOL_FULL], t[POOL_LEAN]);
+}
+
+/* The two time scales: a steady mix keeps its split, a burst of full runs
+ * after a lean spell takes the pool at once, a lean run after full ones
+ * does not. */
+static void test_targets_mix(void)
+{
+	struct pool_demand d = {0};
+	size_t t[POOL_PROFILES];
+	uint64_t now = 1000;
+
+	/* 3 lean runs to 1 full one, a run every 10 ms, for 2 s */
+	for (int i = 0; i < 200; i++, now += 10)
+		pool_demand_note(&d, i % 4 == 3 ? POOL_FULL : POOL_LEAN,
+				 PROTO_KIND_BASE, now);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] >= 8 && t[POOL_FULL] <= 9,
+	       "3 lean runs to 1 full, a full slot costing three lean ones: "
+	       "an even split, give or take the last run (%zu/%zu)",
+	       t[POOL_FULL], t[POOL_LEAN]);
+	pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, now);
+	pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, now + 5);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] >= 7 && t[POOL_FULL] <= 9,
+	       "two more lean runs of the mix move it by a slot at most "
+	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+
+	/* lean runs every 200 ms with a lone full run now and then: no
+	 * burst, the split stays on the last seconds' */
+	memset(&d, 0, sizeof(d));
+	for (now = 1000; now < 5000; now += 200)
+		pool_demand_note(&d, now % 1000 == 0 ? POOL_FULL : POOL_LEAN,
+				 PROTO_KIND_BASE, now);
+	pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, now += 300);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] <= 9,
+	       "a lone full run after quiet lean traffic: the last seconds' "
+	       "split (%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+
+	/* 2 s of lean runs only, every 4 ms (the bench's hello at c=4),
+	 * 0.3 s of quiet, then full runs back to back */
+	memset(&d, 0, sizeof(d));
+	for (now = 1000; now < 3000; now += 4)
+		pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, now);
+	now += 300;
+	pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, now);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 4,
+	       "one full run 0.3 s after a busy lean spell: the floor still "
+	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+	pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, now += 3);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] >= 12,
+	       "a second one 3 ms later, a burst: most of the pool "
+	       "(%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+	for (int i = 0; i < 2; i++)
+		pool_demand_note(&d, POOL_FULL, PROTO_KIND_BASE, now += 3);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 14 && t[POOL_LEAN] == 2,
+	       "and after four of them, all but the lean floor (%zu/%zu)",
+	       t[POOL_FULL], t[POOL_LEAN]);
+	/* the long scale alone would have kept the full floor */
+	tap_ok(d.weight[POOL_LEAN] > 20 * POOL_FULL_COST * d.weight[POOL_FULL],
+	       "(the last seconds' weights still say lean: %.0f to %.1f)",
+	       d.weight[POOL_LEAN], d.weight[POOL_FULL]);
+	/* lean runs again: the full pool goes back to the last seconds'
+	 * share, its floor */
+	pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, now += 300);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] <= 6,
+	       "a lean run 0.3 s later: the full pool on its way back to "
+	       "its floor (%zu/%zu)", t[POOL_FULL], t[POOL_LEAN]);
+	for (int i = 0; i < 3; i++)
+		pool_demand_note(&d, POOL_LEAN, PROTO_KIND_BASE, now += 4);
+	pool_targets(&d, 16, t);
+	tap_ok(t[POOL_FULL] == 4,
+	       "three lean runs more: on its floor (%zu/%zu)", t[POOL_FULL],
+	       t[POOL_LEAN]);
 }
 
 /* A run that finds no ready slot of its profile moves the split its way. */
@@ -381,6 +452,7 @@ int main(void)
 	test_take_and_refill();
 	test_profile_of();
 	test_targets();
+	test_targets_mix();
 	test_starved();
 	test_kinds();
 	test_kinds_wanted();
