@@ -240,8 +240,8 @@ void pool_targets(const struct pool_demand *d, size_t total,
 	 * seconds of refills on the floor (numpy back to back right after
 	 * the bench's hello phase: p50 4.4 ms starting on 4 full slots, 2.9
 	 * on 14, medians of 3 runs each, same machine). Erring that way is
-	 * cheap: a lean run takes a ready full slot when there is no lean
-	 * one, a full run has to wait for a full slot. A lone full run among
+	 * cheap: lean runs spend the full slots over the full pool's share
+	 * first, a full run has to wait for a full slot. A lone full run among
 	 * lean ones, or a steady mix, keeps the last seconds' split: the
 	 * last few runs' would swing it and kill ready slots (a mix at c=2
 	 * each: 6 % of the slots made were killed unused, hello 10 % fewer

@@ -110,13 +110,13 @@ static void shrink(struct pool *p, size_t excess)
 /* Asks the zygote for a slot in empty places up to the pool's target and
  * the set's total, when the refill is due (pool_fill_due: not while runs
  * of either profile hold slots and half of what this pool's runs can use
- * is ready; a lean run can use a full slot, not the reverse). Each empty
- * entry is reserved under the lock (each pool's and the other's in turn,
- * never both), then set up without it. */
+ * is ready: for the lean pool, its own and the full slots over the full
+ * pool's target). Each empty entry is reserved under the lock (each
+ * pool's and the other's in turn, never both), then set up without it. */
 static void fill(struct pool *p)
 {
 	struct fill_view me = view(p), o = view(other(p));
-	size_t count = me.count;
+	size_t count = me.count, spare;
 	bool lean = p->profile == POOL_LEAN, due;
 
 	if (lean && me.count > me.target && o.count < o.target) {
@@ -127,9 +127,12 @@ static void fill(struct pool *p)
 		wake_thread(other(p));
 		return;
 	}
+	/* what this pool's runs can use: for lean runs, the full slots over
+	 * the full pool's target too (pool.c, acquire_for) */
+	spare = lean && o.count > o.target ? o.count - o.target : 0;
 	pthread_mutex_lock(&p->lock);
-	due = pool_fill_due(lean ? p->set->total : me.target,
-			    lean ? me.ready + o.ready : me.ready,
+	due = pool_fill_due(me.target + spare,
+			    me.ready + (o.ready < spare ? o.ready : spare),
 			    me.in_use + o.in_use, now_ms(), p->fill_after);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; due && i < p->size && count < me.target &&

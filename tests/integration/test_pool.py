@@ -117,8 +117,8 @@ DAEMON_SPECS = {
                "--preload", "no_such_module_pexos"),
     # Its zygote gets killed.
     "zygote": ("--workers", "2", "--pool", "2"),
-    # Three runs at once on four warm sandboxes: when does it refill?
-    "refill": ("--workers", "3", "--pool", "4"),
+    # Three runs at once on six warm sandboxes: when does it refill?
+    "refill": ("--workers", "3", "--pool", "6"),
     # Both profiles, room for demand to move slots between them.
     "profiles": ("--workers", "2", "--pool", "8"),
     # Its zygote takes SLOW_ZYGOTE_MS longer to start, every time.
@@ -692,19 +692,35 @@ def hold(port, seconds):
     return seen
 
 
-@case("refill waits while runs hold warm sandboxes and half the pool is "
-      "ready (--workers 3 --pool 4): nothing started during 1, then 2 "
-      "runs; a 3rd, leaving 1 ready, starts 3 at once; full again after")
+@case("refill waits while runs hold warm sandboxes and half of what they "
+      "can use is ready (--workers 3 --pool 6, lean runs: 5 lean slots, 1 "
+      "full): nothing started during 1, then 2 runs; a 3rd, leaving 2 of 5 "
+      "lean ready, starts 3 at once; full again after")
 def _(c):
     d = daemon("refill")
-    if not c.ready(d, 4, timeout=30):
+    if not c.ready(d, 6, timeout=30):
+        return
+    # Lean runs move the split to the full profile's floor (1 of 6); the
+    # first two spend the full slots over it, the pool refills lean ones.
+    for n in range(3):
+        c.success(execute(d.port, HELLO, stats=True), HELLO_RESULT,
+                  f"settling run {n + 1}", pooled=True)
+
+    def settled(p):
+        prof = p.get("profiles") or {}
+        return (p.get("ready") == 6 and p.get("in_use") == 0 and
+                (prof.get("lean") or {}).get("ready") == 5 and
+                (prof.get("full") or {}).get("ready") == 1)
+    if not c.expect(wait_pool(d.port, settled, 10) is not None,
+                    f"the pool did not settle at 5 lean and 1 full ready slots: "
+                    f"{short(LAST_POOL, 600)}"):
         return
     started = pool_of(d.port).get("slots_started", 0)
     sleeper = "import time\n\ndef main():\n    time.sleep(%d)\n    return 'slept'\n"
     ex = concurrent.futures.ThreadPoolExecutor(3)
     futures = []
     try:
-        for n, ready in ((1, 3), (2, 2)):
+        for n, ready in ((1, 5), (2, 4)):
             futures.append(ex.submit(execute, d.port, sleeper % (12 - n), stats=True))
             p = wait_pool(d.port, lambda p: p.get("in_use") == n, 10)
             if not c.expect(p is not None, f"/health never showed in_use {n}: "
@@ -717,14 +733,19 @@ def _(c):
                      f"with {n} run(s) on warm sandboxes: {new} slot(s) started "
                      f"and ready {readies} over 1 s, want 0 and [{ready}]")
         futures.append(ex.submit(execute, d.port, sleeper % 9, stats=True))
-        p = wait_pool(d.port, lambda p: p.get("in_use") == 3 and p.get("ready") == 4,
+        p = wait_pool(d.port, lambda p: p.get("in_use") == 3 and p.get("ready") == 6,
                       8)
         c.expect(p is not None, "with 3 runs on warm sandboxes the pool did not "
-                 f"refill to 4 ready within 8 s: {short(LAST_POOL, 600)}")
+                 f"refill to 6 ready within 8 s: {short(LAST_POOL, 600)}")
         if p is not None:
             c.expect(p.get("slots_started", 0) - started == 3,
                      f"{p.get('slots_started', 0) - started} slots started for 3 "
                      "runs, want 3")
+            lean = (p.get("profiles") or {}).get("lean") or {}
+            c.expect(lean.get("hits", 0) >= 4,
+                     f"the lean pool's hits: {lean.get('hits')}, want the 3 runs "
+                     "and a settling one (a lean run takes a full slot only over "
+                     "the full pool's share)")
     finally:
         ex.shutdown(wait=True)
     for n, f in enumerate(futures, start=1):
@@ -732,9 +753,46 @@ def _(c):
             c.success(f.result(timeout=HTTP_TIMEOUT), "slept", f"run {n}", pooled=True)
         except Exception as e:  # reported as a problem
             c.problems.append(f"run {n} failed: {type(e).__name__}: {e}")
-    p = wait_pool(d.port, lambda p: p.get("in_use") == 0 and p.get("ready") == 4, 10)
-    c.expect(p is not None, "the pool is not 4 ready, none in use, 10 s after the "
+    p = wait_pool(d.port, lambda p: p.get("in_use") == 0 and p.get("ready") == 6, 10)
+    c.expect(p is not None, "the pool is not 6 ready, none in use, 10 s after the "
              f"runs: {short(LAST_POOL, 600)}")
+
+
+@case("a lean run takes no full slot within the full pool's share "
+      "(--pool 2: one slot each): with the lean slot busy, a second lean "
+      "run waits for a new lean slot, and the full slot stays ready")
+def _(c):
+    d = daemon("pool2")
+
+    def one_each(p):
+        prof = p.get("profiles") or {}
+        return ((prof.get("lean") or {}).get("ready") == 1 and
+                (prof.get("full") or {}).get("ready") == 1 and
+                p.get("in_use") == 0)
+    if not c.expect(wait_pool(d.port, one_each, 30) is not None,
+                    f"not one ready slot of each profile: {short(LAST_POOL, 600)}"):
+        return
+    full_hits = pool_of(d.port)["profiles"]["full"].get("hits", 0)
+    sleeper = "import time\n\ndef main():\n    time.sleep(3)\n    return 'slept'\n"
+    t, box = in_thread(execute, d.port, sleeper, stats=True, timeout=20)
+    if not c.expect(wait_pool(d.port, lambda p: p.get("in_use") == 1, 10)
+                    is not None, f"the sleeper never held its slot: "
+                    f"{short(LAST_POOL, 600)}"):
+        t.join(HTTP_TIMEOUT)
+        return
+    obj = c.success(execute(d.port, HELLO, stats=True), HELLO_RESULT,
+                    "the second lean run", pooled=True)
+    c.expect((obj or {}).get("stats", {}).get("pool") == "lean",
+             f"the second lean run ran on {(obj or {}).get('stats', {}).get('pool')!r}, "
+             "want 'lean'")
+    t.join(HTTP_TIMEOUT)
+    if "value" in box:
+        c.success(box["value"], "slept", "the sleeper", pooled=True)
+    else:
+        c.problems.append(f"the sleeper: {box.get('error', 'no answer')}")
+    after = pool_of(d.port)["profiles"]["full"].get("hits", 0)
+    c.expect(after == full_hits,
+             f"the full pool's hits went from {full_hits} to {after}, want no change")
 
 
 @case("exhaustion falls back to cold: 4 concurrent runs on --pool 1 "
