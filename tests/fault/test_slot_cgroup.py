@@ -7,8 +7,10 @@ As an operator or a buggy agent could: every ready slot's processes are
 moved out to the parent cgroup (<own cgroup>/pexos) and the slot's cgroup
 directories are removed, first those of the memory and pids controllers
 only (the CPU ones stay), then all of them. The next runs must still be
-limited: a memory bomb gets MemoryLimit, never a result. The tampered
-slots must be killed, not used, and the pool refilled; nothing leaks."""
+limited: a memory bomb of either profile (the pool's two slots are one
+lean, one full; a lean run takes no full slot within the full pool's
+share) gets MemoryLimit, never a result. The tampered slots must be
+killed, not used, and the pool refilled; nothing leaks."""
 import os
 import sys
 
@@ -17,6 +19,8 @@ import faultlib as F  # noqa: E402
 
 MEMORY_MB = 128
 BOMB = F.memory_bomb(512)
+# the same through the full profile's pool
+NUMPY_BOMB = "import numpy\n\n" + BOMB
 
 
 def procs(d):
@@ -66,11 +70,12 @@ def round_(tap, d, counts, controllers, what):
         os.path.isdir(os.path.join(base, n)) for n in slots),
         f"{what}: their processes ({len(moved)}) now sit in the parent "
         "cgroup, their memory cgroups are gone")
-    k, r, secs = F.try_execute(d.port, BOMB, stats=True)
-    tap.check(k == "MemoryLimit",
-              f"{what}: a {512} MiB memory bomb still gets MemoryLimit "
-              f"(limit {MEMORY_MB} MiB) in {secs:.1f} s",
-              r.describe() if r else k)
+    for profile, bomb in (("lean", BOMB), ("full", NUMPY_BOMB)):
+        k, r, secs = F.try_execute(d.port, bomb, stats=True)
+        tap.check(k == "MemoryLimit",
+                  f"{what}: a {512} MiB memory bomb ({profile} profile) still "
+                  f"gets MemoryLimit (limit {MEMORY_MB} MiB) in {secs:.1f} s",
+                  r.describe() if r else k)
     k, r, _ = F.try_execute(d.port, F.HELLO)
     tap.check(k == "ok", f"{what}: hello still answers", r.describe() if r else k)
     gone = F.wait_for(lambda: not (set(procs(base)) & moved), 10, 0.1)
