@@ -744,8 +744,8 @@ def _(c):
             lean = (p.get("profiles") or {}).get("lean") or {}
             c.expect(lean.get("hits", 0) >= 4,
                      f"the lean pool's hits: {lean.get('hits')}, want the 3 runs "
-                     "and a settling one (a lean run takes a full slot only over "
-                     "the full pool's share)")
+                     "and a settling one (a lean run takes a full slot within the "
+                     "full pool's share only when no lean slot is being made)")
     finally:
         ex.shutdown(wait=True)
     for n, f in enumerate(futures, start=1):
