@@ -405,12 +405,10 @@ static bool on_its_way(struct pool *p)
 	if (p->ctx->opts.pool_wait_ms == 0)
 		return false;
 	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->size && !pool_broken(p); i++)
-		if (p->slots[i].state == SLOT_SPAWNING ||
-		    p->slots[i].state == SLOT_STARTING) {
-			coming = true;
-			break;
-		}
+	for (size_t i = 0; i < p->size && !coming; i++)
+		coming = p->slots[i].state == SLOT_SPAWNING ||
+			 p->slots[i].state == SLOT_STARTING;
+	coming = coming && !pool_broken(p);
 	pthread_mutex_unlock(&p->lock);
 	return coming;
 }

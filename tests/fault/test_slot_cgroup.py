@@ -8,8 +8,8 @@ moved out to the parent cgroup (<own cgroup>/pexos) and the slot's cgroup
 directories are removed, first those of the memory and pids controllers
 only (the CPU ones stay), then all of them. The next runs must still be
 limited: a memory bomb of either profile (the pool's two slots are one
-lean, one full; a lean run takes no full slot within the full pool's
-share) gets MemoryLimit, never a result. The tampered slots must be
+lean, one full; a lean run waits for the lean slot being made rather than
+take the full one) gets MemoryLimit, never a result. The tampered slots must be
 killed, not used, and the pool refilled; nothing leaks."""
 import os
 import sys
