@@ -203,6 +203,14 @@ int scmp_prepare(struct pexos_context *ctx, pexos_error *err)
 		r = add_rules(f, err);
 	else
 		r = pexos_fail_errno(err, -r, "seccomp", "set the bad-arch action");
+	/* The rules as a binary tree on the syscall number, not a list: same
+	 * rules, same answers. The kernel runs the filter once per syscall
+	 * number when it is installed, to learn which are always allowed
+	 * (the list took about 110 us a process here, the tree about 40),
+	 * and on every call it cannot answer from that. Without it (a
+	 * libseccomp older than 2.5) the list is as good, only slower. */
+	if (r == 0)
+		(void)seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (r == 0)
 		r = export_bpf(f, ctx, err);
 	seccomp_release(f);
