@@ -472,7 +472,12 @@ def _serve():
     write, n_write = None, 0
     if _WARM_ARGS is not None:
         write, n_write = ctypes.addressof(_WARM_ARGS[0]), _WARM_ARGS[1].value
-    if configure(_HELPER_CONFIG, len(_HELPER_CONFIG), write, n_write) != 0:
+    r = configure(_HELPER_CONFIG, len(_HELPER_CONFIG), write, n_write)
+    if r == -2:
+        CTL.send(MSG_ERROR + b"cannot detach the zygote's /tmp, /dev/shm "
+                 b"and /dev/pts")
+        os._exit(1)
+    if r != 0:
         CTL.send(MSG_ERROR + b"the library's configuration does not fit "
                  b"the helper it sent")
         os._exit(1)
