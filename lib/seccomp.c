@@ -207,8 +207,8 @@ int scmp_prepare(struct pexos_context *ctx, pexos_error *err)
 	 * rules, same answers. The kernel runs the filter once per syscall
 	 * number when it is installed, to learn which are always allowed
 	 * (the list took about 110 us a process here, the tree about 40),
-	 * and on every call it cannot answer from that. Without it (a
-	 * libseccomp older than 2.5) the list is as good, only slower. */
+	 * and on every call it cannot answer from that. A libseccomp that
+	 * refuses the attribute keeps the list: as good, only slower. */
 	if (r == 0)
 		(void)seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (r == 0)
