@@ -1431,7 +1431,10 @@ def host_tmp_fill_no_host_effect():
     nothing on the host: while it is full (checked by timestamps), the
     host's /tmp has lost less than 3/4 of what the run wrote (it is a tmpfs
     of the run, not the host's disk) and holds no file with the run's
-    marker; afterwards neither. Capped at 256 MiB."""
+    marker; afterwards neither. Capped at 256 MiB. The host's /tmp may be
+    a disk other writers share (the CI builds the VM's images meanwhile):
+    a drop counts as a hole only if the space also comes back when the
+    run has deleted its files, within 6 s (a journal may free late)."""
     name = marker()
     st = os.statvfs("/tmp")
     before = st.f_bavail * st.f_frsize
@@ -1453,8 +1456,18 @@ def host_tmp_fill_no_host_effect():
         diag.append("the host was not measured while the run's /tmp was full (timing)")
     drop = before - during
     if written and drop >= written * 3 // 4:
-        diag.append("HOLE?: the host's /tmp lost %d MiB while the run held %d MiB in its /tmp"
-                    % (drop >> 20, written >> 20))
+        gain, deadline = 0, time.monotonic() + 6
+        while gain < written * 3 // 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            st = os.statvfs("/tmp")
+            gain = st.f_bavail * st.f_frsize - during
+        if gain >= written * 3 // 4:
+            diag.append("HOLE?: the host's /tmp lost %d MiB while the run held %d MiB in "
+                        "its /tmp, and got %d MiB back when the run deleted its files"
+                        % (drop >> 20, written >> 20, gain >> 20))
+        else:
+            say("# the host's /tmp lost %d MiB while the run held %d MiB, and did not "
+                "get it back when the run ended: another writer" % (drop >> 20, written >> 20))
     if seen_during or seen_after:
         diag.append("HOLE: the run's files appeared in the host's /tmp: %s"
                     % sorted(set(seen_during + seen_after)))
