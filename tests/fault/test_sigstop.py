@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fault: the daemon stopped (SIGSTOP) for 10 s, then continued.
+"""Fault: the daemon stopped (SIGSTOP) for 5 s, then continued.
 
 usage: /usr/bin/python3 tests/fault/test_sigstop.py PEXOS_HTTPD
 
@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultlib as F  # noqa: E402
 
-STOP_S = 10
+STOP_S = 5  # longer than the loop's 3 s timeout
 # After SIGCONT: the daemon's threads run again, the loop is killed at its
 # passed deadline, the queued hellos run on two workers.
 RESUME_WITHIN = 5.0

@@ -1285,14 +1285,20 @@ def unread_daemon():
     return p, int(m.group(1))
 
 
+# A path and a User-Agent as long as the log line keeps them (255 and
+# 127 bytes; the path twice): a line of about 1 KB.
+MISSING = "/missing-" + "x" * 246
+LONG_AGENT = "pexos-test-" + "y" * 116
+
+
 def misses(port, n):
-    """n GET /missing on one keep-alive connection (each logs a line);
-    how many were answered 404."""
+    """n GET MISSING on one keep-alive connection (each logs a line of
+    about 1 KB); how many were answered 404."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     got = 0
     try:
         for _ in range(n):
-            conn.request("GET", "/missing")
+            conn.request("GET", MISSING, headers={"User-Agent": LONG_AGENT})
             r = conn.getresponse()
             r.read()
             got += r.status == 404
@@ -1301,21 +1307,21 @@ def misses(port, n):
     return got
 
 
-@case("a log nobody reads stops nothing: runs and 8000 requests answered, "
+@case("a log nobody reads stops nothing: runs and 2500 requests answered, "
       "the lines dropped counted and reported once read, exit 0")
 def _(c):
     p, port = unread_daemon()
     try:
         body = json.dumps({"script": HELLO})
-        # A log line is about 300 bytes: the pipe (64 KiB) holds some 200,
-        # the daemon's buffer (1 MiB) some 3500 more; 8000 overflow both.
-        got = misses(port, 8000)
-        c.expect(got == 8000, f"{got} of 8000 GET /missing answered 404")
+        # A log line is about 1 KB here: the pipe (64 KiB) holds some 60,
+        # the daemon's buffer (1 MiB) some 1050 more; 2500 overflow both.
+        got = misses(port, 2500)
+        c.expect(got == 2500, f"{got} of 2500 GET {MISSING[:12]}... answered 404")
         answered = sum(execute(port, body, timeout=10).status == 200
                        for _ in range(20))
         c.expect(answered == 20, f"{answered} of 20 runs answered")
         dropped = metrics(port).get(("pexos_log_lines_dropped_total", ()), 0)
-        c.expect(dropped > 0, "no log line counted as dropped after 600 "
+        c.expect(dropped > 0, "no log line counted as dropped after 2520 "
                  "requests with the log unread (the test did not fill it)")
         got = []
         reader = threading.Thread(
@@ -1346,7 +1352,7 @@ def _(c):
     p, port = unread_daemon()
     try:
         body = json.dumps({"script": HELLO})
-        misses(port, 8000)
+        misses(port, 2500)
         execute(port, body, timeout=10)
         sent = time.monotonic()
         p.send_signal(signal.SIGTERM)

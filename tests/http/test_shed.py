@@ -5,7 +5,7 @@ usage: /usr/bin/python3 tests/http/test_shed.py PEXOS_HTTPD
 
 Each case starts its own daemon on 127.0.0.1 and drives it with real
 clients over loopback (pexos-httpd(8), LOAD):
-  - 200 clients sending runs for 15 s, each waiting Retry-After when
+  - 200 clients sending runs for 10 s, each waiting Retry-After when
     refused: every answer is the run's own or 503 Busy with Retry-After,
     a refusal comes at once, never after a timeout, no connection is
     refused or reset, and GET /health and GET /metrics, asked every 50 ms by
@@ -151,7 +151,7 @@ def case_storm(problems):
     d = start("--workers", "2", "--queue", "8")
     try:
         body = json.dumps({"script": SLEEPER, "timeout": 10})
-        duration = 15.0
+        duration = 10.0
         prober = subprocess.Popen(
             ["/usr/bin/python3", "-c", PROBER, str(d.port), str(duration)],
             stdout=subprocess.PIPE, text=True)
