@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,9 +142,22 @@ void slot_dispose_entry(struct pool *p, struct pool_slot *entry)
 		slot_dispose(p, s, false);
 }
 
+/* Whether the slot's pid 1, killed when it was disposed of, is still
+ * there: until it has exited, so have not all of its PID namespace's
+ * processes, and an rmdir of its cgroups could only fail. */
+static bool init_alive(const struct grave *g)
+{
+	struct pollfd pf = {.fd = g->init_pidfd, .events = POLLIN};
+
+	return g->init_pidfd >= 0 && poll(&pf, 1, 0) == 0;
+}
+
 /* Removes the cgroups of disposed slots whose processes are gone: takes
  * the list under the lock, works on it unlocked. Returns true while some
- * remain. */
+ * remain. Without `wait`, a slot whose pid 1 has not exited yet is left
+ * for a later call untouched (its teardown at idle priority takes some
+ * milliseconds; trying its cgroups meanwhile cost an rmdir, a read of
+ * cgroup.procs and a kill each time). */
 bool bury(struct pool *p, bool wait)
 {
 	struct grave *list, *left = NULL;
@@ -157,7 +171,10 @@ bool bury(struct pool *p, bool wait)
 		struct grave *g = list;
 
 		list = g->next;
-		if (cg_run_try_destroy(&p->ctx->cg, &g->cg, wait) == 0) {
+		if (!wait && init_alive(g)) {
+			g->next = left;
+			left = g;
+		} else if (cg_run_try_destroy(&p->ctx->cg, &g->cg, wait) == 0) {
 			if (g->init_pidfd >= 0)
 				close(g->init_pidfd);
 			free(g);
