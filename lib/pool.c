@@ -495,9 +495,12 @@ int pool_finish(struct pool_lease *l, const struct run_plan *plan,
 {
 	int r = 0;
 
-	if (l->pending)
+	/* Once the script's process has exited, pool_run's figures are its
+	 * last: read again, they cost three cgroup files. */
+	if (l->pending) {
 		r = watch(l, plan, res, false, err);
-	fill_stats(l, res);
+		fill_stats(l, res);
+	}
 	return r;
 }
 

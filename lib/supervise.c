@@ -142,6 +142,7 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 {
 	bool exited = w->exited, killed = false;
 	uint64_t limit = exited ? now_ms() + DRAIN_GRACE_MS : w->deadline_ms;
+	uint64_t next_over = 0; /* over() at most every period_ms */
 	int kill_fd = w->kill_fd >= 0 ? w->kill_fd : pidfd;
 
 	for (;;) {
@@ -160,10 +161,13 @@ int sup_monitor(int pidfd, struct sup_stream *s, size_t n,
 			break;
 		if (!exited)
 			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		if (!exited && !killed && w->over && w->over(w->arg)) {
-			sup_kill(kill_fd);
-			killed = w->tripped = true;
-			limit = now + KILL_GRACE_MS;
+		if (!exited && !killed && w->over && now >= next_over) {
+			next_over = now + w->period_ms;
+			if (w->over(w->arg)) {
+				sup_kill(kill_fd);
+				killed = w->tripped = true;
+				limit = now + KILL_GRACE_MS;
+			}
 		}
 		if (now >= limit) {
 			if (exited)

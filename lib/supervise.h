@@ -31,7 +31,8 @@ struct sup_stream {
 };
 
 /* What ends a run early: the wall clock, and an optional check (the
- * cgroup's CPU time) polled at least every `period_ms`. */
+ * cgroup's CPU time) polled at once and then every `period_ms`, however
+ * often the run's output wakes the watch. */
 struct sup_watch {
 	uint64_t deadline_ms;
 	bool (*over)(void *arg);
