@@ -771,34 +771,35 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 	return r;
 }
 
-/* Is `pid` listed in dir/cgroup.procs? */
-static bool lists_pid(const char *dir, pid_t pid)
+/* Are `pid` and `also` (unless it is 0) listed in dir/cgroup.procs? */
+static bool lists_pids(const char *dir, pid_t pid, pid_t also)
 {
 	char buf[16384], *p, *end;
+	bool seen = false, seen_also = also == 0;
 
 	if (read_file(dir, "cgroup.procs", buf, sizeof(buf)) <= 0)
 		return false;
-	for (p = buf; *p; p = end) {
+	for (p = buf; *p && !(seen && seen_also); p = end) {
 		long v = strtol(p, &end, 10);
 		if (end == p)
 			break;
-		if (v == (long)pid)
-			return true;
+		seen = seen || v == (long)pid;
+		seen_also = seen_also || v == (long)also;
 		while (*end == '\n')
 			end++;
 	}
-	return false;
+	return seen && seen_also;
 }
 
 int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
-		 pid_t pid)
+		 pid_t pid, pid_t also)
 {
 	if (root->mode == CG_NONE)
 		return 0;
 	if (run->n == 0)
 		return -ESTALE;
 	for (int i = 0; i < run->n; i++)
-		if (!run->path[i][0] || !lists_pid(run->path[i], pid))
+		if (!run->path[i][0] || !lists_pids(run->path[i], pid, also))
 			return -ESTALE;
 	return 0;
 }
@@ -833,7 +834,7 @@ int cg_run_still(const struct cg_root *root, const struct cg_run *run,
 	if (root->mode == CG_NONE)
 		return 0;
 	if (!seen->len)
-		return cg_run_holds(root, run, pid);
+		return cg_run_holds(root, run, pid, 0);
 	n = read_proc_cgroup(pid, now, sizeof(now));
 	if (n < 0 || (size_t)n != seen->len ||
 	    memcmp(now, seen->text, seen->len) != 0)

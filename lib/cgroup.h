@@ -109,12 +109,12 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 		      uint64_t memory_mb);
 
 /* Does every directory of the run's cgroup (one per controller on v1)
- * still exist and hold `pid`? An operator or another program may have
- * moved a waiting slot's processes out and removed its cgroup; such a slot
- * must not run a script, which would run without its limits. Returns 0,
- * or -ESTALE. */
+ * still exist and hold `pid` (and `also`, unless it is 0)? An operator or
+ * another program may have moved a waiting slot's processes out and
+ * removed its cgroup; such a slot must not run a script, which would run
+ * without its limits. Returns 0, or -ESTALE. */
 int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
-		 pid_t pid);
+		 pid_t pid, pid_t also);
 
 /* Where a process of a run was once it was put in the run's cgroup: the
  * text of /proc/PID/cgroup then. */
@@ -123,8 +123,8 @@ struct cg_seen {
 	size_t len; /* 0: not noted (no cgroups, or too long a text) */
 };
 
-/* Notes where `pid` is, right after the parent moved it into its run's
- * cgroup (cg_run_attach). */
+/* Notes where `pid` is, once it is in its run's cgroup (cg_run_attach,
+ * or it entered it itself and cg_run_holds said so). */
 void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen);
 
 /* cg_run_holds, in one read: is `pid` where it was noted? An operator

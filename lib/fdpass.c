@@ -11,13 +11,13 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
 		size_t nfds)
 {
 	union {
-		char buf[CMSG_SPACE(8 * sizeof(int))];
+		char buf[CMSG_SPACE(FDPASS_MAX * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {(void *)buf, len};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
 
-	if (nfds > 8)
+	if (nfds > FDPASS_MAX)
 		return -EINVAL;
 	if (nfds) {
 		struct cmsghdr *c;
@@ -44,7 +44,7 @@ ssize_t fdpass_recv(int sock, void *buf, size_t cap, int *fds, size_t max_fds,
 		    size_t *nfds)
 {
 	union {
-		char buf[CMSG_SPACE(8 * sizeof(int))];
+		char buf[CMSG_SPACE(FDPASS_MAX * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {buf, cap};

@@ -10,7 +10,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Sends `len` bytes and up to 8 descriptors (borrowed) in one message.
+/* Descriptors in one message, at most. */
+#define FDPASS_MAX 12
+
+/* Sends `len` bytes and up to FDPASS_MAX descriptors (borrowed) in one
+ * message.
  * Returns 0 or -errno. */
 int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
 		size_t nfds);

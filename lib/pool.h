@@ -38,9 +38,11 @@ struct pool_slot {
 	int pidfd;         /* its process */
 	int init_pidfd;    /* pid 1 of its PID namespace: killing it ends all */
 	pid_t pid;         /* its process, as we see it */
+	pid_t init;        /* pid 1 of its PID namespace, as we see it */
 	uint64_t t_spawn;  /* when the zygote was asked for it, ms */
 	uint64_t t_ready;  /* when it said it was ready, ms */
 	bool cg_idle;      /* its CPU group is idle until it is handed a run */
+	bool self_attach;  /* its processes enter its cgroup themselves */
 	unsigned kinds;    /* the page sets it has made its own (proto.h) */
 	long private_kb;   /* its private memory when measured, or -1 */
 	struct cg_run cg;

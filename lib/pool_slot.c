@@ -204,6 +204,42 @@ static void slot_publish(struct pool *p, struct pool_slot *s,
 	pthread_mutex_unlock(&p->lock);
 }
 
+_Static_assert(PROTO_SLOT_CG_MAX >= CG1_N, "a tasks file per v1 hierarchy");
+_Static_assert(PROTO_SLOT_NFD_MAX <= FDPASS_MAX, "a slot request's fds");
+
+/* cgroup v1: the `tasks` file of each directory of the slot's cgroup, for
+ * its processes to enter it themselves (proto.h, PROTO_SLOT_CG_MAX), into
+ * fds. The kernel checks the writer against the opener's euid, here the
+ * setup uid of the zygote and of the processes it forks (fsuid 0 opens
+ * pexos's files; see slot_attach). Returns how many (run->n), or 0: then
+ * slot_spawned moves them (cgroup v2, or a file that would not open). */
+static size_t open_tasks(const struct pool *p, const struct cg_run *run,
+			 int fds[PROTO_SLOT_CG_MAX])
+{
+	uid_t setup = (uid_t)p->ctx->opts.uid_base;
+	char path[PATH_MAX + 16];
+	size_t n = 0;
+
+	if (p->ctx->cg.mode != CG_V1 || geteuid() != 0 || run->n <= 0 ||
+	    run->n > PROTO_SLOT_CG_MAX)
+		return 0;
+	if (syscall(SYS_setresuid, -1, setup, -1) < 0)
+		return 0;
+	syscall(SYS_setfsuid, 0);
+	for (; n < (size_t)run->n; n++) {
+		snprintf(path, sizeof(path), "%s/tasks", run->path[n]);
+		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
+		if (fds[n] < 0)
+			break;
+	}
+	if (syscall(SYS_setresuid, -1, 0, -1) < 0)
+		abort(); /* ruid 0 allows it: cannot happen */
+	if (n == (size_t)run->n)
+		return n;
+	close_fds(fds, n);
+	return 0;
+}
+
 /* Asks the zygote for a new slot process. `s` was reserved (SPAWNING) by
  * the pool thread; on failure its entry is EMPTY again. */
 int slot_spawn(struct pool *p, struct pool_slot *s)
@@ -242,14 +278,19 @@ int slot_spawn(struct pool *p, struct pool_slot *s)
 	s->id = ++p->next_id;
 	memcpy(msg + 1, &s->id, 4);
 	{
-		int fds[PROTO_SLOT_NFD] = {
+		int fds[PROTO_SLOT_NFD_MAX] = {
 			[PROTO_SLOT_REQ_SOCK] = sv[1],
 			[PROTO_SLOT_REQ_STDOUT] = out[1],
 			[PROTO_SLOT_REQ_STDERR] = err[1],
 			[PROTO_SLOT_REQ_RESULT] = res[1],
 			[PROTO_SLOT_REQ_STATUS] = status[1],
 		};
-		r = fdpass_send(p->zctl, msg, sizeof(msg), fds, ELEMENTSOF(fds));
+		size_t n_cg = open_tasks(p, &s->cg, fds + PROTO_SLOT_NFD);
+
+		s->self_attach = n_cg > 0;
+		r = fdpass_send(p->zctl, msg, sizeof(msg), fds,
+				PROTO_SLOT_NFD + n_cg);
+		close_fds(fds + PROTO_SLOT_NFD, n_cg);
 	}
 	if (r < 0) {
 		set_error(p, "ask the zygote for a slot: %s", strerror(-r));
@@ -334,26 +375,29 @@ static int slot_attach(const struct pool *p, const struct cg_run *run,
 	return 0;
 }
 
-/* The zygote forked the slot: move it into its cgroup and release it. */
+/* The zygote forked the slot: move it into its cgroup, unless its
+ * processes enter it themselves (open_tasks; checked when it says it is
+ * ready, slot_message), and release it. */
 void slot_spawned(struct pool *p, struct pool_slot *s, int fds[2])
 {
 	pexos_error e = {0};
-	pid_t init;
 
 	s->pidfd = fds[0];
 	s->init_pidfd = fds[1];
 	s->pid = pidfd_pid(s->pidfd);
-	init = pidfd_pid(s->init_pidfd);
-	if (s->pid <= 0 || init <= 0) {
+	s->init = pidfd_pid(s->init_pidfd);
+	if (s->pid <= 0 || s->init <= 0) {
 		set_error(p, "a slot's process is gone before it started");
 		goto fail;
 	}
-	if (slot_attach(p, &s->cg, init, &e) < 0 ||
-	    slot_attach(p, &s->cg, s->pid, &e) < 0) {
-		set_error(p, "%s", e.message);
-		goto fail;
+	if (!s->self_attach) {
+		if (slot_attach(p, &s->cg, s->init, &e) < 0 ||
+		    slot_attach(p, &s->cg, s->pid, &e) < 0) {
+			set_error(p, "%s", e.message);
+			goto fail;
+		}
+		cg_run_note(&p->ctx->cg, s->pid, &s->cg_seen);
 	}
-	cg_run_note(&p->ctx->cg, s->pid, &s->cg_seen);
 	s->kinds = pool_slot_kinds(p);
 	if (fdpass_send(s->sock,
 			(char[PROTO_MSG_GO_LEN]){PROTO_MSG_GO, (char)s->kinds},
@@ -441,6 +485,18 @@ void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
 		 * (the resting pool reads those too: pool_measure). */
 		uint64_t t = now_ms();
 
+		/* Its processes entered its cgroup themselves (they exit when
+		 * they cannot): trusted only once every directory lists both,
+		 * before it may take a run (hand_off checks the note). */
+		if (s->self_attach) {
+			if (cg_run_holds(&p->ctx->cg, &s->cg, s->pid,
+					 s->init) < 0) {
+				set_error(p, "a slot's processes are not in "
+					     "its cgroup");
+				goto failed;
+			}
+			cg_run_note(&p->ctx->cg, s->pid, &s->cg_seen);
+		}
 		s->private_kb = cg_run_usage_kb(&p->ctx->cg, &s->cg);
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_READY;
@@ -456,6 +512,7 @@ void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
 		buf[n] = '\0';
 		set_error(p, "a slot could not be set up: %s", buf + 1);
 	}
+failed:
 	slot_failed(p);
 	slot_dispose(p, s, false);
 }

@@ -42,7 +42,8 @@
 
 /* Control messages, one SOCK_SEQPACKET datagram each:
  *   library -> zygote  H             fds: the helper (helper.c), sent first
- *                      S id32        fds: PROTO_SLOT_NFD, see below
+ *                      S id32        fds: PROTO_SLOT_NFD (and up to
+ *                                    PROTO_SLOT_CG_MAX more), see below
  *   zygote -> library  Y             warm and ready for slots
  *                      E text        cannot start (then exits)
  *                      S id32        fds: pidfds of the slot's process and
@@ -57,13 +58,23 @@
 
 /* The descriptors of a slot request, in this order: the slot's socket and
  * the write ends of its stdout, stderr, result channel and status pipe
- * (the zygote writes the slot process's struct proto_slot_status there). */
+ * (the zygote writes the slot process's struct proto_slot_status there).
+ * On cgroup v1 up to PROTO_SLOT_CG_MAX more may follow: the `tasks` file
+ * of each directory of the slot's cgroup, opened by the library. Each of
+ * the slot's two processes (its pid 1 before its exec, its Python process
+ * first thing) writes "0" to each: a thread that moves itself takes no
+ * machine-wide lock, where a write of a pid to cgroup.procs takes
+ * cgroup_threadgroup_rwsem for writing, which can wait for an RCU grace
+ * period while every fork and exit on the machine waits for it. A
+ * process that cannot enter its cgroup exits. */
 #define PROTO_SLOT_REQ_SOCK 0
 #define PROTO_SLOT_REQ_STDOUT 1
 #define PROTO_SLOT_REQ_STDERR 2
 #define PROTO_SLOT_REQ_RESULT 3
 #define PROTO_SLOT_REQ_STATUS 4
 #define PROTO_SLOT_NFD 5
+#define PROTO_SLOT_CG_MAX 4
+#define PROTO_SLOT_NFD_MAX (PROTO_SLOT_NFD + PROTO_SLOT_CG_MAX)
 
 /* ---- a slot's process -------------------------------------------------
  * While it waits: 0 /dev/null, 1 and 2 its output, PROTO_FD_RESULT the

@@ -235,6 +235,17 @@ static unsigned slot_own_pages(const struct zy_config *c, unsigned kinds)
 	return add;
 }
 
+/* Writes "0" to each of the n `tasks` files in cg (-1: none): moves the
+ * calling thread (the whole process: it has one) into the slot's cgroup
+ * (proto.h, PROTO_SLOT_CG_MAX). Returns 0 or -1 with errno set. */
+static int enter_cgroup(const int *cg, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cg[i] >= 0 && write(cg[i], "0", 1) != 1)
+			return -1;
+	return 0;
+}
+
 /* The descriptors a waiting slot keeps, by number (proto.h), and where
  * they come from in a slot request. */
 static const struct {
@@ -249,12 +260,16 @@ _Static_assert(PROTO_SLOT_FD_SOCK == PROTO_FD_RESULT + 1,
 	       "slot_main() closes every descriptor above the socket");
 
 /* fds: a slot request's (proto.h, PROTO_SLOT_REQ_*). */
-static void slot_main(const struct zy_config *c, const int fds[PROTO_SLOT_NFD],
-		      const sigset_t *old_mask)
+static void slot_main(const struct zy_config *c,
+		      const int fds[PROTO_SLOT_NFD_MAX], const sigset_t *old_mask)
 {
 	int high[4], null;
 	unsigned char go[PROTO_MSG_GO_LEN];
 
+	/* Before anything it could be charged for: its cgroup (proto.h). */
+	sock_fd = fds[PROTO_SLOT_REQ_SOCK];
+	if (enter_cgroup(fds + PROTO_SLOT_NFD, PROTO_SLOT_CG_MAX) < 0)
+		slot_fail("enter the slot's cgroup");
 	sigprocmask(SIG_SETMASK, old_mask, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	if (c->z.idle) {
@@ -405,15 +420,26 @@ static void reap(void)
 	}
 }
 
+/* Set by start_init's child, which shares the zygote's memory until its
+ * exec: the errno of its failure to enter the slot's cgroup. */
+static volatile int init_cg_errno;
+
 /* pid 1 of the slot's PID namespace, started like vfork: no copy of the
- * interpreter's page tables. */
-static pid_t start_init(void)
+ * interpreter's page tables. It enters the slot's cgroup (cg: the tasks
+ * files) before its exec; one that cannot exits at once. */
+static pid_t start_init(const int *cg)
 {
 	char *argv[] = {"pexos-init", "0", NULL};
 	char *envp[] = {NULL};
-	pid_t pid = vfork();
+	pid_t pid;
 
+	init_cg_errno = 0;
+	pid = vfork();
 	if (pid == 0) {
+		if (enter_cgroup(cg, PROTO_SLOT_CG_MAX) < 0) {
+			init_cg_errno = errno ? errno : EIO;
+			_exit(126);
+		}
 		close_range(0, ~0U, CLOSE_RANGE_CLOEXEC);
 		syscall(SYS_execveat, PROTO_ZY_FD_INIT, "", argv, envp,
 			AT_EMPTY_PATH);
@@ -424,7 +450,7 @@ static pid_t start_init(void)
 
 /* One slot: returns 0 in its process, 1 in the zygote. */
 static int spawn(const struct zy_config *c, uint32_t id,
-		 int fds[PROTO_SLOT_NFD],
+		 int fds[PROTO_SLOT_NFD_MAX],
 		 const sigset_t *old_mask)
 {
 	pid_t init, pid;
@@ -434,9 +460,15 @@ static int spawn(const struct zy_config *c, uint32_t id,
 		send_failure(c->ctl, id, "unshare the PID namespace");
 		goto out;
 	}
-	init = start_init();
-	if (init < 0) {
-		send_failure(c->ctl, id, "start the slot's pexos-init");
+	init = start_init(fds + PROTO_SLOT_NFD);
+	if (init < 0 || init_cg_errno) {
+		if (init > 0)
+			remember(init, -1);
+		errno = init_cg_errno;
+		send_failure(c->ctl, id,
+			     init < 0 ? "start the slot's pexos-init"
+				      : "move the slot's pexos-init into its "
+					"cgroup");
 		setns(c->own_pidns, CLONE_NEWPID);
 		goto out;
 	}
@@ -470,7 +502,7 @@ static int spawn(const struct zy_config *c, uint32_t id,
 		if (pidfd[i] >= 0)
 			close(pidfd[i]);
 out:
-	for (int i = 0; i < PROTO_SLOT_NFD; i++)
+	for (int i = 0; i < PROTO_SLOT_NFD_MAX; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return 1;
@@ -478,21 +510,23 @@ out:
 
 /* Reads one request of the library. Returns 1 and fills id/fds for a
  * slot, 0 for anything else, -1 at EOF or on error. */
-static int read_request(int ctl, uint32_t *id, int fds[PROTO_SLOT_NFD])
+static int read_request(int ctl, uint32_t *id, int fds[PROTO_SLOT_NFD_MAX])
 {
 	char buf[64];
-	int got[8];
+	int got[PROTO_SLOT_NFD_MAX];
 	size_t n_got;
-	ssize_t n = fdpass_recv(ctl, buf, sizeof(buf), got, 8, &n_got);
+	ssize_t n = fdpass_recv(ctl, buf, sizeof(buf), got, PROTO_SLOT_NFD_MAX,
+				&n_got);
 
 	if (n < 0)
 		return n == -EAGAIN || n == -EINTR ? 0 : -1;
 	if (n == 0)
 		return -1;
 	if (n == PROTO_MSG_ID_LEN && buf[0] == PROTO_MSG_SLOT &&
-	    n_got == PROTO_SLOT_NFD) {
+	    n_got >= PROTO_SLOT_NFD) {
 		memcpy(id, buf + 1, 4);
-		memcpy(fds, got, PROTO_SLOT_NFD * sizeof(int));
+		for (size_t i = 0; i < PROTO_SLOT_NFD_MAX; i++)
+			fds[i] = i < n_got ? got[i] : -1;
 		return 1;
 	}
 	close_fds(got, n_got);
@@ -575,7 +609,7 @@ int pexos_zygote_serve(void)
 		struct pollfd p[2] = {{.fd = c->ctl, .events = POLLIN},
 				      {.fd = sfd, .events = POLLIN}};
 		uint32_t id;
-		int fds[PROTO_SLOT_NFD];
+		int fds[PROTO_SLOT_NFD_MAX];
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return -1;

@@ -10,7 +10,9 @@ only (the CPU ones stay), then all of them. The next runs must still be
 limited: a memory bomb of either profile (the pool's two slots are one
 lean, one full; a lean run waits for the lean slot being made rather than
 take the full one) gets MemoryLimit, never a result. The tampered slots must be
-killed, not used, and the pool refilled; nothing leaks."""
+killed, not used, and the pool refilled; nothing leaks. First, before
+any of it: each ready slot's two processes are in every directory of its
+cgroup (on v1 they move themselves there)."""
 import os
 import sys
 
@@ -38,6 +40,34 @@ def ready_slots(counts):
     return sorted(n.split(":", 1)[1] for n in F.pexos_cgroups(counts.pid, counts.dirs)
                   if n.startswith("memory:run-")
                   and procs(os.path.join(base, n.split(":", 1)[1])))
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def entered(tap, counts):
+    """Each ready slot's two processes, its pid 1 (pexos-init, run from a
+    memory file) and its Python process, sit in every directory of its
+    cgroup, and nothing else does: on v1 they enter it themselves, by the
+    tasks files the library opened for them."""
+    slots = ready_slots(counts)
+    seen, wrong = 0, []
+    for name in slots:
+        for c, root in sorted(counts.dirs.items()):
+            members = sorted(comm(p) for p in procs(os.path.join(root, "pexos", name)))
+            seen += 1
+            if (len(members) != 2 or not members[0].startswith("memfd:pexos-ini")
+                    or members[1] != "python3"):
+                wrong.append((name, c, members))
+    tap.check(slots and seen == len(slots) * len(counts.dirs) and not wrong,
+              f"each ready slot's pid 1 and Python process are in every one of "
+              f"its {len(counts.dirs)} cgroup directories, alone "
+              f"({len(slots)} slots)", wrong or slots)
 
 
 def tamper(counts, name, controllers):
@@ -92,6 +122,8 @@ def body(tap, exe):
                      "the daemon's v1 memory and pids cgroups are found",
                      counts.dirs):
         return
+    F.settled(d.port, 30)
+    entered(tap, counts)
     before = counts.take()
     round_(tap, d, counts, ("memory", "pids"), "memory and pids cgroups removed")
     round_(tap, d, counts, ("memory", "pids", "cpu", "cpuacct"),

@@ -200,6 +200,40 @@ int main(void)
 		       "no cgroups: nothing noted, nothing to check");
 	}
 	{
+		/* A slot whose two processes entered its cgroup themselves
+		 * is trusted once every directory lists both. */
+		struct cg_root r1 = {.mode = CG_V1};
+		struct cg_run held = {.n = 2};
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s/held/a %s/held/b", tree,
+			 tree);
+		if (system(cmd) != 0)
+			return 1;
+		snprintf(held.path[0], sizeof(held.path[0]), "%s/held/a", tree);
+		snprintf(held.path[1], sizeof(held.path[1]), "%s/held/b", tree);
+		put("held/a/cgroup.procs", "7\n41\n");
+		put("held/b/cgroup.procs", "41\n7\n");
+		tap_ok(cg_run_holds(&r1, &held, 41, 7) == 0,
+		       "holds: both processes listed everywhere pass");
+		tap_ok(cg_run_holds(&r1, &held, 41, 0) == 0,
+		       "holds: one process listed everywhere passes");
+		put("held/b/cgroup.procs", "41\n");
+		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
+		       "holds: pid 1 of the slot missing in one directory is "
+		       "refused");
+		put("held/b/cgroup.procs", "7\n417\n");
+		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
+		       "holds: a pid that only starts with the slot's is not "
+		       "the slot's");
+		put("held/b/cgroup.procs", "");
+		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
+		       "holds: an empty directory is refused");
+		held.n = 0;
+		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
+		       "holds: a run without directories is refused");
+	}
+	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tree);
 		if (system(cmd) != 0)
