@@ -694,6 +694,36 @@ int cg_run_attach(const struct cg_run *run, pid_t pid, pexos_error *err)
 	return 0;
 }
 
+int cg_run_open_tasks(const struct cg_root *root, const struct cg_run *run,
+		      int fds[CG1_N])
+{
+	char path[PATH_MAX + 16];
+	int n = 0;
+
+	if (root->mode != CG_V1 || run->n <= 0 || run->n > CG1_N)
+		return 0;
+	for (; n < run->n; n++) {
+		if (str_concat(path, sizeof(path), run->path[n], "/tasks", "") <
+		    0)
+			break;
+		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
+		if (fds[n] < 0)
+			break;
+	}
+	if (n == run->n)
+		return n;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return 0;
+}
+
+int cg_run_open_dir(const struct cg_root *root, const struct cg_run *run)
+{
+	if (root->mode != CG_V2 || run->n != 1)
+		return -1;
+	return open(run->path[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* v1 keeps each controller in its own directory of the run. */
 static const char *v1_dir(const struct cg_root *root, const struct cg_run *run,
 			  int controller)

@@ -97,6 +97,23 @@ int cg_zygote_create(const struct cg_root *root, uint64_t memory_mb,
 /* Parent: moves `pid` (still waiting for its go) into the run's cgroup. */
 int cg_run_attach(const struct cg_run *run, pid_t pid, pexos_error *err);
 
+/* cgroup v1: opens the `tasks` file of each directory of the run's cgroup
+ * (write-only, close-on-exec) into fds, for a single-threaded process to
+ * enter the cgroup itself by writing "0" to each. Such a move takes no
+ * machine-wide lock: a pid written to cgroup.procs takes the kernel's
+ * cgroup_threadgroup_rwsem for writing, which may wait for an RCU grace
+ * period (milliseconds) while every fork and exit on the machine waits
+ * for it. The kernel lets the write if the opener was the host's root or
+ * had the writer's uid. Returns how many (run->n), or 0 (not v1, or a
+ * file that would not open: then cg_run_attach). */
+int cg_run_open_tasks(const struct cg_root *root, const struct cg_run *run,
+		      int fds[CG1_N]);
+
+/* cgroup v2: the run's directory (O_PATH, close-on-exec), for a child to
+ * be cloned into it (sup_clone_into), or -1 (not v2, or it would not
+ * open: then cg_run_attach). */
+int cg_run_open_dir(const struct cg_root *root, const struct cg_run *run);
+
 /* CPU time used by every process of the run so far, in ms (0 if unknown). */
 uint64_t cg_run_cpu_ms(const struct cg_root *root, const struct cg_run *run);
 

@@ -209,35 +209,26 @@ _Static_assert(PROTO_SLOT_NFD_MAX <= FDPASS_MAX, "a slot request's fds");
 
 /* cgroup v1: the `tasks` file of each directory of the slot's cgroup, for
  * its processes to enter it themselves (proto.h, PROTO_SLOT_CG_MAX), into
- * fds. The kernel checks the writer against the opener's euid, here the
- * setup uid of the zygote and of the processes it forks (fsuid 0 opens
- * pexos's files; see slot_attach). Returns how many (run->n), or 0: then
- * slot_spawned moves them (cgroup v2, or a file that would not open). */
+ * fds (cg_run_open_tasks). The kernel checks the writer against the
+ * opener's euid, here the setup uid of the zygote and of the processes it
+ * forks (fsuid 0 opens pexos's files; see slot_attach). Returns how many
+ * (run->n), or 0: then slot_spawned moves them (cgroup v2, or a file that
+ * would not open). */
 static size_t open_tasks(const struct pool *p, const struct cg_run *run,
 			 int fds[PROTO_SLOT_CG_MAX])
 {
 	uid_t setup = (uid_t)p->ctx->opts.uid_base;
-	char path[PATH_MAX + 16];
-	size_t n = 0;
+	int n;
 
-	if (p->ctx->cg.mode != CG_V1 || geteuid() != 0 || run->n <= 0 ||
-	    run->n > PROTO_SLOT_CG_MAX)
+	if (p->ctx->cg.mode != CG_V1 || geteuid() != 0)
 		return 0;
 	if (syscall(SYS_setresuid, -1, setup, -1) < 0)
 		return 0;
 	syscall(SYS_setfsuid, 0);
-	for (; n < (size_t)run->n; n++) {
-		snprintf(path, sizeof(path), "%s/tasks", run->path[n]);
-		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
-		if (fds[n] < 0)
-			break;
-	}
+	n = cg_run_open_tasks(&p->ctx->cg, run, fds);
 	if (syscall(SYS_setresuid, -1, 0, -1) < 0)
 		abort(); /* ruid 0 allows it: cannot happen */
-	if (n == (size_t)run->n)
-		return n;
-	close_fds(fds, n);
-	return 0;
+	return (size_t)n;
 }
 
 /* Asks the zygote for a new slot process. `s` was reserved (SPAWNING) by

@@ -82,6 +82,10 @@ struct child_args {
 	 * each slot's namespaces), gets no seccomp filter and runs
 	 * zygote.py; it never runs a script. */
 	bool zygote;
+	/* cgroup v1: the tasks file of each directory of the run's cgroup,
+	 * which init writes "0" to first thing (launch). */
+	int cg_tasks[CG1_N];
+	int n_tasks;
 };
 
 /* Setup of the sandbox's root filesystem and its process must finish in
@@ -192,6 +196,14 @@ static _Noreturn void child_init(const struct child_args *a)
 	pid_t script;
 	char go;
 
+	/* Into the run's cgroup before anything it could be charged for,
+	 * and before it forks the script's process (cg_run_open_tasks). */
+	for (int i = 0; i < a->n_tasks; i++)
+		if (write(a->cg_tasks[i], "0", 1) != 1) {
+			pexos_fail_child(&err, errno, "cgroup",
+					 "enter the run's cgroup", NULL);
+			child_die(a->src[CFD_SYNC], &err);
+		}
 	if (child_fds(a->src, &err) < 0)
 		child_die(a->src[CFD_SYNC], &err);
 	child_reset_signals();
@@ -359,19 +371,39 @@ static void add_hint(pexos_error *err)
 }
 
 /* Clone, join the cgroup, map ids, release the child, wait for exec. The
- * caller's ends of the sync and go pipes are sync_r and *go_w. */
-static int launch(const struct child_args *a, const struct cg_run *cg,
+ * caller's ends of the sync and go pipes are sync_r and *go_w. On cgroup
+ * v1 the child enters its cgroup itself (cg_run_open_tasks: no
+ * machine-wide lock), checked once it has started. */
+static int launch(const struct child_args *args, const struct cg_run *cg,
 		  int sync_r, int *go_w, int *ret_pidfd,
 		  void (*close_ends)(void *), void *close_arg,
 		  pexos_error *err)
 {
-	const struct pexos_context *ctx = a->ctx;
+	const struct pexos_context *ctx = args->ctx;
+	struct child_args a = *args;
 	pid_t pid;
 	int r;
 
-	pid = sup_clone(NS_CLONE_FLAGS, ret_pidfd);
+	int cg_dir = -1;
+	bool placed = false; /* born in its cgroup */
+
+	a.n_tasks = cg_run_open_tasks(&ctx->cg, cg, a.cg_tasks);
+	if (!a.n_tasks)
+		cg_dir = cg_run_open_dir(&ctx->cg, cg);
+	pid = -EBADF;
+	if (cg_dir >= 0) {
+		pid = sup_clone_into(NS_CLONE_FLAGS, cg_dir, ret_pidfd);
+		placed = pid >= 0;
+		close(cg_dir);
+	}
+	/* A kernel before 5.7, or one that will not place it there: moved
+	 * after the clone, as on v1 without tasks files. */
+	if (pid < 0)
+		pid = sup_clone(NS_CLONE_FLAGS, ret_pidfd);
 	if (pid == 0)
-		child_init(a);
+		child_init(&a);
+	for (int i = 0; i < a.n_tasks; i++)
+		close(a.cg_tasks[i]);
 	if (pid == -ENOSPC || pid == -EUSERS)
 		return pexos_fail_errno(err, -pid, "clone",
 					"create a user namespace (the host allows "
@@ -388,7 +420,7 @@ static int launch(const struct child_args *a, const struct cg_run *cg,
 					"pid, mount, net, ipc, uts)");
 	close_ends(close_arg);
 	/* The cgroup before go: init and all it starts are charged there. */
-	r = cg_run_attach(cg, pid, err);
+	r = a.n_tasks || placed ? 0 : cg_run_attach(cg, pid, err);
 	if (r < 0)
 		return r;
 	/* uid map before go: the child's setup needs mapped ids. */
@@ -399,7 +431,11 @@ static int launch(const struct child_args *a, const struct cg_run *cg,
 		return pexos_fail_errno(err, errno, "setup", "release the child");
 	close(*go_w);
 	*go_w = -1;
-	return sup_wait_exec(sync_r, now_ms() + SETUP_DEADLINE_MS, err);
+	r = sup_wait_exec(sync_r, now_ms() + SETUP_DEADLINE_MS, err);
+	if (r == 0 && a.n_tasks && cg_run_holds(&ctx->cg, cg, pid, 0) < 0)
+		return pexos_fail(err, ESTALE, "cgroup",
+				  "the sandbox's init is not in its cgroup");
+	return r;
 }
 
 static void close_run_ends(void *f)

@@ -33,21 +33,36 @@ uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-pid_t sup_clone(unsigned long ns_flags, int *ret_pidfd)
+static pid_t clone_with(struct clone_args *ca, int *ret_pidfd)
 {
 	int pidfd = -1;
-	struct clone_args ca = {
-		.flags = ns_flags | CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = 0,
-	};
-	long r = syscall(SYS_clone3, &ca, sizeof(ca));
+	long r;
+
+	ca->flags |= CLONE_PIDFD;
+	ca->pidfd = (uint64_t)(uintptr_t)&pidfd;
+	ca->exit_signal = 0;
+	r = syscall(SYS_clone3, ca, sizeof(*ca));
 
 	if (r < 0)
 		return -errno;
 	if (r > 0)
 		*ret_pidfd = pidfd;
 	return (pid_t)r;
+}
+
+pid_t sup_clone(unsigned long ns_flags, int *ret_pidfd)
+{
+	struct clone_args ca = {.flags = ns_flags};
+
+	return clone_with(&ca, ret_pidfd);
+}
+
+pid_t sup_clone_into(unsigned long ns_flags, int cgroup_fd, int *ret_pidfd)
+{
+	struct clone_args ca = {.flags = ns_flags | CLONE_INTO_CGROUP,
+				.cgroup = (uint64_t)cgroup_fd};
+
+	return clone_with(&ca, ret_pidfd);
 }
 
 int sup_wait_exec(int sync_fd, uint64_t deadline_ms, pexos_error *err)

@@ -20,6 +20,12 @@ uint64_t now_ms(void);
  * cannot make the kernel reap it behind our back. */
 pid_t sup_clone(unsigned long ns_flags, int *ret_pidfd);
 
+/* The same, the child born in the cgroup v2 directory `cgroup_fd`
+ * (CLONE_INTO_CGROUP): no process is moved, so the kernel takes no
+ * machine-wide lock (see cg_run_open_tasks). -errno when the kernel
+ * refuses (before Linux 5.7, or no permission there). */
+pid_t sup_clone_into(unsigned long ns_flags, int cgroup_fd, int *ret_pidfd);
+
 /* Waits until the child execs (EOF on `sync_fd`) or reports a setup failure
  * (a pexos_error on `sync_fd`, copied into `err`). Returns 0 once exec
  * happened, or -errno (the child's, or ETIMEDOUT). */

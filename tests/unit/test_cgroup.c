@@ -232,6 +232,30 @@ int main(void)
 		held.n = 0;
 		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
 		       "holds: a run without directories is refused");
+		held.n = 2;
+		put("held/a/tasks", "");
+		put("held/b/tasks", "");
+		{
+			int fds[CG1_N] = {-1, -1, -1, -1};
+			int n = cg_run_open_tasks(&r1, &held, fds);
+			bool open_ok = n == 2 && fds[0] >= 0 && fds[1] >= 0 &&
+				       fcntl(fds[0], F_GETFD) == FD_CLOEXEC;
+
+			for (int i = 0; i < n; i++)
+				close(fds[i]);
+			tap_ok(open_ok, "open_tasks: one write-only descriptor "
+					"per directory, close-on-exec (%d)",
+			       n);
+			snprintf(cmd, sizeof(cmd), "rm %s/held/b/tasks", tree);
+			if (system(cmd) != 0)
+				return 1;
+			n = cg_run_open_tasks(&r1, &held, fds);
+			tap_ok(n == 0, "open_tasks: a directory without one "
+				       "gives none (%d)", n);
+			r1.mode = CG_V2;
+			n = cg_run_open_tasks(&r1, &held, fds);
+			tap_ok(n == 0, "open_tasks: none on cgroup v2 (%d)", n);
+		}
 	}
 	{
 		char cmd[128];
