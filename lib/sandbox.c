@@ -381,11 +381,9 @@ static int launch(const struct child_args *args, const struct cg_run *cg,
 {
 	const struct pexos_context *ctx = args->ctx;
 	struct child_args a = *args;
-	pid_t pid;
-	int r;
-
-	int cg_dir = -1;
+	int cg_dir = -1, r;
 	bool placed = false; /* born in its cgroup */
+	pid_t pid;
 
 	a.n_tasks = cg_run_open_tasks(&ctx->cg, cg, a.cg_tasks);
 	if (!a.n_tasks)
