@@ -207,6 +207,25 @@ static void slot_publish(struct pool *p, struct pool_slot *s,
 _Static_assert(PROTO_SLOT_CG_MAX >= CG1_N, "a tasks file per v1 hierarchy");
 _Static_assert(PROTO_SLOT_NFD_MAX <= FDPASS_MAX, "a slot request's fds");
 
+/* This thread only (raw calls), until as_root_again: effective uid the
+ * runs' setup id, as a slot's processes are before their lockdown, with
+ * fsuid 0 to open pexos's own files. cgroup v1 lets a process move
+ * another (or itself, through a file) only as the host's root or with
+ * the other's uid, the opener's on a file (see slot_attach). */
+static int as_setup_id(const struct pool *p)
+{
+	if (syscall(SYS_setresuid, -1, (uid_t)p->ctx->opts.uid_base, -1) < 0)
+		return -1;
+	syscall(SYS_setfsuid, 0);
+	return 0;
+}
+
+static void as_root_again(void)
+{
+	if (syscall(SYS_setresuid, -1, 0, -1) < 0)
+		abort(); /* ruid 0 allows it: cannot happen */
+}
+
 /* cgroup v1: the `tasks` file of each directory of the slot's cgroup, for
  * its processes to enter it themselves (proto.h, PROTO_SLOT_CG_MAX), into
  * fds (cg_run_open_tasks). The kernel checks the writer against the
@@ -217,17 +236,12 @@ _Static_assert(PROTO_SLOT_NFD_MAX <= FDPASS_MAX, "a slot request's fds");
 static size_t open_tasks(const struct pool *p, const struct cg_run *run,
 			 int fds[PROTO_SLOT_CG_MAX])
 {
-	uid_t setup = (uid_t)p->ctx->opts.uid_base;
 	int n;
 
-	if (p->ctx->cg.mode != CG_V1 || geteuid() != 0)
+	if (p->ctx->cg.mode != CG_V1 || geteuid() != 0 || as_setup_id(p) < 0)
 		return 0;
-	if (syscall(SYS_setresuid, -1, setup, -1) < 0)
-		return 0;
-	syscall(SYS_setfsuid, 0);
 	n = cg_run_open_tasks(&p->ctx->cg, run, fds);
-	if (syscall(SYS_setresuid, -1, 0, -1) < 0)
-		abort(); /* ruid 0 allows it: cannot happen */
+	as_root_again();
 	return (size_t)n;
 }
 
@@ -329,13 +343,12 @@ void slot_failed(struct pool *p)
  * the file) is the host's root or has the process's uid: in a container's
  * user namespace pexos is neither, so there the file is opened with euid
  * uid_base and fsuid 0 (pexos's own, the file's owner: the run's cgroup
- * is pexos's). Raw calls: they change this thread's ids only, and the
- * first line's ids come back before any other work. */
+ * is pexos's). Raw calls (as_setup_id): they change this thread's ids
+ * only, and the first line's ids come back before any other work. */
 static int slot_attach(const struct pool *p, const struct cg_run *run,
 		       pid_t pid, pexos_error *e)
 {
 	const struct pexos_context *ctx = p->ctx;
-	uid_t setup = (uid_t)ctx->opts.uid_base;
 	char path[PATH_MAX + 16], num[32];
 	int fd, r, saved;
 
@@ -346,14 +359,12 @@ static int slot_attach(const struct pool *p, const struct cg_run *run,
 	snprintf(num, sizeof(num), "%d", (int)pid);
 	for (int i = 0; i < run->n; i++) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", run->path[i]);
-		if (syscall(SYS_setresuid, -1, setup, -1) < 0)
+		if (as_setup_id(p) < 0)
 			return pexos_fail_errno(e, errno, "cgroup",
 						"take the slot's uid");
-		syscall(SYS_setfsuid, 0);
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		saved = errno;
-		if (syscall(SYS_setresuid, -1, 0, -1) < 0)
-			abort(); /* ruid 0 allows it: cannot happen */
+		as_root_again();
 		if (fd < 0)
 			return pexos_fail_errno(e, saved, "cgroup", "open %s",
 						path);
