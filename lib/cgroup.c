@@ -299,8 +299,12 @@ static int prepare_v1(struct cg_root *root, const char *sysfs,
 					      "pexos's own cgroup is outside "
 					      "the tree mounted at",
 					      point);
-		if (r < 0 || str_concat(root->base[c], sizeof(root->base[c]),
-					dir, "/pexos", "") < 0)
+		if (r < 0 ||
+		    str_concat(root->base[c], sizeof(root->base[c]), dir,
+			       "/pexos", "") < 0 ||
+		    str_concat(root->named[c], sizeof(root->named[c]),
+			       strcmp(own, "/") == 0 ? "" : own, "/pexos",
+			       "") < 0)
 			return fail_no_cgroup(err, ENAMETOOLONG,
 					      "path too long", own);
 		if (mkdir(root->base[c], 0755) == 0)
@@ -801,7 +805,7 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
 	return r;
 }
 
-/* Are `pid` and `also` (unless it is 0) listed in dir/cgroup.procs? */
+/* v2: are `pid` and `also` (unless it is 0) listed in dir/cgroup.procs? */
 static bool lists_pids(const char *dir, pid_t pid, pid_t also)
 {
 	char buf[16384], *p, *end;
@@ -821,17 +825,27 @@ static bool lists_pids(const char *dir, pid_t pid, pid_t also)
 	return seen && seen_also;
 }
 
-int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
-		 pid_t pid, pid_t also)
+bool cg_text_in(const struct cg_root *root, const struct cg_run *run,
+		const char *text)
 {
-	if (root->mode == CG_NONE)
-		return 0;
-	if (run->n == 0)
-		return -ESTALE;
-	for (int i = 0; i < run->n; i++)
-		if (!run->path[i][0] || !lists_pids(run->path[i], pid, also))
-			return -ESTALE;
-	return 0;
+	int in = 0;
+
+	for (int c = 0; c < CG1_N; c++) {
+		const char *d = v1_dir(root, run, c), *name;
+		char want[PATH_MAX], got[PATH_MAX];
+
+		if (!root->base[c][0])
+			continue;
+		name = d ? strrchr(d, '/') : NULL;
+		if (!name || !root->named[c][0] ||
+		    str_concat(want, sizeof(want), root->named[c], name, "") <
+			    0 ||
+		    !own_path(text, v1_names[c], got, sizeof(got)) ||
+		    strcmp(got, want) != 0)
+			return false;
+		in++;
+	}
+	return in > 0 && in == run->n;
 }
 
 /* /proc/PID/cgroup into buf (see read_text). */
@@ -841,6 +855,35 @@ static ssize_t read_proc_cgroup(pid_t pid, char *buf, size_t size)
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
 	return read_text(path, buf, size);
+}
+
+/* v1: is `pid` in every directory of the run's cgroup? */
+static bool v1_holds(const struct cg_root *root, const struct cg_run *run,
+		     pid_t pid)
+{
+	char text[sizeof(((struct cg_seen *)0)->text)];
+	ssize_t n = read_proc_cgroup(pid, text, sizeof(text));
+
+	return n > 0 && (size_t)n < sizeof(text) - 1 &&
+	       cg_text_in(root, run, text);
+}
+
+int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
+		 pid_t pid, pid_t also)
+{
+	if (root->mode == CG_NONE)
+		return 0;
+	if (run->n == 0)
+		return -ESTALE;
+	if (root->mode == CG_V1)
+		return v1_holds(root, run, pid) &&
+				       (also == 0 || v1_holds(root, run, also))
+			       ? 0
+			       : -ESTALE;
+	for (int i = 0; i < run->n; i++)
+		if (!run->path[i][0] || !lists_pids(run->path[i], pid, also))
+			return -ESTALE;
+	return 0;
 }
 
 void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen)

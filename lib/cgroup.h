@@ -28,6 +28,9 @@ enum { CG1_MEMORY, CG1_PIDS, CG1_CPU, CG1_CPUACCT, CG1_N };
 struct cg_root {
 	enum cg_mode mode;
 	char base[CG1_N][PATH_MAX]; /* v2 uses base[0] only; "" = absent */
+	/* v1: base[i] as /proc/PID/cgroup names it to this process (its
+	 * cgroup path in the hierarchy, not where that is mounted). */
+	char named[CG1_N][PATH_MAX];
 	bool swap;                  /* swap accounting files exist */
 	bool created[CG1_N]; /* this cg_prepare made base[i] (it was absent) */
 	/* v2, what cg_undo needs: the cgroup whose controllers were enabled,
@@ -129,9 +132,17 @@ int cg_run_set_memory(const struct cg_root *root, const struct cg_run *run,
  * still exist and hold `pid` (and `also`, unless it is 0)? An operator or
  * another program may have moved a waiting slot's processes out and
  * removed its cgroup; such a slot must not run a script, which would run
- * without its limits. Returns 0, or -ESTALE. */
+ * without its limits. v1 reads /proc/PID/cgroup (cg_text_in): a read of a
+ * v1 cgroup.procs builds a pid list in the kernel that the cgroup's
+ * removal must then wait for a worker to free. v2 reads each
+ * cgroup.procs. Returns 0, or -ESTALE. */
 int cg_run_holds(const struct cg_root *root, const struct cg_run *run,
 		 pid_t pid, pid_t also);
+
+/* v1: does `text`, a process's /proc/PID/cgroup, put it in every
+ * directory of the run's cgroup (by root->named)? */
+bool cg_text_in(const struct cg_root *root, const struct cg_run *run,
+		const char *text);
 
 /* Where a process of a run was once it was put in the run's cgroup: the
  * text of /proc/PID/cgroup then. */

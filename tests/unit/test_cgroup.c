@@ -201,7 +201,8 @@ int main(void)
 	}
 	{
 		/* A slot whose two processes entered its cgroup themselves
-		 * is trusted once every directory lists both. */
+		 * is trusted once both are in every directory: on v1 by
+		 * their /proc/PID/cgroup, on v2 by cgroup.procs. */
 		struct cg_root r1 = {.mode = CG_V1};
 		struct cg_run held = {.n = 2};
 		char cmd[256];
@@ -210,28 +211,77 @@ int main(void)
 			 tree);
 		if (system(cmd) != 0)
 			return 1;
+		snprintf(r1.base[CG1_MEMORY], PATH_MAX, "%s/memory/pexos", tree);
+		snprintf(r1.base[CG1_PIDS], PATH_MAX, "%s/pids/pexos", tree);
+		snprintf(r1.named[CG1_MEMORY], PATH_MAX, "/svc/pexos");
+		snprintf(r1.named[CG1_PIDS], PATH_MAX, "/pexos");
+		snprintf(held.path[0], PATH_MAX, "%s/memory/pexos/run-9-3", tree);
+		snprintf(held.path[1], PATH_MAX, "%s/pids/pexos/run-9-3", tree);
+		tap_ok(cg_text_in(&r1, &held,
+				  "12:pids:/pexos/run-9-3\n"
+				  "7:cpu,cpuacct:/\n"
+				  "4:memory:/svc/pexos/run-9-3\n"
+				  "0::/\n"),
+		       "in: a process in each directory is in the run");
+		tap_ok(!cg_text_in(&r1, &held,
+				   "12:pids:/pexos/run-9-3\n"
+				   "4:memory:/svc/pexos\n"),
+		       "in: one directory's parent is not the run");
+		tap_ok(!cg_text_in(&r1, &held,
+				   "12:pids:/pexos/run-9-31\n"
+				   "4:memory:/svc/pexos/run-9-3\n"),
+		       "in: a cgroup whose name only starts with the run's is "
+		       "not the run's");
+		tap_ok(!cg_text_in(&r1, &held,
+				   "4:memory:/svc/pexos/run-9-3\n"),
+		       "in: a hierarchy missing from the text is refused");
+		tap_ok(!cg_text_in(&r1, &held,
+				   "12:pids:/svc/pexos/run-9-3\n"
+				   "4:memory:/pexos/run-9-3\n"),
+		       "in: each controller is compared with its own "
+		       "hierarchy's path");
+		r1.named[CG1_PIDS][0] = '\0';
+		tap_ok(!cg_text_in(&r1, &held,
+				   "12:pids:/run-9-3\n"
+				   "4:memory:/svc/pexos/run-9-3\n"),
+		       "in: without the hierarchy's name, refused");
+		snprintf(r1.named[CG1_PIDS], PATH_MAX, "/pexos");
+		held.n = 1;
+		tap_ok(!cg_text_in(&r1, &held,
+				   "12:pids:/pexos/run-9-3\n"
+				   "4:memory:/svc/pexos/run-9-3\n"),
+		       "in: a run short of a directory is refused");
+		held.n = 2;
+		/* Real reads: every cold and pooled run passes the check
+		 * (sandbox.c, pool_slot.c); this process is in none. */
+		tap_ok(cg_run_holds(&r1, &held, getpid(), 0) == -ESTALE,
+		       "holds, v1: this process, outside the run, is refused");
+		tap_ok(cg_run_holds(&r1, &held, 2147483000, 0) == -ESTALE,
+		       "holds, v1: a pid that is gone is refused");
+		r1.mode = CG_V2;
 		snprintf(held.path[0], sizeof(held.path[0]), "%s/held/a", tree);
 		snprintf(held.path[1], sizeof(held.path[1]), "%s/held/b", tree);
 		put("held/a/cgroup.procs", "7\n41\n");
 		put("held/b/cgroup.procs", "41\n7\n");
 		tap_ok(cg_run_holds(&r1, &held, 41, 7) == 0,
-		       "holds: both processes listed everywhere pass");
+		       "holds, v2: both processes listed everywhere pass");
 		tap_ok(cg_run_holds(&r1, &held, 41, 0) == 0,
-		       "holds: one process listed everywhere passes");
+		       "holds, v2: one process listed everywhere passes");
 		put("held/b/cgroup.procs", "41\n");
 		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
-		       "holds: pid 1 of the slot missing in one directory is "
-		       "refused");
+		       "holds, v2: pid 1 of the slot missing in one directory "
+		       "is refused");
 		put("held/b/cgroup.procs", "7\n417\n");
 		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
-		       "holds: a pid that only starts with the slot's is not "
-		       "the slot's");
+		       "holds, v2: a pid that only starts with the slot's is "
+		       "not the slot's");
 		put("held/b/cgroup.procs", "");
 		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
-		       "holds: an empty directory is refused");
+		       "holds, v2: an empty directory is refused");
 		held.n = 0;
 		tap_ok(cg_run_holds(&r1, &held, 41, 7) == -ESTALE,
 		       "holds: a run without directories is refused");
+		r1.mode = CG_V1;
 		held.n = 2;
 		put("held/a/tasks", "");
 		put("held/b/tasks", "");
