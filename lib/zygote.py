@@ -97,6 +97,8 @@ def _load_helper():
     helper.pexos_slot_limit_cpu.argtypes = [ctypes.c_uint64]
     helper.pexos_slot_more.restype = ctypes.c_uint
     helper.pexos_slot_more.argtypes = [ctypes.c_uint]
+    helper.pexos_probe_report.restype = ctypes.c_int
+    helper.pexos_probe_report.argtypes = [ctypes.c_int]
     return helper
 
 
@@ -184,7 +186,9 @@ def _warm_once():
         sys.stdout = keep
 
 
-def _maps(writable):
+def _writable():
+    """[lo, hi) of this process's private writable mappings (as the
+    helper's pexos_probe_report takes them)."""
     out = []
     with open("/proc/self/maps") as f:
         for line in f:
@@ -194,83 +198,80 @@ def _maps(writable):
             lo, hi = (int(x, 16) for x in fields[0].split("-"))
             if name in ("[vsyscall]", "[vvar]", "[vdso]", "[vvar_vclock]"):
                 continue
-            if writable and perms[1] == "w" and perms[3] == "p":
-                out.append((lo, hi))
-            elif not writable and perms[1] != "w" and name.startswith("/"):
+            if perms[1] == "w" and perms[3] == "p":
                 out.append((lo, hi))
     return out
 
 
-def _scan(maps, bits):
-    """Pages of `maps` whose pagemap entry has every bit of `bits`."""
+def _present(maps):
+    """Pages of `maps` that are in memory."""
     pages = []
     with open("/proc/self/pagemap", "rb") as pm:
         for lo, hi in maps:
             pm.seek(lo // PAGE * 8)
             data = pm.read((hi - lo) // PAGE * 8)
             for i, (v,) in enumerate(struct.iter_unpack("Q", data)):
-                if v & bits == bits:
+                if v & PRESENT:
                     pages.append(lo + i * PAGE)
     return pages
 
 
-PRESENT, EXCLUSIVE = 1 << 63, 1 << 56
+PRESENT = 1 << 63
 
 
 def _probe(src):
     """Forks a probe child that rehearses a slot's run of `src`, from the
     script's arrival to the runner's exit (_rehearse); it reports the pages
-    it wrote (now its own) and the file pages it read. Returns (pid, the
-    read end of its report)."""
-    r, w = os.pipe()
+    it wrote (now its own) and the file pages it read (the helper's
+    pexos_probe_report) into a memory file. Returns (pid, that file)."""
+    report_fd = os.memfd_create("pexos-probe", os.MFD_CLOEXEC)
     pid = _fork()
     if pid == 0:
         exit_now = os._exit
 
         def report(_status=0):
             try:
-                written = _scan(_maps(True), PRESENT | EXCLUSIVE)
-                read = _scan(_maps(False), PRESENT)
-                data = struct.pack(f"<QQ{len(written)}Q{len(read)}Q",
-                                   len(written), len(read), *written, *read)
-                with open(w, "wb") as f:
-                    f.write(data)
+                _HELPER.pexos_probe_report(report_fd)
             finally:
                 exit_now(0)
 
         try:
-            os.close(r)
             # The runner ends the rehearsal with os._exit: report first.
             os._exit = report
             _rehearse(src)
         finally:
             report()
-    os.close(w)
-    return pid, r
+    return pid, report_fd
 
 
 def _record_pages():
     """The pages a slot makes its own before it waits, and those it maps
     while it waits, by kind of run: a probe per warm-up script whose
-    module is imported, all at once. Returns ([lo, hi, kinds] ranges
-    written, [page, kinds] pairs read); a page's kinds are the probes that
-    touched it."""
+    module is imported, all at once. Each report is read once every probe
+    has ended: a page this process writes while a probe runs is the
+    probe's alone from then on, as if the probe had written it. Returns
+    ([lo, hi, kinds] ranges written, [page, kinds] pairs read); a page's
+    kinds are the probes that touched it."""
     probes = [(_KIND[m], *_probe(src)) for m, src in _WARM.items()
               if m is None or m in sys.modules]
-    written, read = {}, {}
-    for kind, pid, r in probes:
-        with open(r, "rb") as f:
-            data = f.read()
+    for _kind, pid, _fd in probes:
         os.waitpid(pid, 0)
+    written, read = {}, {}
+    for kind, _pid, fd in probes:
+        os.lseek(fd, 0, os.SEEK_SET)
+        with open(fd, "rb") as f:
+            data = f.read()
         if len(data) < 16:
             continue
         nw, nr = struct.unpack_from("<QQ", data)
+        if len(data) != 16 + 8 * (nw + nr):
+            continue
         pages = struct.unpack_from(f"<{nw + nr}Q", data, 16)
         for p in pages[:nw]:
             written[p] = written.get(p, 0) | kind
         for p in pages[nw:]:
             read[p] = read.get(p, 0) | kind
-    ours = set(_scan(_maps(True), PRESENT))
+    ours = set(_present(_writable()))
     # the runner's own path first, then by kind, up to the cap
     keep = sorted((p for p in written if p in ours),
                   key=lambda p: ((written[p] & -written[p]), p))

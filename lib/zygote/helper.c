@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -358,6 +359,133 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 unsigned pexos_slot_more(unsigned kinds)
 {
 	return slot_own_pages(&config, kinds);
+}
+
+/* ---- a probe's report ------------------------------------------------- */
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define REPORT_MAPS (6u << 20)  /* room for /proc/self/maps */
+#define REPORT_ENTRIES 65536u   /* pagemap entries, then pages, per batch */
+#define REPORT_SIZE (REPORT_MAPS + 2 * REPORT_ENTRIES * 8u)
+
+/* Is the line of /proc/self/maps [lo, hi) perms ... name one whose pages
+ * a probe reports: `written` private writable mappings (but the kernel's
+ * own), else read-only mappings of files? */
+static bool report_kind(const char *perms, const char *name, bool written)
+{
+	if (written)
+		return perms[1] == 'w' && perms[3] == 'p' &&
+		       strcmp(name, "[vsyscall]") != 0 &&
+		       strcmp(name, "[vvar]") != 0 &&
+		       strcmp(name, "[vdso]") != 0 &&
+		       strcmp(name, "[vvar_vclock]") != 0;
+	return perms[1] != 'w' && name[0] == '/';
+}
+
+/* Appends to fd the pages of `maps` (text of /proc/self/maps) of one kind
+ * (report_kind) whose pagemap entries have every bit of `bits`, but for
+ * those in [skip, skip + REPORT_SIZE). Returns how many, or -1. */
+static long report_pages(int fd, int pagemap, char *maps, bool written,
+			 uint64_t bits, uintptr_t skip, uint64_t *entries,
+			 uint64_t *out)
+{
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	size_t n_out = 0;
+	long total = 0;
+
+	for (char *line = maps; *line;) {
+		char *end = strchr(line, '\n'), perms[8], name[256] = "";
+		unsigned long lo, hi;
+
+		if (end)
+			*end = '\0';
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255s", &lo, &hi,
+			   perms, name) >= 3 &&
+		    report_kind(perms, name, written)) {
+			for (uint64_t at = lo; at < hi;) {
+				uint64_t n = (hi - at) / page;
+				ssize_t got;
+
+				if (n > REPORT_ENTRIES)
+					n = REPORT_ENTRIES;
+				got = pread(pagemap, entries, n * 8,
+					    (off_t)(at / page * 8));
+				if (got <= 0)
+					break;
+				for (size_t i = 0; i < (size_t)got / 8; i++) {
+					uint64_t a = at + i * page;
+
+					if ((entries[i] & bits) != bits ||
+					    (a >= skip && a < skip + REPORT_SIZE))
+						continue;
+					out[n_out++] = a;
+					if (n_out == REPORT_ENTRIES) {
+						if (write(fd, out, n_out * 8) !=
+						    (ssize_t)(n_out * 8))
+							return -1;
+						total += (long)n_out;
+						n_out = 0;
+					}
+				}
+				at += (uint64_t)got / 8 * page;
+			}
+		}
+		if (end)
+			*end = '\n';
+		line = end ? end + 1 : line + strlen(line);
+	}
+	if (n_out && write(fd, out, n_out * 8) != (ssize_t)(n_out * 8))
+		return -1;
+	return total + (long)n_out;
+}
+
+int pexos_probe_report(int fd);
+
+/* In the zygote's probe (zygote.py), once its rehearsal is over: writes
+ * to fd, a memory file, the pages it wrote (private writable mappings,
+ * now its alone) and the file pages it read: two counts (uint64), then
+ * the pages' addresses. In C, with a buffer of its own that it leaves
+ * out: a scan in Python allocated as it went, and reported a hundred
+ * pages or more that only the scan had written, which every slot then
+ * copied for nothing. Returns 0 or -1. */
+int pexos_probe_report(int fd)
+{
+	char *buf = mmap(NULL, REPORT_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t *entries = (uint64_t *)(void *)(buf + REPORT_MAPS);
+	uint64_t *out = entries + REPORT_ENTRIES, counts[2];
+	int maps, pagemap;
+	size_t len = 0;
+	ssize_t n;
+	long w, r;
+
+	if (buf == MAP_FAILED)
+		return -1;
+	maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (maps < 0 || pagemap < 0)
+		return -1;
+	while (len < REPORT_MAPS - 1 &&
+	       (n = read(maps, buf + len, REPORT_MAPS - 1 - len)) > 0)
+		len += (size_t)n;
+	close(maps);
+	if (len >= REPORT_MAPS - 1)
+		return -1; /* more mappings than room: no report */
+	buf[len] = '\0';
+	if (lseek(fd, 16, SEEK_SET) != 16)
+		return -1;
+	w = report_pages(fd, pagemap, buf, true, PM_PRESENT | PM_EXCLUSIVE,
+			 (uintptr_t)buf, entries, out);
+	r = w < 0 ? -1
+		  : report_pages(fd, pagemap, buf, false, PM_PRESENT,
+				 (uintptr_t)buf, entries, out);
+	close(pagemap);
+	if (r < 0)
+		return -1;
+	counts[0] = (uint64_t)w;
+	counts[1] = (uint64_t)r;
+	return pwrite(fd, counts, sizeof(counts), 0) == sizeof(counts) ? 0 : -1;
 }
 
 /* ---- in the zygote ---------------------------------------------------- */
