@@ -446,9 +446,9 @@ int pexos_probe_report(int fd);
  * to fd, a memory file, the pages it wrote (private writable mappings,
  * now its alone) and the file pages it read: two counts (uint64), then
  * the pages' addresses. In C, with a buffer of its own that it leaves
- * out: a scan in Python allocated as it went, and reported a hundred
- * pages or more that only the scan had written, which every slot then
- * copied for nothing. Returns 0 or -1. */
+ * out: a scan in Python allocated as it went, and reported pages that
+ * only the scan had written (about 30 for a lean slot here), which
+ * every slot then copied for nothing. Returns 0 or -1. */
 int pexos_probe_report(int fd)
 {
 	char *buf = mmap(NULL, REPORT_SIZE, PROT_READ | PROT_WRITE,
