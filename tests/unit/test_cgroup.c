@@ -240,6 +240,36 @@ int main(void)
 				   "4:memory:/pexos/run-9-3\n"),
 		       "in: each controller is compared with its own "
 		       "hierarchy's path");
+		{
+			/* cpu and cpuacct mounted together: one line, two
+			 * directories of the run (the same one). */
+			struct cg_root r3 = r1;
+			struct cg_run co = held;
+
+			snprintf(r3.base[CG1_CPU], PATH_MAX,
+				 "%s/cpu,cpuacct/pexos", tree);
+			snprintf(r3.base[CG1_CPUACCT], PATH_MAX, "%s",
+				 r3.base[CG1_CPU]);
+			snprintf(r3.named[CG1_CPU], PATH_MAX, "/pexos");
+			snprintf(r3.named[CG1_CPUACCT], PATH_MAX, "/pexos");
+			snprintf(co.path[2], PATH_MAX,
+				 "%s/cpu,cpuacct/pexos/run-9-3", tree);
+			snprintf(co.path[3], PATH_MAX, "%s", co.path[2]);
+			co.n = 4;
+			tap_ok(cg_text_in(&r3, &co,
+					  "12:pids:/pexos/run-9-3\n"
+					  "7:cpu,cpuacct:/pexos/run-9-3\n"
+					  "4:memory:/svc/pexos/run-9-3\n"
+					  "1:name=systemd:/x\n"),
+			       "in: cpu and cpuacct mounted together, one "
+			       "line for both");
+			tap_ok(!cg_text_in(&r3, &co,
+					   "12:pids:/pexos/run-9-3\n"
+					   "7:cpu,cpuacct:/\n"
+					   "4:memory:/svc/pexos/run-9-3\n"),
+			       "in: outside the cpu hierarchy's directory, "
+			       "refused");
+		}
 		r1.named[CG1_PIDS][0] = '\0';
 		tap_ok(!cg_text_in(&r1, &held,
 				   "12:pids:/run-9-3\n"
