@@ -898,6 +898,27 @@ void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen)
 		seen->len = (size_t)n;
 }
 
+int cg_run_holds_noted(const struct cg_root *root, const struct cg_run *run,
+		       pid_t pid, pid_t also, struct cg_seen *seen)
+{
+	int r;
+
+	if (root->mode != CG_V1) {
+		r = cg_run_holds(root, run, pid, also);
+		if (r == 0)
+			cg_run_note(root, pid, seen);
+		return r;
+	}
+	cg_run_note(root, pid, seen);
+	if (run->n == 0 || !seen->len ||
+	    !cg_text_in(root, run, seen->text) ||
+	    (also != 0 && !v1_holds(root, run, also))) {
+		seen->len = 0;
+		return -ESTALE;
+	}
+	return 0;
+}
+
 int cg_run_still(const struct cg_root *root, const struct cg_run *run,
 		 pid_t pid, const struct cg_seen *seen)
 {

@@ -155,6 +155,11 @@ struct cg_seen {
  * or it entered it itself and cg_run_holds said so). */
 void cg_run_note(const struct cg_root *root, pid_t pid, struct cg_seen *seen);
 
+/* cg_run_holds, then cg_run_note of `pid`, from one read of its
+ * /proc/PID/cgroup on v1. On -ESTALE nothing is noted. */
+int cg_run_holds_noted(const struct cg_root *root, const struct cg_run *run,
+		       pid_t pid, pid_t also, struct cg_seen *seen);
+
 /* cg_run_holds, in one read: is `pid` where it was noted? An operator
  * who moved it out, or removed or renamed its cgroup, changed the text.
  * Without a note, cg_run_holds. Returns 0, or -ESTALE. */

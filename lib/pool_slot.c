@@ -491,13 +491,12 @@ void slot_message(struct pool *p, struct pool_slot *entry, uint32_t id)
 		 * they cannot): trusted only once every directory lists both,
 		 * before it may take a run (hand_off checks the note). */
 		if (s->self_attach) {
-			if (cg_run_holds(&p->ctx->cg, &s->cg, s->pid,
-					 s->init) < 0) {
+			if (cg_run_holds_noted(&p->ctx->cg, &s->cg, s->pid,
+					       s->init, &s->cg_seen) < 0) {
 				set_error(p, "a slot's processes are not in "
 					     "its cgroup");
 				goto failed;
 			}
-			cg_run_note(&p->ctx->cg, s->pid, &s->cg_seen);
 		}
 		s->private_kb = cg_run_usage_kb(&p->ctx->cg, &s->cg);
 		pthread_mutex_lock(&p->lock);

@@ -288,6 +288,16 @@ int main(void)
 		       "holds, v1: this process, outside the run, is refused");
 		tap_ok(cg_run_holds(&r1, &held, 2147483000, 0) == -ESTALE,
 		       "holds, v1: a pid that is gone is refused");
+		{
+			static struct cg_seen noted;
+
+			noted.len = 1;
+			tap_ok(cg_run_holds_noted(&r1, &held, getpid(), 0,
+						  &noted) == -ESTALE &&
+				       noted.len == 0,
+			       "holds_noted, v1: outside the run, refused and "
+			       "nothing noted");
+		}
 		r1.mode = CG_V2;
 		snprintf(held.path[0], sizeof(held.path[0]), "%s/held/a", tree);
 		snprintf(held.path[1], sizeof(held.path[1]), "%s/held/b", tree);
