@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "mnt_dev.h"
+#include "proto.h"
 #include "util.h"
 
 /* The new root is assembled on a tmpfs mounted over /tmp in the run's own
@@ -133,7 +134,7 @@ static void add_etc(struct pexos_context *ctx)
 static void add_font_cache(struct pexos_context *ctx)
 {
 	if (ctx->font_cache)
-		add(ctx, MNT_BIND_RO, ctx->font_cache, "/etc/matplotlib");
+		add(ctx, MNT_BIND_RO, ctx->font_cache, PROTO_FONT_CACHE);
 }
 
 /* The mounts of /dev that are the run's own (mnt_dev.h): /dev/shm, sized

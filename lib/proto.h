@@ -103,6 +103,13 @@
 #define PROTO_MSG_JOB_LEN 10 /* tag, 64-bit CPU limit in ms (little end.),
 			      * kinds */
 #define PROTO_JOB_NFD 2
+/* What every run needs before its script, made by the runner's _prepare()
+ * on the cold path and by the helper's pexos_slot_wait() in a slot: the
+ * directory of the run's copy of its script, and MPLCONFIGDIR with a link
+ * to each file of matplotlib's prebuilt font list, bound read-only at
+ * PROTO_FONT_CACHE (fontcache.c, mounts.c). */
+#define PROTO_SCRIPT_DIR "/tmp/.pexos"
+#define PROTO_FONT_CACHE "/etc/matplotlib"
 #define PROTO_KIND_BASE 1   /* the runner's own path: every run */
 #define PROTO_KIND_NUMPY 2  /* a script that imports numpy */
 #define PROTO_KIND_PANDAS 4 /* ... pandas */

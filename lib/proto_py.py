@@ -10,7 +10,7 @@ Each .py file of the library that speaks a protocol has a block
 
 holding, for every `#define PROTO_NAME value` of proto.h whose NAME the file
 uses outside the block, the line `NAME = value` (a character constant
-becomes a one-byte bytes object). This program writes that block:
+becomes a one-byte bytes object, a string constant a str). This program writes that block:
 
     proto_py.py PROTO_H FILE.py --write     rewrite FILE.py in place
     proto_py.py PROTO_H FILE.py --check     exit 1 if FILE.py's block differs
@@ -28,11 +28,14 @@ END = "# proto: end"
 
 def constants(header):
     out = {}
-    for m in re.finditer(r"^#define PROTO_(\w+)\s+(0x[0-9a-fA-F]+|\d+|'.')",
-                         header, re.M):
+    for m in re.finditer(
+            r"^#define PROTO_(\w+)\s+(0x[0-9a-fA-F]+|\d+|'.'|\"[^\"\\]*\")",
+            header, re.M):
         name, value = m.groups()
         if value.startswith("'"):
             out[name] = f'b"{value[1]}"'
+        elif value.startswith('"'):
+            out[name] = value
         else:
             out[name] = str(int(value, 0))
     return out

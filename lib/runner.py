@@ -28,6 +28,8 @@ import sys
 # proto: begin (generated from lib/proto.h by lib/proto_py.py; do not edit)
 FD_RESULT = 3
 FD_SCRIPT = 4
+SCRIPT_DIR = "/tmp/.pexos"
+FONT_CACHE = "/etc/matplotlib"
 # proto: end
 
 
@@ -207,11 +209,11 @@ _TEXT = None
 # multiprocessing "spawn" child) can import the module `script` again. It
 # is hidden in /tmp (the only place of a run a slot can write to), out of
 # the way of the script's own files in its working directory.
-SCRIPT_DIR = "/tmp/.pexos"
+# SCRIPT_DIR (proto.h) is made before the script arrives (_prepare).
 SCRIPT_PATH = SCRIPT_DIR + "/script.py"
-# matplotlib's font list, built once per host by the library (fontcache.c)
-# and bound read-only; matplotlib wants it in a writable MPLCONFIGDIR.
-_FONT_CACHE = "/etc/matplotlib"
+# matplotlib's font list, built once per host by the library (fontcache.c),
+# is bound read-only at FONT_CACHE (proto.h); matplotlib wants it in a
+# writable MPLCONFIGDIR.
 
 
 def _register_source():
@@ -224,8 +226,9 @@ def _register_source():
 
 def _prepare():
     """What a run needs before its script arrives: SCRIPT_DIR and the
-    writable config home (_home). Once per process: a warm slot does it
-    while it waits (zygote.py), off the request's clock."""
+    writable config home (_home). Once per process. A warm slot's helper
+    makes the same while the slot waits (helper.c, slot_prepare), off the
+    request's clock, and the zygote marks it done."""
     global _PREPARED
     if _PREPARED:
         return
@@ -274,7 +277,7 @@ def _home():
     `import matplotlib.pyplot` of a run does not scan the fonts again."""
     conf = os.environ.get("MPLCONFIGDIR")
     try:
-        names = os.listdir(_FONT_CACHE)
+        names = os.listdir(FONT_CACHE)
     except OSError:
         return
     if not conf or not names:
@@ -282,7 +285,7 @@ def _home():
     try:
         os.makedirs(conf, exist_ok=True)
         for name in names:
-            os.symlink(f"{_FONT_CACHE}/{name}", f"{conf}/{name}")
+            os.symlink(f"{FONT_CACHE}/{name}", f"{conf}/{name}")
     except OSError:
         pass  # matplotlib then builds its own, as without the cache
 
@@ -584,7 +587,7 @@ def _write_input(path, data):
 
 def _font_link(name, dir_fd):
     try:
-        return os.readlink(name, dir_fd=dir_fd).startswith(_FONT_CACHE + "/")
+        return os.readlink(name, dir_fd=dir_fd).startswith(FONT_CACHE + "/")
     except OSError:
         return False
 

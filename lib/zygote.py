@@ -26,7 +26,6 @@ import struct
 import sys
 
 # proto: begin (generated from lib/proto.h by lib/proto_py.py; do not edit)
-FD_STDIN = 0
 FD_STDOUT = 1
 FD_STDERR = 2
 FD_RESULT = 3
@@ -37,12 +36,7 @@ MSG_HELPER = b"H"
 MSG_UP = b"Y"
 MSG_ERROR = b"E"
 SLOT_FD_SOCK = 4
-MSG_WAITING = b"R"
-MSG_MORE = b"M"
-MSG_MORE_LEN = 2
 MSG_JOB = b"J"
-MSG_JOB_LEN = 10
-JOB_NFD = 2
 KIND_BASE = 1
 KIND_NUMPY = 2
 KIND_PANDAS = 4
@@ -93,12 +87,10 @@ def _load_helper():
         CTL.send(MSG_ERROR + b"no helper from the library")
         os._exit(1)
     helper = ctypes.PyDLL(f"/proc/self/fd/{fds[0]}")
-    helper.pexos_slot_limit_cpu.restype = ctypes.c_int
-    helper.pexos_slot_limit_cpu.argtypes = [ctypes.c_uint64]
-    helper.pexos_slot_more.restype = ctypes.c_uint
-    helper.pexos_slot_more.argtypes = [ctypes.c_uint]
     helper.pexos_probe_report.restype = ctypes.c_int
     helper.pexos_probe_report.argtypes = [ctypes.c_int]
+    helper.pexos_slot_wait.restype = ctypes.c_int
+    helper.pexos_slot_wait.argtypes = [ctypes.c_int]
     return helper
 
 
@@ -110,6 +102,10 @@ _HELPER = _load_helper()
 _runner = {"__name__": "_pexos_runner"}
 exec(compile(CONFIG["runner"], "<pexos-runner>", "exec"), _runner)
 _runner["_RESULT_MAX"] = CONFIG["result_max"]
+# What the runner's _prepare() makes, a slot's helper makes before it
+# waits (pexos_slot_wait), the probes' too.
+_runner["_PREPARED"] = True
+sys.argv = ["script.py"]  # as the runner's _main sets it again
 if sys.flags.no_site:
     _runner["_site"]()
 _runner["_home"]()  # matplotlib's prebuilt font list, if it is preloaded
@@ -294,7 +290,6 @@ def _rehearse(src):
         os.dup2(null, fd)
     os.close(null)
     _reseed()
-    _runner["_prepare"]()
     ours, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     script = os.memfd_create("pexos-script", os.MFD_CLOEXEC)
     stdin = os.memfd_create("pexos-stdin", os.MFD_CLOEXEC)
@@ -304,8 +299,10 @@ def _rehearse(src):
                     [script, stdin])
     os.close(script)
     os.close(stdin)
-    msg, fds = _recv_fds(slot_end, 64, JOB_NFD)
-    _run(slot_end, *struct.unpack_from("<QB", msg, 1), fds)
+    script = _HELPER.pexos_slot_wait(slot_end.detach())
+    if script < 0:
+        os._exit(1)
+    _run(script)
 
 
 def _bind():
@@ -368,7 +365,10 @@ def _u64(values):
 
 
 def _warm_args():
-    """pexos_slot_warm()'s arguments but the socket, as C arrays."""
+    """The page sets for pexos_zygote_configure(), as C arrays: the
+    ranges a run is likely to write ([lo, hi, kinds] triples) and the
+    pages it reads ([page, kinds] pairs), each with its count. They live
+    as long as the zygote and its slots."""
     if not WRITE_RANGES and not READ_PAGES:
         return None
     return (_u64([x for r in WRITE_RANGES for x in r]),
@@ -377,7 +377,6 @@ def _warm_args():
             ctypes.c_size_t(len(READ_PAGES)))
 
 
-_helper_warm = None
 _WARM_ARGS = None
 
 
@@ -392,61 +391,31 @@ def _reseed():
         np.random.set_state(("MT19937", key, 624))
 
 
-def _warm_pages(sock):
-    """Map for user space what a run is likely to touch, until a script
-    arrives: the cost is paid here, not on the request's clock (helper.c;
-    the pages a run is likely to write are the slot's own already)."""
-    if _WARM_ARGS is not None:
-        _helper_warm(*_WARM_ARGS, sock.fileno())
-
-
 def _slot():
-    """In a new slot's process, locked down by the helper: reseed, make
-    what every run needs (the runner's _prepare), say ready, warm up while
-    waiting, run the one script it is handed."""
-    sock = socket.socket(fileno=SLOT_FD_SOCK)
+    """In a new slot's process, locked down by the helper: reseed, then
+    the helper's wait (pexos_slot_wait: what every run needs, ready, the
+    warm-up, the job), run the one script it is handed."""
     try:
         _reseed()
-        _runner["_prepare"]()
     except BaseException as e:  # noqa: BLE001 - reported, then gone
-        sock.send(MSG_ERROR + f"{type(e).__name__}: {e}".encode(
+        os.write(SLOT_FD_SOCK, MSG_ERROR + f"{type(e).__name__}: {e}".encode(
             "utf-8", "replace")[:4000])
         os._exit(1)
-    sock.send(MSG_WAITING)
-    while True:
-        _warm_pages(sock)
-        msg, fds = _recv_fds(sock, 64, JOB_NFD)
-        if len(msg) == MSG_MORE_LEN and msg[:1] == MSG_MORE and not fds:
-            _HELPER.pexos_slot_more(msg[1])  # then maps them in too
-            continue
-        if (len(msg) != MSG_JOB_LEN or msg[:1] != MSG_JOB or
-                len(fds) != JOB_NFD):
-            os._exit(0)
-        break
-    _run(sock, *struct.unpack_from("<QB", msg, 1), fds)
+    script = _HELPER.pexos_slot_wait(SLOT_FD_SOCK)
+    if script < 0:
+        os._exit(0)
+    _run(script)
 
 
-def _run(sock, cpu_ms, kinds, fds):
-    script, stdin = fds
-    # The page sets a script of its kind writes, in the kernel at once,
-    # when the slot was made for other runs: cheaper than the faults.
-    _HELPER.pexos_slot_more(kinds)
-    # The run's CPU-time limit, from what this process has used so far: the
-    # library's lockdown.c, as on the cold path. Without it, no run.
-    if _HELPER.pexos_slot_limit_cpu(cpu_ms) != 0:
-        os._exit(70)
-    os.dup2(stdin, FD_STDIN)
-    os.close(stdin)
+def _run(script):
+    """The script's run, once the helper has taken the job
+    (pexos_slot_wait): its page sets, CPU limit and stdin are in place."""
     parts, n = [], os.fstat(script).st_size + 1
     while part := os.read(script, n):
         parts.append(part)
     os.close(script)
     source = b"".join(parts)
-    sock.close()
-    os.set_inheritable(FD_RESULT, False)
     _runner["_CHANNEL"] = open(FD_RESULT, "wb", buffering=0, closefd=True)
-    _runner["_RESULT_MAX"] = CONFIG["result_max"]
-    sys.argv = ["script.py"]
     _runner["_main"](source)
     os._exit(0)
 
@@ -463,21 +432,18 @@ def _serve():
     configure = helper.pexos_zygote_configure
     configure.restype = ctypes.c_int
     configure.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
-                          ctypes.c_size_t]
+                          ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
     serve = helper.pexos_zygote_serve
     serve.restype = ctypes.c_int
     serve.argtypes = []
-    global _helper_warm, _WARM_ARGS
-    _helper_warm = helper.pexos_slot_warm
-    _helper_warm.restype = ctypes.c_int
-    u64p = ctypes.POINTER(ctypes.c_uint64)
-    _helper_warm.argtypes = [u64p, ctypes.c_size_t, u64p, ctypes.c_size_t,
-                             ctypes.c_int]
+    global _WARM_ARGS
     _WARM_ARGS = _warm_args()
-    write, n_write = None, 0
+    write, n_write, read, n_read = None, 0, None, 0
     if _WARM_ARGS is not None:
         write, n_write = ctypes.addressof(_WARM_ARGS[0]), _WARM_ARGS[1].value
-    r = configure(_HELPER_CONFIG, len(_HELPER_CONFIG), write, n_write)
+        read, n_read = ctypes.addressof(_WARM_ARGS[2]), _WARM_ARGS[3].value
+    r = configure(_HELPER_CONFIG, len(_HELPER_CONFIG), write, n_write,
+                  read, n_read)
     if r == -2:
         CTL.send(MSG_ERROR + b"cannot detach the zygote's /tmp, /dev/shm "
                  b"and /dev/pts")

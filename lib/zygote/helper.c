@@ -10,15 +10,17 @@
  * 0 only in a new slot's process, once that process is in its own
  * namespaces, cgroup and user namespace, without capabilities, with
  * no_new_privs and the seccomp filter, and has made the pages a run is
- * likely to write its own: the interpreter then reseeds and, through
- * pexos_slot_warm(), maps pages for user space while it waits for its
- * script.
+ * likely to write its own: the interpreter then reseeds and calls
+ * pexos_slot_wait(), which makes what every run needs, maps pages for user
+ * space while it waits for its script and takes the job, so that the
+ * interpreter runs again only for the script.
  *
  * Protocol: proto.h. The lockdown is lockdown.c's, built into this object
  * with error.c: the plan the library sends is the one the cold path
  * applies; messages with descriptors are fdpass.c's, as the library's. Built on its own (not with the project's sanitizers: it runs
  * inside the sandbox's interpreter), against libc only.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -26,7 +28,9 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -308,10 +312,6 @@ static void read_pages(uint64_t lo, uint64_t hi, uint64_t page)
 		(void)*(volatile const char *)(uintptr_t)at;
 }
 
-int pexos_slot_warm(const uint64_t *write, size_t n_write,
-		    const uint64_t *read, size_t n_read, int sock);
-unsigned pexos_slot_more(unsigned kinds);
-
 /* A slot's warm-up while it waits for its script, at idle priority: maps
  * for user space the pages of its sets (slot_own_pages) a run is likely
  * to write (write: n_write [lo, hi) kinds triples, already the slot's own)
@@ -320,8 +320,8 @@ unsigned pexos_slot_more(unsigned kinds);
  * process costs an exit to the hypervisor even when the kernel already
  * maps it (see tests/bench/pages). Looks at `sock` every BATCH pages and
  * stops when a message is there. Returns 0 when done, 1 when stopped. */
-int pexos_slot_warm(const uint64_t *write, size_t n_write,
-		    const uint64_t *read, size_t n_read, int sock)
+static int slot_warm(const uint64_t *write, size_t n_write,
+		     const uint64_t *read, size_t n_read, int sock)
 {
 	struct pollfd pf = {.fd = sock, .events = POLLIN};
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -353,12 +353,138 @@ int pexos_slot_warm(const uint64_t *write, size_t n_write,
 	return 0;
 }
 
-/* In a slot: makes the page sets `kinds` its own as well (at idle
- * priority while it waits, or first thing in a run whose script is
- * likely to write them). Returns the sets it added. */
-unsigned pexos_slot_more(unsigned kinds)
+/* ---- a slot's wait for its script ------------------------------------ */
+
+static const uint64_t *warm_read; /* slot_warm()'s read pairs */
+static size_t n_warm_read;
+
+/* mkdir -p of an absolute path, each level with `mode` (less the umask),
+ * as Python's os.makedirs. */
+static void make_dirs(const char *path, mode_t mode)
 {
-	return slot_own_pages(&config, kinds);
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(p))
+		return;
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			(void)mkdir(p, mode);
+			*s = '/';
+		}
+	(void)mkdir(p, mode);
+}
+
+/* What every run needs before its script (runner.py, _prepare): the
+ * script's directory, and MPLCONFIGDIR (the run's environment) with a link
+ * to each file of the prebuilt font list. A failure is left to the run,
+ * as there. The directory is read into the stack: no allocation, no page
+ * of the heap. */
+static void slot_prepare(void)
+{
+	const char *conf = getenv("MPLCONFIGDIR");
+	union {
+		char buf[4096];
+		struct dirent64 align;
+	} u;
+	bool made = false;
+	ssize_t n;
+	int dir;
+
+	(void)mkdir(PROTO_SCRIPT_DIR, 0755);
+	if (!conf || conf[0] != '/')
+		return;
+	dir = open(PROTO_FONT_CACHE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	while ((n = getdents64(dir, u.buf, sizeof(u.buf))) > 0)
+		for (ssize_t at = 0; at < n;) {
+			const struct dirent64 *e = (const void *)(u.buf + at);
+			char from[PATH_MAX], to[PATH_MAX];
+
+			at += e->d_reclen;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (!made) {
+				make_dirs(conf, 0777);
+				made = true;
+			}
+			if (snprintf(from, sizeof(from), "%s/%s",
+				     PROTO_FONT_CACHE,
+				     e->d_name) >= (int)sizeof(from) ||
+			    snprintf(to, sizeof(to), "%s/%s", conf,
+				     e->d_name) >= (int)sizeof(to))
+				continue;
+			(void)symlink(from, to);
+		}
+	close(dir);
+}
+
+int pexos_slot_wait(int sock);
+
+/* A slot's life from its set-up to its script, without Python: makes
+ * what every run needs, says it is waiting on `sock`, maps pages in while
+ * it waits (slot_warm), makes more page sets its own when told to,
+ * and takes the job: the page sets its script is likely to write, the
+ * run's CPU-time limit (lockdown.c, as on the cold path; the process
+ * exits with 70 if it cannot be set), the script's stdin; then closes
+ * `sock` and keeps the result channel from the script's children. Python
+ * runs again only for the script: each object it touched in all this
+ * would be a page to copy in every slot. Returns the script's descriptor;
+ * -1 when the library closed the socket or sent anything else. */
+int pexos_slot_wait(int sock)
+{
+	unsigned char msg[64];
+	int fds[PROTO_JOB_NFD];
+	size_t nfds;
+	bool warm = true;
+
+	slot_prepare();
+	if (send(sock, (char[]){PROTO_MSG_WAITING}, 1, MSG_NOSIGNAL) != 1)
+		return -1;
+	for (;;) {
+		struct pollfd pf = {.fd = sock, .events = POLLIN};
+		ssize_t n;
+
+		if (warm)
+			(void)slot_warm(config.write, config.n_write,
+					warm_read, n_warm_read, sock);
+		warm = false;
+		if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+			return -1;
+		n = fdpass_recv(sock, msg, sizeof(msg), fds, PROTO_JOB_NFD,
+				&nfds);
+		if (n == -EAGAIN || n == -EINTR)
+			continue;
+		if (n == PROTO_MSG_MORE_LEN && msg[0] == PROTO_MSG_MORE &&
+		    nfds == 0) {
+			slot_own_pages(&config, msg[1]);
+			warm = true;
+			continue;
+		}
+		if (n == PROTO_MSG_JOB_LEN && msg[0] == PROTO_MSG_JOB &&
+		    nfds == PROTO_JOB_NFD) {
+			uint64_t cpu_ms = 0;
+			pexos_error err;
+
+			for (int i = 8; i >= 1; i--)
+				cpu_ms = cpu_ms << 8 | msg[i];
+			slot_own_pages(&config, msg[9]);
+			if (lockdown_limit_cpu(cpu_ms, &err) != 0)
+				_exit(70);
+			if (dup2(fds[1], PROTO_FD_STDIN) < 0)
+				_exit(1);
+			close(fds[1]);
+			close(sock);
+			if (fcntl(PROTO_FD_RESULT, F_SETFD, FD_CLOEXEC) < 0)
+				_exit(1);
+			return fds[0];
+		}
+		close_fds(fds, nfds);
+		return -1;
+	}
 }
 
 /* ---- a probe's report ------------------------------------------------- */
@@ -662,9 +788,8 @@ static int read_request(int ctl, uint32_t *id, int fds[PROTO_SLOT_NFD_MAX])
 }
 
 int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
-			   size_t n_write);
+			   size_t n_write, const uint64_t *read, size_t n_read);
 int pexos_zygote_serve(void);
-int pexos_slot_limit_cpu(uint64_t cpu_ms);
 
 /* The zygote's own /tmp, /dev/shm and /dev/pts, detached once its
  * start-up is over (the probes wrote to /tmp): each slot then mounts its
@@ -689,7 +814,7 @@ static int drop_run_mounts(void)
  * (drop_run_mounts). The zygote then says which and exits, and no slot is
  * ever started without its lockdown or with the zygote's mounts. */
 int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
-			   size_t n_write)
+			   size_t n_write, const uint64_t *read, size_t n_read)
 {
 	const struct proto_zygote_config *in = z;
 
@@ -702,20 +827,12 @@ int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
 	config.ctl = PROTO_ZY_FD_CTL;
 	config.write = write;
 	config.n_write = n_write;
+	warm_read = read;
+	n_warm_read = n_read;
 	config.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (config.own_pidns < 0)
 		return -1;
 	return drop_run_mounts() < 0 ? -2 : 0;
-}
-
-/* In a slot, when its script arrives: the run's CPU-time limit, counted
- * from what the slot has used so far (lockdown.c, as on the cold path).
- * Returns 0 or -1; the slot must not run the script after -1. */
-int pexos_slot_limit_cpu(uint64_t cpu_ms)
-{
-	pexos_error err;
-
-	return lockdown_limit_cpu(cpu_ms, &err);
 }
 
 /* The zygote's loop: returns 0 in a new slot's process, set up and locked
