@@ -10,7 +10,8 @@ Each .py file of the library that speaks a protocol has a block
 
 holding, for every `#define PROTO_NAME value` of proto.h whose NAME the file
 uses outside the block, the line `NAME = value` (a character constant
-becomes a one-byte bytes object, a string constant a str). This program writes that block:
+becomes a one-byte bytes object, a string constant a str). This program
+writes that block:
 
     proto_py.py PROTO_H FILE.py --write     rewrite FILE.py in place
     proto_py.py PROTO_H FILE.py --check     exit 1 if FILE.py's block differs

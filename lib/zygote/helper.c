@@ -17,24 +17,25 @@
  *
  * Protocol: proto.h. The lockdown is lockdown.c's, built into this object
  * with error.c: the plan the library sends is the one the cold path
- * applies; messages with descriptors are fdpass.c's, as the library's. Built on its own (not with the project's sanitizers: it runs
- * inside the sandbox's interpreter), against libc only.
+ * applies; messages with descriptors are fdpass.c's, as the library's.
+ * Built on its own (not with the project's sanitizers: it runs inside the
+ * sandbox's interpreter), against libc only.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -807,8 +808,10 @@ static int drop_run_mounts(void)
 }
 
 /* Takes the library's configuration (proto.h: struct proto_zygote_config,
- * `len` bytes, as the zygote read it) and the page ranges a slot makes its
- * own ([lo, hi) kinds triples). Returns 0; -1 when the bytes are not a
+ * `len` bytes, as the zygote read it), the page ranges a slot makes its
+ * own ([lo, hi) kinds triples) and the pages it maps in while it waits
+ * (address, kinds pairs; slot_warm), both kept for the zygote's life.
+ * Returns 0; -1 when the bytes are not a
  * configuration of this build (a library and helper of different
  * versions); -2 when the zygote's run mounts cannot be detached
  * (drop_run_mounts). The zygote then says which and exits, and no slot is
