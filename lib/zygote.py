@@ -215,47 +215,99 @@ def _present(maps):
 PRESENT = 1 << 63
 
 
-def _probe(src):
-    """Forks a probe child that rehearses a slot's run of `src`, from the
-    script's arrival to the runner's exit (_rehearse); it reports the pages
-    it wrote (now its own) and the file pages it read (the helper's
-    pexos_probe_report) into a memory file. Returns (pid, that file)."""
-    report_fd = os.memfd_create("pexos-probe", os.MFD_CLOEXEC)
+def _hand(src):
+    """In the zygote, before its probes fork: what a slot is handed for
+    a run of `src`, a job message with two memory files (script, stdin)
+    queued on a socket pair. Returns (the library's end, the slot's end),
+    descriptors. Made here, not in the probe, so that the probe writes
+    only what a slot writes."""
+    ours, slot = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    script = os.memfd_create("pexos-script", os.MFD_CLOEXEC)
+    stdin = os.memfd_create("pexos-stdin", os.MFD_CLOEXEC)
+    os.write(script, src.encode())
+    os.lseek(script, 0, os.SEEK_SET)
+    socket.send_fds(ours, [MSG_JOB + struct.pack("<QB", 30000, 0)],
+                    [script, stdin])
+    os.close(script)
+    os.close(stdin)
+    return ours.detach(), slot.detach()
+
+
+def _probe(null, slot, report_fd):
+    """Forks a probe child that rehearses a slot's run of what `slot` holds
+    (_hand), from the reseed to the runner's exit (_rehearse); it reports
+    the pages it wrote (now its own) and the file pages it read (the
+    helper's pexos_probe_report) into `report_fd`. Returns its pid."""
+    exit_now = os._exit
+
+    def report(_status=0):
+        try:
+            _HELPER.pexos_probe_report(report_fd)
+        finally:
+            exit_now(0)
+
     pid = _fork()
     if pid == 0:
-        exit_now = os._exit
-
-        def report(_status=0):
-            try:
-                _HELPER.pexos_probe_report(report_fd)
-            finally:
-                exit_now(0)
-
         try:
             # The runner ends the rehearsal with os._exit: report first.
             os._exit = report
-            _rehearse(src)
+            _rehearse(null, slot)
         finally:
             report()
-    return pid, report_fd
+    return pid
 
 
 def _record_pages():
     """The pages a slot makes its own before it waits, and those it maps
     while it waits, by kind of run: a probe per warm-up script whose
-    module is imported, all at once. Each report is read once every probe
-    has ended: a page this process writes while a probe runs is the
-    probe's alone from then on, as if the probe had written it. Returns
-    ([lo, hi, kinds] ranges written, [page, kinds] pairs read); a page's
-    kinds are the probes that touched it."""
-    probes = [(_KIND[m], *_probe(src)) for m, src in _WARM.items()
-              if m is None or m in sys.modules]
-    for _kind, pid, _fd in probes:
+    module is imported, all at once, forked from the state the slots are
+    forked from (_serve calls this last, and allocates next to nothing
+    after it: a slot's allocations then land where its probe's did; a
+    hello run on a lean slot took 27 faults when the probes ran before the
+    zygote's own last allocations, 14 now). A page this process writes
+    while a probe runs is the probe's alone from then on, as if the probe
+    had written it: it only forks and waits here, and a forked child
+    merges the reports once every probe has ended (_merge). Returns the
+    memory file that child wrote, for the helper
+    (pexos_zygote_configure)."""
+    runs = [(_KIND[m], src) for m, src in _WARM.items()
+            if m is None or m in sys.modules]
+    null = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
+    handed = [_hand(src) for _kind, src in runs]
+    reports = [os.memfd_create("pexos-probe", os.MFD_CLOEXEC) for _ in runs]
+    out = os.memfd_create("pexos-pages", os.MFD_CLOEXEC)
+    pids = [_probe(null, slot, fd) for (_ours, slot), fd in
+            zip(handed, reports)]
+    for pid in pids:
         os.waitpid(pid, 0)
+    pid = _fork()
+    if pid == 0:
+        try:
+            _merge(runs, reports, out)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(null)
+    for fd in reports:
+        os.close(fd)
+    for ours, slot in handed:
+        os.close(ours)
+        os.close(slot)
+    return out
+
+
+def _merge(runs, reports, out):
+    """In a child: the probes' reports merged into the page sets, written
+    to `out` as pexos_zygote_configure() reads them: the counts of write
+    ranges and read pages, then [lo, hi, kinds] ranges written and [page,
+    kinds] pairs read, as little-endian 64-bit words; a page's kinds are
+    the probes that touched it. Only pages the zygote holds count (`ours`,
+    read first, before this child's own allocations)."""
+    ours = set(_present(_writable()))
     written, read = {}, {}
-    for kind, _pid, fd in probes:
+    for (kind, _src), fd in zip(runs, reports):
         os.lseek(fd, 0, os.SEEK_SET)
-        with open(fd, "rb") as f:
+        with open(fd, "rb", closefd=False) as f:
             data = f.read()
         if len(data) < 16:
             continue
@@ -267,39 +319,33 @@ def _record_pages():
             written[p] = written.get(p, 0) | kind
         for p in pages[nw:]:
             read[p] = read.get(p, 0) | kind
-    ours = set(_present(_writable()))
     # the runner's own path first, then by kind, up to the cap
     keep = sorted((p for p in written if p in ours),
                   key=lambda p: ((written[p] & -written[p]), p))
     keep = sorted(keep[:MAX_WRITE_PAGES])
-    return (_ranges([(p, written[p]) for p in keep]),
-            [[p, read[p]] for p in sorted(read)])
+    ranges = _ranges([(p, written[p]) for p in keep])
+    words = array.array("Q", [len(ranges), len(read)])
+    for r in ranges:
+        words.extend(r)
+    for p in sorted(read):
+        words.extend((p, read[p]))
+    data = memoryview(words.tobytes())
+    while data:
+        data = data[os.write(out, data):]
 
 
-def _rehearse(src):
+def _rehearse(null, slot):
     """In the probe child: what a slot does from its set-up on (_slot: the
-    reseed and the runner's _prepare; then _run and the runner), on the
-    warm-up script `src` handed over the same way, a socket message with
-    two memory files. Output and the result channel (descriptor 3, the
-    control socket in the zygote) go nowhere. (Without the set-up, the
-    pages it writes were left to copy-on-write faults in every slot, each
-    dearer than a page made the slot's own at once: hello at c=4 took 315
-    faults a request, now 140.)"""
-    null = os.open("/dev/null", os.O_WRONLY)
+    reseed, the helper's wait, which takes the job queued on `slot`; then
+    _run and the runner). Output and the result channel (descriptor 3,
+    the control socket in the zygote) go to `null`. (Without the set-up,
+    the pages it writes were left to copy-on-write faults in every slot,
+    each dearer than a page made the slot's own at once: hello at c=4
+    took 315 faults a request, now 140.)"""
     for fd in (FD_STDOUT, FD_STDERR, FD_RESULT):
         os.dup2(null, fd)
-    os.close(null)
     _reseed()
-    ours, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    script = os.memfd_create("pexos-script", os.MFD_CLOEXEC)
-    stdin = os.memfd_create("pexos-stdin", os.MFD_CLOEXEC)
-    os.write(script, src.encode())
-    os.lseek(script, 0, os.SEEK_SET)
-    socket.send_fds(ours, [MSG_JOB + struct.pack("<QB", 30000, 0)],
-                    [script, stdin])
-    os.close(script)
-    os.close(stdin)
-    script = _HELPER.pexos_slot_wait(slot_end.detach())
+    script = _HELPER.pexos_slot_wait(slot)
     if script < 0:
         os._exit(1)
     _run(script)
@@ -348,9 +394,6 @@ def _start():
         CTL.send(MSG_ERROR + msg.encode("utf-8", "replace")[:4000])
         os._exit(1)
     _bind()
-    gc.collect()
-    gc.freeze()
-    return _record_pages() if CONFIG["warm_pages"] else ([], [])
 
 
 # ---- a slot: one process, one run ----------------------------------------
@@ -359,26 +402,6 @@ def _start():
 # memory file the library sends first): Python code run in the zygote after
 # the fork would write to pages every waiting slot shares, one copy-on-write
 # fault each.
-
-def _u64(values):
-    return (ctypes.c_uint64 * max(len(values), 1))(*values)
-
-
-def _warm_args():
-    """The page sets for pexos_zygote_configure(), as C arrays: the
-    ranges a run is likely to write ([lo, hi, kinds] triples) and the
-    pages it reads ([page, kinds] pairs), each with its count. They live
-    as long as the zygote and its slots."""
-    if not WRITE_RANGES and not READ_PAGES:
-        return None
-    return (_u64([x for r in WRITE_RANGES for x in r]),
-            ctypes.c_size_t(len(WRITE_RANGES)),
-            _u64([x for r in READ_PAGES for x in r]),
-            ctypes.c_size_t(len(READ_PAGES)))
-
-
-_WARM_ARGS = None
-
 
 def _reseed():
     """random, and numpy's global RandomState: a whole MT19937 state from
@@ -422,7 +445,7 @@ def _run(script):
 
 # ---- start-up, then the zygote's loop -------------------------------------
 
-WRITE_RANGES, READ_PAGES = _start()
+_start()
 gc.collect()
 gc.freeze()
 
@@ -431,19 +454,12 @@ def _serve():
     helper = _HELPER
     configure = helper.pexos_zygote_configure
     configure.restype = ctypes.c_int
-    configure.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
-                          ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    configure.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
     serve = helper.pexos_zygote_serve
     serve.restype = ctypes.c_int
     serve.argtypes = []
-    global _WARM_ARGS
-    _WARM_ARGS = _warm_args()
-    write, n_write, read, n_read = None, 0, None, 0
-    if _WARM_ARGS is not None:
-        write, n_write = ctypes.addressof(_WARM_ARGS[0]), _WARM_ARGS[1].value
-        read, n_read = ctypes.addressof(_WARM_ARGS[2]), _WARM_ARGS[3].value
-    r = configure(_HELPER_CONFIG, len(_HELPER_CONFIG), write, n_write,
-                  read, n_read)
+    pages = _record_pages() if CONFIG["warm_pages"] else -1
+    r = configure(_HELPER_CONFIG, len(_HELPER_CONFIG), pages)
     if r == -2:
         CTL.send(MSG_ERROR + b"cannot detach the zygote's /tmp, /dev/shm "
                  b"and /dev/pts")

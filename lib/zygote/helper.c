@@ -788,8 +788,7 @@ static int read_request(int ctl, uint32_t *id, int fds[PROTO_SLOT_NFD_MAX])
 	return 0;
 }
 
-int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
-			   size_t n_write, const uint64_t *read, size_t n_read);
+int pexos_zygote_configure(const void *z, size_t len, int pages);
 int pexos_zygote_serve(void);
 
 /* The zygote's own /tmp, /dev/shm and /dev/pts, detached once its
@@ -807,31 +806,57 @@ static int drop_run_mounts(void)
 	return 0;
 }
 
+/* The page sets the zygote's probes recorded (zygote.py, _merge): the
+ * memory file `fd`, mapped read-only for the zygote's life: two counts,
+ * then n_write [lo, hi) kinds triples (the pages a slot makes its own)
+ * and n_read address, kinds pairs (those it maps in while it waits), as
+ * 64-bit words. A file that is not that leaves the slots without page
+ * sets: slower, never less isolated. */
+static void take_pages(int fd)
+{
+	uint64_t n[2];
+	struct stat st;
+	void *map;
+
+	if (fd < 0)
+		return;
+	if (pread(fd, n, sizeof(n), 0) != (ssize_t)sizeof(n) ||
+	    fstat(fd, &st) < 0 || n[0] > (1u << 24) || n[1] > (1u << 24) ||
+	    (uint64_t)st.st_size != 8 * (2 + 3 * n[0] + 2 * n[1]))
+		goto out;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		goto out;
+	config.write = (const uint64_t *)map + 2;
+	config.n_write = (size_t)n[0];
+	warm_read = config.write + 3 * n[0];
+	n_warm_read = (size_t)n[1];
+out:
+	close(fd);
+}
+
 /* Takes the library's configuration (proto.h: struct proto_zygote_config,
- * `len` bytes, as the zygote read it), the page ranges a slot makes its
- * own ([lo, hi) kinds triples) and the pages it maps in while it waits
- * (address, kinds pairs; slot_warm), both kept for the zygote's life.
- * Returns 0; -1 when the bytes are not a
+ * `len` bytes, as the zygote read it) and the page sets in the memory file
+ * `pages` (take_pages; -1: none). Returns 0; -1 when the bytes are not a
  * configuration of this build (a library and helper of different
  * versions); -2 when the zygote's run mounts cannot be detached
  * (drop_run_mounts). The zygote then says which and exits, and no slot is
  * ever started without its lockdown or with the zygote's mounts. */
-int pexos_zygote_configure(const void *z, size_t len, const uint64_t *write,
-			   size_t n_write, const uint64_t *read, size_t n_read)
+int pexos_zygote_configure(const void *z, size_t len, int pages)
 {
 	const struct proto_zygote_config *in = z;
 
 	if (len != sizeof(*in) || in->magic != PROTO_ZY_MAGIC ||
 	    in->size != sizeof(*in) || in->lockdown.bpf_len == 0 ||
 	    in->lockdown.bpf_len > LOCKDOWN_BPF_MAX ||
-	    in->lockdown.n_rlimits > LOCKDOWN_RLIMITS_MAX)
+	    in->lockdown.n_rlimits > LOCKDOWN_RLIMITS_MAX) {
+		if (pages >= 0)
+			close(pages);
 		return -1;
+	}
 	memcpy(&config.z, in, sizeof(*in));
 	config.ctl = PROTO_ZY_FD_CTL;
-	config.write = write;
-	config.n_write = n_write;
-	warm_read = read;
-	n_warm_read = n_read;
+	take_pages(pages);
 	config.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (config.own_pidns < 0)
 		return -1;
