@@ -282,11 +282,19 @@ def _record_pages():
         os.waitpid(pid, 0)
     pid = _fork()
     if pid == 0:
+        status = 1
         try:
             _merge(runs, reports, out)
+            status = 0
+        except BaseException:  # noqa: BLE001 - into the zygote's log
+            import traceback
+            traceback.print_exc()
         finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+            os._exit(status)
+    if os.waitpid(pid, 0)[1] != 0:
+        CTL.send(MSG_ERROR + b"the probes' page sets could not be merged "
+                 b"(see the zygote's log)")
+        os._exit(1)
     os.close(null)
     for fd in reports:
         os.close(fd)
