@@ -467,11 +467,10 @@ int pexos_slot_wait(int sock)
 		}
 		if (n == PROTO_MSG_JOB_LEN && msg[0] == PROTO_MSG_JOB &&
 		    nfds == PROTO_JOB_NFD) {
-			uint64_t cpu_ms = 0;
+			uint64_t cpu_ms;
 			pexos_error err;
 
-			for (int i = 8; i >= 1; i--)
-				cpu_ms = cpu_ms << 8 | msg[i];
+			memcpy(&cpu_ms, msg + 1, sizeof(cpu_ms)); /* as pool.c */
 			slot_own_pages(&config, msg[9]);
 			if (lockdown_limit_cpu(cpu_ms, &err) != 0)
 				_exit(70);
