@@ -607,12 +607,22 @@ def _write_inputs(files):
 
 def _quiet_show():
     """plt.show() with the Agg backend does nothing but warn that it cannot
-    show: the figures go back in the response instead."""
+    show: the figures go back in the response instead. Once per process: a
+    warm slot has the zygote's filter already, and a second call would
+    write to the pages of the warnings and re machinery in every slot
+    (about 28 a lean slot has to copy)."""
+    global _QUIET
+    if _QUIET:
+        return
+    _QUIET = True
     import warnings
     warnings.filterwarnings(
         "ignore", category=UserWarning,
         message="(FigureCanvasAgg is non-interactive|Matplotlib is "
                 "currently using agg)")
+
+
+_QUIET = False
 
 
 def _kind(entry):

@@ -395,7 +395,7 @@ def _start():
     try:
         for name in _RUNNER_IMPORTS + tuple(CONFIG["preload"]):
             __import__(name)
-        _runner["_quiet_show"]()  # compiles its pattern once, for re's cache
+        _runner["_quiet_show"]()  # once here: the slots inherit the filter
         _warm_once()
     except BaseException as e:  # noqa: BLE001 - any failure is reported
         msg = f"preloading {CONFIG['preload']} failed: {type(e).__name__}: {e}"
