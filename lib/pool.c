@@ -324,14 +324,18 @@ static int watch(struct pool_lease *l, const struct run_plan *plan,
 	return r;
 }
 
-static void fill_stats(struct pool_lease *l, struct sandbox_result *res)
+/* The run's figures: CPU time and the OOM killer's verdict for the judge,
+ * the peak memory only for stats (one cgroup file less a run). */
+static void fill_stats(struct pool_lease *l, const struct run_plan *plan,
+		       struct sandbox_result *res)
 {
 	const struct pexos_context *ctx = l->pool->ctx;
 	uint64_t cpu = cg_run_cpu_ms(&ctx->cg, &l->slot.cg);
 
 	res->wall_ms = now_ms() - l->t0;
 	res->cpu_ms = cpu > l->cpu0 ? cpu - l->cpu0 : 0;
-	res->max_rss_kb = cg_run_peak_kb(&ctx->cg, &l->slot.cg);
+	if (plan->stats)
+		res->max_rss_kb = cg_run_peak_kb(&ctx->cg, &l->slot.cg);
 	res->oom = cg_run_oom(&ctx->cg, &l->slot.cg);
 }
 
@@ -389,7 +393,7 @@ static int hand_off(struct pool_lease *l, const struct run_plan *plan)
 	msg[9] = (char)l->kinds;
 	l->t0 = now_ms();
 	l->cpu0 = cg_run_cpu_ms(&ctx->cg, &s->cg);
-	l->faults0 = proc_faults(s->pid);
+	l->faults0 = plan->stats ? proc_faults(s->pid) : -1; /* stats only */
 	r = fdpass_send(s->sock, msg, sizeof(msg), fds, PROTO_JOB_NFD);
 	close_fds(fds, 2);
 	close_fds(&s->sock, 1);
@@ -481,7 +485,7 @@ int pool_run(struct pool_set *set, const struct run_plan *plan,
 	l->pending = true;
 	sandbox_result_init(l->pool->ctx, plan, res);
 	r = watch(l, plan, res, true, err);
-	fill_stats(l, res);
+	fill_stats(l, plan, res);
 	if (r < 0) {
 		sandbox_result_done(res);
 		pool_release(l);
@@ -499,7 +503,7 @@ int pool_finish(struct pool_lease *l, const struct run_plan *plan,
 	 * last: read again, they cost three cgroup files. */
 	if (l->pending) {
 		r = watch(l, plan, res, false, err);
-		fill_stats(l, res);
+		fill_stats(l, plan, res);
 	}
 	return r;
 }
