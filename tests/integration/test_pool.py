@@ -399,25 +399,55 @@ def main():
 """
 
 
-@case("reseed: 6 pooled runs of one slot each draw different random, "
-      "numpy.random, getrandbits and urandom values")
-def _(c):
-    files = [write_file(f"random{i}.py", RANDOMS) for i in range(1, 7)]
-    run = c.run("-j", "1", "--pool", "1", "--pool-wait", "10", "--stats", *files)
+LEAN_RANDOMS = """\
+import os
+import random
+
+
+def main():
+    return {"random": random.random(),
+            "getrandbits": random.getrandbits(64),
+            "urandom": os.urandom(8).hex()}
+"""
+
+
+def draws_differ(c, name, script, pool, profile, keys):
+    """6 runs of `script` (one slot at a time of a pool of `pool`), each
+    pooled on `profile`: each of `keys` of their results pairwise
+    different."""
+    files = [write_file(f"{name}{i}.py", script) for i in range(1, 7)]
+    run = c.run("-j", "1", "--pool", str(pool), "--pool-wait", "10",
+                "--stats", *files)
     c.expect(run.rc == 0, f"exit status {run.rc}, want 0")
     objs = c.lines(run, files)
     if not objs:
         return
     for n, obj in enumerate(objs, start=1):
         c.pooled(obj, True, f"run {n}")
+        got = (obj.get("stats") or {}).get("pool")
+        c.expect(got == profile, f"run {n} ran on {got!r}, want {profile!r}")
     results = [o.get("result") for o in objs]
     if not c.expect(all(isinstance(r, dict) for r in results),
                     f"a run did not return its draws: {short(results, 600)}"):
         return
-    for key in ("random", "numpy", "getrandbits", "urandom"):
+    for key in keys:
         values = [r.get(key) for r in results]
         c.expect(None not in values and len(set(values)) == len(values),
                  f"{key}: the 6 runs drew {values}: not pairwise different")
+
+
+@case("reseed: 6 pooled runs of one slot each draw different random, "
+      "numpy.random, getrandbits and urandom values")
+def _(c):
+    draws_differ(c, "random", RANDOMS, 1, "full",
+                 ("random", "numpy", "getrandbits", "urandom"))
+
+
+@case("reseed, lean pool: 6 pooled runs of one slot each draw different "
+      "random, getrandbits and urandom values")
+def _(c):
+    draws_differ(c, "lean_random", LEAN_RANDOMS, 2, "lean",
+                 ("random", "getrandbits", "urandom"))
 
 
 # What the leak probe looks at: A changes all of it, then reports it with the
