@@ -411,10 +411,11 @@ def main():
 """
 
 
-def draws_differ(c, name, script, pool, profile, keys):
-    """6 runs of `script` (one slot at a time of a pool of `pool`), each
-    pooled on `profile`: each of `keys` of their results pairwise
-    different."""
+def draws_differ(c, name, script, pool, profile, at_least, keys):
+    """6 pooled runs of `script` (one at a time, a pool of `pool`), at
+    least `at_least` of them on `profile` (forks of one zygote, whose draws
+    would repeat without the reseed): each of `keys` of their results
+    pairwise different."""
     files = [write_file(f"{name}{i}.py", script) for i in range(1, 7)]
     run = c.run("-j", "1", "--pool", str(pool), "--pool-wait", "10",
                 "--stats", *files)
@@ -424,8 +425,9 @@ def draws_differ(c, name, script, pool, profile, keys):
         return
     for n, obj in enumerate(objs, start=1):
         c.pooled(obj, True, f"run {n}")
-        got = (obj.get("stats") or {}).get("pool")
-        c.expect(got == profile, f"run {n} ran on {got!r}, want {profile!r}")
+    on = [(o.get("stats") or {}).get("pool") for o in objs]
+    c.expect(on.count(profile) >= at_least,
+             f"the runs ran on {on}: want {at_least} on {profile!r} at least")
     results = [o.get("result") for o in objs]
     if not c.expect(all(isinstance(r, dict) for r in results),
                     f"a run did not return its draws: {short(results, 600)}"):
@@ -439,14 +441,15 @@ def draws_differ(c, name, script, pool, profile, keys):
 @case("reseed: 6 pooled runs of one slot each draw different random, "
       "numpy.random, getrandbits and urandom values")
 def _(c):
-    draws_differ(c, "random", RANDOMS, 1, "full",
+    draws_differ(c, "random", RANDOMS, 1, "full", 6,
                  ("random", "numpy", "getrandbits", "urandom"))
 
 
 @case("reseed, lean pool: 6 pooled runs of one slot each draw different "
       "random, getrandbits and urandom values")
 def _(c):
-    draws_differ(c, "lean_random", LEAN_RANDOMS, 2, "lean",
+    # A lean run takes the full slot when no lean one is on its way.
+    draws_differ(c, "lean_random", LEAN_RANDOMS, 2, "lean", 4,
                  ("random", "getrandbits", "urandom"))
 
 
