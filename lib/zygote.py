@@ -418,7 +418,7 @@ def _reseed():
     checks, super()) made about 10 more pages every lean slot's own.
     numpy's: cheaper than np.random.seed(), which hashes the same."""
     _RANDOM_SEED(_RANDOM, None)
-    if _RANDOM.gauss_next is not None:
+    if _RANDOM.gauss_next is not None:  # read first: a write copies a page
         _RANDOM.gauss_next = None
     np = sys.modules.get("numpy")
     if np is not None:
