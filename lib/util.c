@@ -80,9 +80,8 @@ ssize_t read_all(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-ssize_t read_text(const char *path, char *buf, size_t size)
+ssize_t read_text_fd(int fd, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
@@ -93,6 +92,11 @@ ssize_t read_text(const char *path, char *buf, size_t size)
 		return n;
 	buf[n] = '\0';
 	return n;
+}
+
+ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	return read_text_fd(open(path, O_RDONLY | O_CLOEXEC), buf, size);
 }
 
 /* Length of the valid UTF-8 sequence at s[0..len), or 0 if invalid; then

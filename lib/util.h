@@ -67,6 +67,9 @@ ssize_t read_all(int fd, void *buf, size_t len);
 /* Reads a small file (at most size - 1 bytes) into buf as a string;
  * returns its length or -errno. */
 ssize_t read_text(const char *path, char *buf, size_t size);
+/* The same from `fd`, an open() just made (-1: its errno is returned),
+ * which it closes. */
+ssize_t read_text_fd(int fd, char *buf, size_t size);
 
 /* Replaces invalid UTF-8 in buf[0..len) by U+FFFD. Returns a new string
  * (length in *ret_len) or NULL when out of memory. */

@@ -125,6 +125,42 @@ int main(void)
 		put(rel, "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
 		tap_ok(cg_run_oom(&root, &run), "v2: oom_kill 1 is a MemoryLimit");
 	}
+	{
+		/* A run's files are opened from the base directory, held open
+		 * since cg_prepare: with the path above it gone, they still
+		 * are... */
+		char from[512], to[512], rel[128];
+
+		snprintf(from, sizeof(from), "%s/kubepods", tree);
+		snprintf(to, sizeof(to), "%s/kubepods-moved", tree);
+		r = rename(from, to);
+		tap_ok(r == 0 && cg_run_cpu_ms(&root, &run) == 2500,
+		       "v2: a run's file is read through the held base "
+		       "directory");
+		rename(to, from);
+		/* ...and a base directory removed and made again behind
+		 * pexos's back is found by its path again. */
+		snprintf(from, sizeof(from), "%s/kubepods/pod1/pexos", tree);
+		snprintf(to, sizeof(to), "%s/kubepods/pod1/pexos-old", tree);
+		r = rename(from, to);
+		dir("kubepods/pod1/pexos");
+		put("kubepods/pod1/pexos/cgroup.controllers",
+		    "cpu memory pids\n");
+		put("kubepods/pod1/pexos/cgroup.subtree_control", "");
+		snprintf(name, sizeof(name), "kubepods/pod1/pexos/run-%d-1",
+			 (int)getpid());
+		dir(name);
+		snprintf(rel, sizeof(rel), "%s/memory.max", name);
+		put(rel, "");
+		snprintf(rel, sizeof(rel), "%s/pids.max", name);
+		put(rel, "");
+		tap_ok(r == 0 && cg_run_create(&root, 50, 8, &run, &err) == 0,
+		       "v2: a run cgroup made in a base made again (%s)",
+		       err.message);
+		snprintf(rel, sizeof(rel), "%s/memory.max", name);
+		tap_ok(strcmp(get(rel), "52428800") == 0,
+		       "v2: its limit is written there");
+	}
 	/* A later process of the same service finds itself in the leaf an
 	 * earlier pexos moved the service's processes to: its runs go below
 	 * the service's cgroup, not one level deeper each time. */
