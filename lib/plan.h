@@ -62,7 +62,8 @@ enum mnt_kind {
 	MNT_TMPFS,   /* tmpfs at dst, data = options, flags = MS_* */
 	MNT_BIND_RO, /* read-only recursive bind of src at dst (a directory) */
 	MNT_BIND_DEV,/* bind of a host device node src onto a file at dst */
-	MNT_FILE_RO, /* read-only bind of a host file src onto a file at dst */
+	MNT_COPY,    /* file dst with the contents of the host file src,
+		      * copied at set-up: no mount (see mounts.c) */
 	MNT_PROC,    /* fresh proc at dst */
 	MNT_SYMLINK, /* symlink dst -> src */
 	MNT_WRITE,   /* file dst with contents data */
@@ -90,11 +91,12 @@ struct pexos_context {
 	atomic_bool cancelled; /* pexos_context_cancel */
 	struct cg_root cg;
 	/* host directory of matplotlib's prebuilt font list, or NULL
-	 * (fontcache.c); bound read-only at /etc/matplotlib */
+	 * (fontcache.c); its files copied to /etc/matplotlib */
 	const char *font_cache;
 	/* mount plan, applied in order by the sandbox's init */
 	struct mnt_op *mnt_ops;
 	size_t n_mnt_ops;
+	uint64_t mnt_copy_bytes; /* the MNT_COPY files' size at planning */
 	/* seccomp program exported by libseccomp in the parent */
 	struct sock_filter *bpf;
 	size_t bpf_len;

@@ -50,11 +50,14 @@ static void check_plan_fs(const struct pexos_context *ctx)
 	const struct mnt_op *usr = find(ctx, MNT_BIND_RO, "/usr");
 	char want[64];
 
+	snprintf(want, sizeof(want), "size=%" PRIu64 "k,",
+		 1024 + 2 * ((ctx->mnt_copy_bytes + 1023) / 1024));
 	tap_ok(root->kind == MNT_TMPFS && strcmp(root->dst, STAGE) == 0 &&
-		   strstr(root->data, "size=1m") &&
+		   strncmp(root->data, want, strlen(want)) == 0 &&
 		   root->flags == (MS_NOSUID | MS_NODEV),
-	       "first: the new root, a 1 MiB tmpfs, nosuid and nodev (%s)",
-	       root->data);
+	       "first: the new root, a tmpfs of 1 MiB and twice the copies "
+	       "(%" PRIu64 " bytes), nosuid and nodev (%s)",
+	       ctx->mnt_copy_bytes, root->data);
 	tap_ok(usr && strcmp(usr->src, "/usr") == 0,
 	       "/usr: a read-only bind of the host's /usr");
 	snprintf(want, sizeof(want), "size=%" PRIu64 "m,mode=1777",
@@ -137,6 +140,9 @@ static void check_plan_etc(const struct pexos_context *ctx)
 	       "/etc/passwd: the sandbox user, no login shell");
 	tap_ok(find(ctx, MNT_BIND_RO, "/etc") == NULL,
 	       "the host's /etc is not bound");
+	tap_ok(find(ctx, MNT_COPY, "/etc/ld.so.cache") &&
+		       find(ctx, MNT_COPY, "/etc/services"),
+	       "/etc/ld.so.cache and /etc/services: copied, not mounted");
 }
 
 /* What the plan takes from the host: only what an interpreter needs. */
@@ -171,7 +177,7 @@ static void check_plan_sources(const struct pexos_context *ctx)
 		const struct mnt_op *op = &ctx->mnt_ops[i];
 		bool ok = false;
 		if (op->kind != MNT_BIND_RO && op->kind != MNT_BIND_DEV &&
-		    op->kind != MNT_FILE_RO)
+		    op->kind != MNT_COPY)
 			continue;
 		for (size_t k = 0; k < ELEMENTSOF(allowed); k++)
 			ok = ok || strcmp(op->src, allowed[k]) == 0;
@@ -210,6 +216,28 @@ static int try_create(const char *path)
 	return 0;
 }
 
+/* The host's /etc files the plan copies (mounts.c, MNT_COPY), each with
+ * a checksum of its bytes on the host, taken before the child starts. */
+static const char *const copied[] = {"/etc/ld.so.cache", "/etc/services"};
+static uint32_t copied_sum[ELEMENTSOF(copied)];
+
+/* FNV-1a of a file's bytes, 0 when it cannot be read. */
+static uint32_t file_sum(const char *path)
+{
+	unsigned char buf[4096];
+	uint32_t h = 2166136261u;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 16777619u;
+	close(fd);
+	return h;
+}
+
 /* In the child, after the mounts: one "key value" line per fact, then the
  * mount table. The test process has one thread, so stdio is safe here. */
 static void report_inside(int out)
@@ -240,6 +268,9 @@ static void report_inside(int out)
 	say(out, "host_home",
 	    access("/home", F_OK) == 0 || access("/root", F_OK) == 0 ||
 		access("/var", F_OK) == 0);
+	for (size_t i = 0; i < ELEMENTSOF(copied); i++)
+		dprintf(out, "same %s %d\n", copied[i],
+			copied_sum[i] != 0 && file_sum(copied[i]) == copied_sum[i]);
 	fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	dprintf(out, "mountinfo\n");
 	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
@@ -378,6 +409,19 @@ static void check_applied(const struct pexos_context *ctx)
 	tap_ok(value(report, "proc_self") == 1, "inside: /proc is mounted");
 	tap_ok(value(report, "host_home") == 0,
 	       "inside: no /home, /root or /var of the host");
+	for (size_t i = 0; i < ELEMENTSOF(copied); i++) {
+		char point[64];
+
+		snprintf(key, sizeof(key), "same %s", copied[i]);
+		snprintf(point, sizeof(point), " %s ", copied[i]);
+		tap_ok(value(report, key) == 1 &&
+			       !strstr(strstr(report, "\nmountinfo\n")
+					       ? strstr(report, "\nmountinfo\n")
+					       : "",
+				       point),
+		       "inside: %s holds the host's bytes, and is no mount",
+		       copied[i]);
+	}
 	check_mountinfo(strstr(report, "\nmountinfo\n")
 			    ? strstr(report, "\nmountinfo\n") + 11
 			    : NULL);
@@ -396,6 +440,8 @@ int main(void)
 		return 1;
 	ctx->opts = *o;
 	ns_prepare(ctx);
+	for (size_t i = 0; i < ELEMENTSOF(copied); i++)
+		copied_sum[i] = file_sum(copied[i]);
 	if (!tap_ok(mnt_prepare(ctx, &err) == 0, "the plan is made %s",
 		    err.message))
 		return tap_done();
