@@ -391,7 +391,7 @@ int pexos_context_new(const pexos_options *opts, pexos_context **ret_ctx,
 	}
 	if (r == 0)
 		r = caps_prepare(ctx, err);
-	if (r == 0) /* before the mount plan, which binds it */
+	if (r == 0) /* before the mount plan, which copies it */
 		ctx->font_cache = fontcache_prepare(
 			ctx->opts.python, (uid_t)ctx->opts.uid_base);
 	if (r == 0)

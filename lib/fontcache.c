@@ -6,8 +6,8 @@
  * scans every font it can find and writes the list to its config dir: about
  * 70 ms with Debian's few fonts, paid again by every run, since each run's
  * /tmp is new. pexos builds the list once, outside any run, into
- * FONT_CACHE_DIR; the sandbox binds that directory read-only at /etc/matplotlib
- * and runner.py links its files into the run's MPLCONFIGDIR. The list is built
+ * FONT_CACHE_DIR; the sandbox copies its files into /etc/matplotlib (mounts.c)
+ * and runner.py links them into the run's MPLCONFIGDIR. The list is built
  * again when a font directory is newer than it (fonts added or removed) or
  * matplotlib was upgraded.
  *
@@ -37,7 +37,7 @@
 #define FONT_CACHE_PARENT "/var/cache/pexos"
 #define FONT_CACHE_DIR FONT_CACHE_PARENT "/matplotlib"
 #define MATPLOTLIB_DIR "/usr/lib/python3/dist-packages/matplotlib"
-/* A build that takes longer has hung: it is killed and nothing is bound. */
+/* A build that takes longer has hung: it is killed and nothing is copied. */
 #define BUILD_TIMEOUT_MS 60000
 
 /* Where fonts come from, and matplotlib itself (an upgrade may change the
@@ -193,7 +193,7 @@ const char *fontcache_prepare(const char *python, uid_t uid)
 	bool ok;
 
 	if (stat(MATPLOTLIB_DIR, &st) < 0)
-		return NULL; /* no matplotlib: nothing to build or bind */
+		return NULL; /* no matplotlib: nothing to build or copy */
 	if (fresh())
 		return FONT_CACHE_DIR;
 	if (geteuid() != 0)

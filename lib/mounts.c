@@ -149,7 +149,8 @@ static void add_etc(struct pexos_context *ctx)
  * /var of any kind in the sandbox. */
 static void add_font_cache(struct pexos_context *ctx)
 {
-	char src[PATH_MAX], dst[PATH_MAX];
+	/* dst fits in a mnt_op's after STAGE */
+	char src[PATH_MAX], dst[PATH_MAX - sizeof(STAGE)];
 	struct dirent *e;
 	DIR *d;
 

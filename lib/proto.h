@@ -106,7 +106,7 @@
 /* What every run needs before its script, made by the runner's _prepare()
  * on the cold path and by the helper's pexos_slot_wait() in a slot: the
  * directory of the run's copy of its script, and MPLCONFIGDIR with a link
- * to each file of matplotlib's prebuilt font list, bound read-only at
+ * to each file of matplotlib's prebuilt font list, copied read-only to
  * PROTO_FONT_CACHE (fontcache.c, mounts.c). */
 #define PROTO_SCRIPT_DIR "/tmp/.pexos"
 #define PROTO_FONT_CACHE "/etc/matplotlib"

@@ -212,7 +212,7 @@ _TEXT = None
 # SCRIPT_DIR (proto.h) is made before the script arrives (_prepare).
 SCRIPT_PATH = SCRIPT_DIR + "/script.py"
 # matplotlib's font list, built once per host by the library (fontcache.c),
-# is bound read-only at FONT_CACHE (proto.h); matplotlib wants it in a
+# is copied read-only to FONT_CACHE (proto.h); matplotlib wants it in a
 # writable MPLCONFIGDIR.
 
 
