@@ -219,6 +219,9 @@ static int try_create(const char *path)
 /* The host's /etc files the plan copies (mounts.c, MNT_COPY), each with
  * a checksum of its bytes on the host, taken before the child starts. */
 static const char *const copied[] = {"/etc/ld.so.cache", "/etc/services"};
+/* A file the plan copies that is gone from the host by the time it is
+ * applied: appended to the plan by main(). */
+#define VANISHED "/etc/pexos-test-vanished"
 static uint32_t copied_sum[ELEMENTSOF(copied)];
 
 /* FNV-1a of a file's bytes, 0 when it cannot be read. */
@@ -271,6 +274,7 @@ static void report_inside(int out)
 	for (size_t i = 0; i < ELEMENTSOF(copied); i++)
 		dprintf(out, "same %s %d\n", copied[i],
 			copied_sum[i] != 0 && file_sum(copied[i]) == copied_sum[i]);
+	say(out, "vanished", access(VANISHED, F_OK) == 0 ? 0 : errno);
 	fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	dprintf(out, "mountinfo\n");
 	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
@@ -422,6 +426,9 @@ static void check_applied(const struct pexos_context *ctx)
 		       "inside: %s holds the host's bytes, and is no mount",
 		       copied[i]);
 	}
+	tap_ok(value(report, "vanished") == ENOENT,
+	       "inside: a copied file gone from the host is left out (%d)",
+	       value(report, "vanished"));
 	check_mountinfo(strstr(report, "\nmountinfo\n")
 			    ? strstr(report, "\nmountinfo\n") + 11
 			    : NULL);
@@ -449,6 +456,13 @@ int main(void)
 	check_plan_dev(ctx);
 	check_plan_etc(ctx);
 	check_plan_sources(ctx);
+	if (ctx->n_mnt_ops < MNT_OPS_MAX) {
+		struct mnt_op *op = &ctx->mnt_ops[ctx->n_mnt_ops++];
+
+		op->kind = MNT_COPY;
+		snprintf(op->src, sizeof(op->src), "/nonexistent" VANISHED);
+		snprintf(op->dst, sizeof(op->dst), STAGE VANISHED);
+	}
 	check_applied(ctx);
 	free(ctx->mnt_ops);
 	free(ctx);
