@@ -52,6 +52,7 @@
 #include "../lockdown.h"
 #include "../mnt_dev.h"
 #include "../net.h"
+#include "../populate.h"
 #include "../proto.h"
 #include "../sched_attr.h"
 
@@ -67,6 +68,7 @@ struct zy_config {
 				* (proto.h, PROTO_KIND_*) a run is likely
 				* to write */
 	size_t n_write;        /* triples */
+	bool vectored;         /* populate_vectored(), probed here */
 };
 
 static struct zy_config config;
@@ -207,10 +209,6 @@ static void slot_lock_down(const struct zy_config *c)
 	}
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 /* Makes the pages of the sets `kinds` that a run is likely to write the
  * slot's own (c->write: c->n_write [lo, hi) kinds triples; a
  * copy-on-write fault each, taken inside the kernel), but for those of
@@ -221,11 +219,14 @@ static void slot_lock_down(const struct zy_config *c)
  * twice the cost each: see README, Benchmarks.) Only the sets recent runs
  * needed: each page costs a copy, and a run of one kind touches few of
  * another's. A range the kernel cannot populate (no longer mapped as it
- * was when the probe ran; EINVAL before Linux 5.14) is left alone.
+ * was when the probe ran; EINVAL before Linux 5.14) is left alone. Many
+ * ranges a call where the kernel takes that (populate.c).
  * Returns the sets added. */
 static unsigned slot_own_pages(const struct zy_config *c, unsigned kinds)
 {
 	unsigned add = kinds & PROTO_KIND_ALL & ~slot_kinds;
+	struct iovec iov[256];
+	size_t n = 0;
 
 	if (!add)
 		return 0;
@@ -233,10 +234,16 @@ static unsigned slot_own_pages(const struct zy_config *c, unsigned kinds)
 		uint64_t lo = c->write[3 * i], hi = c->write[3 * i + 1];
 		unsigned k = (unsigned)c->write[3 * i + 2];
 
-		if ((k & add) && !(k & slot_kinds))
-			(void)madvise((void *)(uintptr_t)lo, (size_t)(hi - lo),
-				      MADV_POPULATE_WRITE);
+		if (!(k & add) || (k & slot_kinds))
+			continue;
+		iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)lo,
+					  .iov_len = (size_t)(hi - lo)};
+		if (n == sizeof(iov) / sizeof(iov[0])) {
+			populate_write(iov, n, c->vectored);
+			n = 0;
+		}
 	}
+	populate_write(iov, n, c->vectored);
 	slot_kinds |= add;
 	return add;
 }
@@ -855,6 +862,7 @@ int pexos_zygote_configure(const void *z, size_t len, int pages)
 	}
 	memcpy(&config.z, in, sizeof(*in));
 	config.ctl = PROTO_ZY_FD_CTL;
+	config.vectored = populate_vectored();
 	take_pages(pages);
 	config.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (config.own_pidns < 0)
