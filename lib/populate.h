@@ -8,8 +8,7 @@
 
 /* Whether this kernel takes MADV_POPULATE_WRITE from process_madvise(2)
  * for the calling process (PIDFD_SELF): many ranges in one call. Linux 6.18
- * here does; Debian 13's 6.12 does not (no PIDFD_SELF, and no such advice
- * but for another process's memory). Probed on a page of its own. */
+ * here does; Debian 13's 6.12 does not. Probed on a page of its own. */
 bool populate_vectored(void);
 
 /* Makes the n ranges of iov (page-aligned) this process's own, each page
