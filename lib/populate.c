@@ -18,7 +18,8 @@
 #ifndef SYS_process_madvise
 #define SYS_process_madvise 440
 #endif
-/* The calling thread, instead of a pidfd (Linux 6.14, linux/pidfd.h). */
+/* The calling thread, instead of a pidfd (PIDFD_SELF_THREAD, linux/fcntl.h
+ * of newer kernels; older ones refuse it as a bad descriptor). */
 #define SELF_PIDFD (-10000)
 /* The most ranges one call takes (UIO_MAXIOV). */
 #define VEC_MAX 1024

@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -370,10 +371,54 @@ static void add_hint(pexos_error *err)
 			 found);
 }
 
+/* PEXOS_TEST_AFTER_EXEC_MS: pexos(7), a hook for the test suite. */
+static void test_after_exec(void)
+{
+	const char *v = secure_getenv("PEXOS_TEST_AFTER_EXEC_MS");
+	uint64_t ms = 0;
+
+	if (v && parse_u64(v, 0, 60000, &ms) == 0 && ms)
+		nanosleep(&(struct timespec){.tv_sec = (time_t)(ms / 1000),
+					     .tv_nsec = (long)(ms % 1000) *
+							1000000},
+			  NULL);
+}
+
+/* cgroup v1: waits until the child, held before go, is in every directory
+ * of its run: it writes their tasks files first thing after the clone.
+ * Checked here, not after the exec: by then the run may be over, and an
+ * exited process shows the roots of the v1 hierarchies in
+ * /proc/PID/cgroup. Returns 0; the child's error if it died first; or
+ * -ESTALE when the deadline passes with it elsewhere. */
+static int await_cgroup(const struct pexos_context *ctx,
+			const struct cg_run *cg, pid_t pid, int sync_r,
+			pexos_error *err)
+{
+	uint64_t deadline = now_ms() + SETUP_DEADLINE_MS;
+
+	while (cg_run_holds(&ctx->cg, cg, pid, 0) < 0) {
+		struct pollfd p = {.fd = sync_r, .events = POLLIN};
+		int r;
+
+		if (now_ms() >= deadline)
+			return pexos_fail(err, ESTALE, "cgroup",
+					  "the sandbox's init is not in its "
+					  "cgroup");
+		if (poll(&p, 1, 1) <= 0)
+			continue;
+		/* a word, or EOF: it ended before go */
+		r = sup_wait_exec(sync_r, deadline, err);
+		return r < 0 ? r
+			     : pexos_fail(err, EPROTO, "setup",
+					  "the sandbox died during setup");
+	}
+	return 0;
+}
+
 /* Clone, join the cgroup, map ids, release the child, wait for exec. The
  * caller's ends of the sync and go pipes are sync_r and *go_w. On cgroup
  * v1 the child enters its cgroup itself (cg_run_open_tasks: no
- * machine-wide lock), checked once it has started. */
+ * machine-wide lock), checked before it is released (await_cgroup). */
 static int launch(const struct child_args *args, const struct cg_run *cg,
 		  int sync_r, int *go_w, int *ret_pidfd,
 		  void (*close_ends)(void *), void *close_arg,
@@ -423,6 +468,8 @@ static int launch(const struct child_args *args, const struct cg_run *cg,
 		return r;
 	/* uid map before go: the child's setup needs mapped ids. */
 	r = ns_setup_parent(ctx, pid, err);
+	if (r == 0 && a.n_tasks)
+		r = await_cgroup(ctx, cg, pid, sync_r, err);
 	if (r < 0)
 		return r;
 	if (write_all(*go_w, "g", 1) < 0)
@@ -430,9 +477,8 @@ static int launch(const struct child_args *args, const struct cg_run *cg,
 	close(*go_w);
 	*go_w = -1;
 	r = sup_wait_exec(sync_r, now_ms() + SETUP_DEADLINE_MS, err);
-	if (r == 0 && a.n_tasks && cg_run_holds(&ctx->cg, cg, pid, 0) < 0)
-		return pexos_fail(err, ESTALE, "cgroup",
-				  "the sandbox's init is not in its cgroup");
+	if (r == 0)
+		test_after_exec();
 	return r;
 }
 

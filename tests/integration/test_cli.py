@@ -99,7 +99,7 @@ def clip(data, limit=600):
     return repr(text)
 
 
-def pexos(*args, stdin=b""):
+def pexos(*args, stdin=b"", env=None):
     argv = [PEXOS_RUN, *EXTRA_ARGS, *args]
     start = time.monotonic()
     try:
@@ -109,6 +109,7 @@ def pexos(*args, stdin=b""):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             timeout=COMMAND_TIMEOUT,
+            env=None if env is None else {**os.environ, **env},
         )
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as e:
@@ -789,6 +790,26 @@ def _(c):
 @case("request field stats: true adds stats")
 def _(c):
     check_stats(c, run_request({"script": BUSY, "stats": True}))
+
+
+# ------------------------------------------------ the cold sandbox's cgroup
+
+@case("a cold run whose script ends before the library looks again after "
+      "the exec (PEXOS_TEST_AFTER_EXEC_MS=500) succeeds: its init's cgroup "
+      "is checked before it is let go, not after")
+def _(c):
+    # An exited process shows the roots of the v1 hierarchies in
+    # /proc/PID/cgroup: a check after the exec failed such a run with
+    # "the sandbox's init is not in its cgroup" on a loaded host.
+    run = pexos("--pool", "0", "--stats",
+                write_file("def main():\n    return 1\n"),
+                env={"PEXOS_TEST_AFTER_EXEC_MS": "500"})
+    resp = c.response(run, rc=0, subset={"result": 1})
+    if resp:
+        c.expect((resp.get("stats") or {}).get("pooled") is False,
+                 f"stats {short(resp.get('stats'))}, want a cold run")
+        c.expect(run.wall >= 0.5,
+                 f"took {run.wall:.2f} s: the hook did not hold it")
 
 
 # ------------------------------------------------------------ the CLI itself
