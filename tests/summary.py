@@ -13,6 +13,10 @@ plan) is one skip.
 With PEXOS_MUST_WORK=1 (CI) a skip is a failure: it is counted as failed
 and named on stderr, like every other failure.
 
+Each failed subtest is named on stderr with its 'not ok' line and the
+first lines of its diagnostics (the '#' lines after it), so that the end
+of a CI log says what failed without meson's full log.
+
 Exit status: 0 only if nothing failed."""
 import json
 import os
@@ -20,7 +24,9 @@ import re
 import sys
 
 OK = re.compile(r"^ok \d+(.*)$", re.M)
-NOT_OK = re.compile(r"^not ok \d+", re.M)
+NOT_OK = re.compile(r"^not ok \d+.*$", re.M)
+# How much of a failed subtest's diagnostics is printed.
+DIAG_LINES, DIAG_WIDTH = 12, 300
 PLAN = re.compile(r"^1\.\.(\d+)", re.M)
 # TAP's SKIP directive: '#', then "skip" in any case, then anything.
 SKIP = re.compile(r"#\s*skip", re.I)
@@ -35,6 +41,17 @@ def fail(build, name, why):
     print(f"FAILED: {build}: {name} ({why})", file=sys.stderr)
 
 
+def diagnostics(out, end):
+    """The '#' lines right after position `end` of `out`, clipped."""
+    lines = []
+    for line in out[end:].lstrip("\n").splitlines():
+        if not line.startswith("#") or len(lines) == DIAG_LINES:
+            break
+        lines.append(line if len(line) <= DIAG_WIDTH
+                     else line[:DIAG_WIDTH] + " ...")
+    return lines
+
+
 def skip(build, name, why):
     global skipped
     if must_work:
@@ -47,7 +64,8 @@ def count_tap(build, name, result, out):
     """Counts one TAP test; returns False if it was not TAP at all."""
     global passed
     oks = [m.group(1) for m in OK.finditer(out)]
-    bad = len(NOT_OK.findall(out))
+    bad_lines = list(NOT_OK.finditer(out))
+    bad = len(bad_lines)
     plans = [int(n) for n in PLAN.findall(out)]
     if not oks and not bad and not plans:
         return False
@@ -55,8 +73,10 @@ def count_tap(build, name, result, out):
     for rest in skips:
         skip(build, name, "subtest" + rest)
     passed += len(oks) - len(skips)
-    for _ in range(bad):
+    for m in bad_lines:
         fail(build, name, "a subtest failed")
+        for line in [m.group(0), *diagnostics(out, m.end())]:
+            print(f"  {line}", file=sys.stderr)
     if len(plans) != 1:
         fail(build, name, f"{len(plans)} plan lines, want 1")
     elif plans[0] != len(oks) + bad:
