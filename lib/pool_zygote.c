@@ -32,6 +32,14 @@
 
 extern const char pexos_runner_py[];
 
+/* PEXOS_TEST_NO_PAGE_SETS: pexos(7), a hook for the test suite. */
+static bool test_no_page_sets(void)
+{
+	const char *v = secure_getenv("PEXOS_TEST_NO_PAGE_SETS");
+
+	return v && strcmp(v, "1") == 0;
+}
+
 /* The zygote's configuration file (proto.h): JSON for zygote.py, a NUL
  * byte, then the helper's struct proto_zygote_config with the context's
  * lockdown plan. Returns a new memory file or -errno. */
@@ -53,7 +61,7 @@ static int zygote_config(struct pool *p)
 		json_array_append_new(pre, json_string(tok));
 	json_object_set_new(c, "runner", json_string(pexos_runner_py));
 	json_object_set_new(c, "result_max", json_integer((json_int_t)o->result_max));
-	json_object_set_new(c, "warm_pages", json_true());
+	json_object_set_new(c, "warm_pages", json_boolean(!test_no_page_sets()));
 	text = json_dumps(c, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;
