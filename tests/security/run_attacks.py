@@ -2350,8 +2350,9 @@ def main(argv):
         if diag:
             failed += 1
             say("not ok %d - %s" % (n, test.__name__))
+            # what went wrong first (tests/summary.py shows the first lines)
             doc = textwrap.wrap(" ".join((test.__doc__ or "").split()), 76)
-            for line in doc + diag + (run.diag() if run else []):
+            for line in diag + ["what it checks:"] + doc + (run.diag() if run else []):
                 for part in str(line).splitlines():
                     say("#   " + part)
         else:
