@@ -1793,7 +1793,7 @@ def watch_bomb(script, what):
             # read fails or comes back empty)
             if cur and top:
                 m = re.search(r"max (\d+)", read_text(d + "/pids.events") or "")
-                return int(cur), (top or "").strip(), int(m.group(1)) if m else None
+                return int(cur), top.strip(), int(m.group(1)) if m else None
         return None
     seen = [s for s in wait_all([pend], 0.02, probe) if s]
     run = pend.finish()
