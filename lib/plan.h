@@ -143,9 +143,10 @@ struct run_plan {
 	uint64_t cpu_ms;
 	uint64_t memory_mb;
 	bool stats;
-	/* pexos_run_script_until's cancel descriptor, borrowed, or -1: the
-	 * run ends once it hangs up (plan_cancelled) */
-	int cancel_fd;
+	/* pexos_run_script_until(_any)'s cancel descriptors, borrowed: the
+	 * run ends once one hangs up (plan_cancelled) */
+	int cancel_fd[PEXOS_CANCEL_FDS_MAX];
+	unsigned n_cancel_fd;
 	struct plan_file *files; /* owned, n_files */
 	size_t n_files;
 	size_t files_bytes; /* decoded bytes of all files */

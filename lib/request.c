@@ -175,7 +175,6 @@ int request_parse(const struct pexos_options *o, const char *buf, size_t len,
 		.wall_ms = o->wall_ms,
 		.cpu_ms = o->cpu_ms,
 		.memory_mb = o->memory_mb,
-		.cancel_fd = -1,
 		.figures = true,
 	};
 	jalloc_install();

@@ -247,14 +247,22 @@ static int respond_invalid(const struct invalid *inv, char **ret_response,
 bool plan_cancelled(const struct run_plan *plan)
 {
 	/* POLLRDHUP alone: bytes a client sends ahead (a pipelined request)
-	 * do not cancel; POLLHUP and POLLERR are always reported. */
-	struct pollfd p = {.fd = plan->cancel_fd, .events = POLLRDHUP};
+	 * do not cancel; POLLHUP and POLLERR are always reported. poll(2)
+	 * skips negative descriptors. */
+	struct pollfd p[PEXOS_CANCEL_FDS_MAX];
+	unsigned n = plan->n_cancel_fd;
 
-	if (plan->cancel_fd < 0)
+	if (n == 0)
 		return false;
-	if (poll(&p, 1, 0) <= 0)
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (struct pollfd){.fd = plan->cancel_fd[i],
+				       .events = POLLRDHUP};
+	if (poll(p, n, 0) <= 0)
 		return false;
-	return p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL);
+	for (unsigned i = 0; i < n; i++)
+		if (p[i].revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
+			return true;
+	return false;
 }
 
 int pexos_run_script(pexos_context *ctx, const char *request, size_t len,
@@ -269,6 +277,16 @@ int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
 			   int cancel_fd, char **ret_response,
 			   pexos_outcome *ret_outcome, pexos_error *err)
 {
+	return pexos_run_script_until_any(ctx, request, len, &cancel_fd,
+					  cancel_fd >= 0 ? 1 : 0, ret_response,
+					  ret_outcome, err);
+}
+
+int pexos_run_script_until_any(pexos_context *ctx, const char *request,
+			       size_t len, const int *cancel_fds,
+			       size_t n_cancel_fds, char **ret_response,
+			       pexos_outcome *ret_outcome, pexos_error *err)
+{
 	struct run_plan plan;
 	struct invalid inv;
 	struct sandbox_result sr;
@@ -277,15 +295,22 @@ int pexos_run_script_until(pexos_context *ctx, const char *request, size_t len,
 	struct pool_lease lease = {0};
 	int r;
 
-	if (!ctx || (!request && len) || !ret_response)
+	if (!ctx || (!request && len) || !ret_response ||
+	    (n_cancel_fds && !cancel_fds))
 		return pexos_fail(err, EINVAL, "run", "missing argument");
+	if (n_cancel_fds > PEXOS_CANCEL_FDS_MAX)
+		return pexos_fail(err, EINVAL, "run",
+				  "more cancel descriptors than "
+				  "PEXOS_CANCEL_FDS_MAX");
 	r = request_parse(&ctx->opts, request ? request : "", len, &plan, &inv);
 	if (r < 0)
 		return pexos_fail(err, -r, "request", "out of memory");
 	if (r > 0)
 		return respond_invalid(&inv, ret_response, ret_outcome, err);
 	/* A queued run whose client left meanwhile never starts. */
-	plan.cancel_fd = cancel_fd;
+	for (size_t i = 0; i < n_cancel_fds; i++)
+		plan.cancel_fd[i] = cancel_fds[i];
+	plan.n_cancel_fd = (unsigned)n_cancel_fds;
 	if (plan_cancelled(&plan)) {
 		run_plan_done(&plan);
 		return sandbox_fail_hung_up(err);

@@ -155,6 +155,22 @@ PEXOS_EXPORT int pexos_run_script_until(pexos_context *ctx, const char *request,
 					pexos_outcome *ret_outcome,
 					pexos_error *err);
 
+/* The most descriptors pexos_run_script_until_any watches. */
+#define PEXOS_CANCEL_FDS_MAX 8
+
+/* pexos_run_script_until with up to PEXOS_CANCEL_FDS_MAX cancel
+ * descriptors: the run is cancelled as soon as any of them hangs up (say
+ * a client's socket and a pipe of the caller's own, whose write end it
+ * closes to cancel). Negative entries are skipped. More than the maximum:
+ * -EINVAL. Otherwise as pexos_run_script_until. Thread-safe. */
+PEXOS_EXPORT int pexos_run_script_until_any(pexos_context *ctx,
+					    const char *request, size_t len,
+					    const int *cancel_fds,
+					    size_t n_cancel_fds,
+					    char **ret_response,
+					    pexos_outcome *ret_outcome,
+					    pexos_error *err);
+
 /* Ends every run in progress on `ctx` and refuses new ones: their
  * pexos_run_script returns -ECANCELED. For a daemon's shutdown after its
  * grace period. Thread-safe; cannot be undone. */

@@ -6,6 +6,9 @@
  * child process left; the warm slot freed); a descriptor that hung up
  * before the call cancels at once, before any sandbox starts; bytes
  * waiting on it cancel nothing; a socket whose peer closed cancels too.
+ * pexos_run_script_until_any: the second of two descriptors hanging up
+ * cancels while the first stays open, negative entries are skipped, and
+ * more than PEXOS_CANCEL_FDS_MAX is refused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -74,9 +77,9 @@ static void *close_later(void *arg)
 	return NULL;
 }
 
-/* Runs the loop with cancel_fd and closes `closing` after 1 s. */
-static void cancel_running(pexos_context *ctx, const char *what, int cancel_fd,
-			   int closing)
+/* Runs the loop with cancel_fds and closes `closing` after 1 s. */
+static void cancel_running_any(pexos_context *ctx, const char *what,
+			       const int *cancel_fds, size_t n, int closing)
 {
 	struct closer c = {closing, 1.0};
 	pexos_error err = {0};
@@ -87,8 +90,8 @@ static void cancel_running(pexos_context *ctx, const char *what, int cancel_fd,
 	int r;
 
 	pthread_create(&t, NULL, close_later, &c);
-	r = pexos_run_script_until(ctx, LOOP, strlen(LOOP), cancel_fd, &resp,
-				   &oc, &err);
+	r = pexos_run_script_until_any(ctx, LOOP, strlen(LOOP), cancel_fds, n,
+				       &resp, &oc, &err);
 	took = now_s() - t0;
 	pthread_join(t, NULL);
 	tap_ok(r == -ECANCELED, "%s: the 20 s loop returns -ECANCELED (got %d)",
@@ -102,6 +105,51 @@ static void cancel_running(pexos_context *ctx, const char *what, int cancel_fd,
 	       what, took);
 	tap_ok(resp == NULL, "%s: no response is written on failure", what);
 	pexos_free(resp);
+}
+
+static void cancel_running(pexos_context *ctx, const char *what, int cancel_fd,
+			   int closing)
+{
+	cancel_running_any(ctx, what, &cancel_fd, 1, closing);
+}
+
+/* Two descriptors, a socket whose peer stays and a pipe closed after 1 s
+ * (an -1 between them); then the limit. */
+static void any_cases(pexos_context *ctx, const char *what)
+{
+	int sv[2], p[2], fds[PEXOS_CANCEL_FDS_MAX + 1];
+	pexos_error err = {0};
+	char *resp = NULL, label[128];
+	int r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe(p) < 0) {
+		tap_ok(false, "%s: a socketpair and a pipe", what);
+		return;
+	}
+	snprintf(label, sizeof(label), "%s, _any: a pipe closed beside an "
+		 "open socket", what);
+	cancel_running_any(ctx, label, (const int[]){sv[0], -1, p[0]}, 3, p[1]);
+	close(p[0]);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		fds[i] = sv[0];
+	r = pexos_run_script_until_any(ctx, HELLO, strlen(HELLO), fds,
+				       PEXOS_CANCEL_FDS_MAX, &resp, NULL, &err);
+	tap_ok(r == 0 && resp && strstr(resp, "\"result\":42"),
+	       "%s, _any: %d open descriptors cancel nothing (r %d)", what,
+	       PEXOS_CANCEL_FDS_MAX, r);
+	if (r == 0)
+		pexos_free(resp);
+	resp = NULL;
+	r = pexos_run_script_until_any(ctx, HELLO, strlen(HELLO), fds,
+				       PEXOS_CANCEL_FDS_MAX + 1, &resp, NULL,
+				       &err);
+	tap_ok(r == -EINVAL && !resp && strstr(err.message,
+					       "PEXOS_CANCEL_FDS_MAX"),
+	       "%s, _any: %d descriptors are refused with -EINVAL (r %d: %s)",
+	       what, PEXOS_CANCEL_FDS_MAX + 1, r, err.message);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* One call on a pipe that holds `data` (or NULL) and whose write end is
@@ -196,6 +244,10 @@ int main(void)
 			       sv[1]);
 	close(sv[0]);
 	pipe_cases(cold, "cold");
+	any_cases(cold, "cold");
+	tap_ok(children() == 0,
+	       "cold, _any: no sandbox process is left (%d children)",
+	       children());
 	pexos_context_free(cold);
 
 	warm = make("1");
