@@ -8,15 +8,20 @@
  * queue served by `jobs` threads, each answering when its run ends, so
  * answers come in any order with their ids and a ping is answered while
  * runs go on. At EOF the calls in flight are finished and answered first.
+ * A notifications/cancelled drops the call it names if it still waits,
+ * and ends its run if it runs (its sandbox killed, as when an HTTP client
+ * hangs up); either way that call gets no answer, as the protocol asks.
  * Logs, if any, go to stderr: stdout carries protocol messages only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mcp.h"
 #include "mcp_stdio.h"
@@ -32,12 +37,17 @@
 struct item {
 	struct mcp_call *call;
 	struct item *next;
+	/* Running: the write end of the pipe whose read end is the run's
+	 * cancel descriptor; closed (-1) to cancel it. */
+	int cancel_w;
+	bool cancelled;
 };
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t more, room;
-	struct item *head, *tail;
+	struct item *head, *tail; /* waiting for a thread */
+	struct item *running;	  /* being run, linked by next */
 	unsigned waiting;
 	bool eof;
 	pthread_mutex_t out; /* one answer at a time on stdout */
@@ -66,17 +76,55 @@ static void answer(char *text)
 	free(text);
 }
 
-static void run_call(struct mcp_call *call)
+/* Unlinks `it` from the list at *head; true when it was there. */
+static bool unlink_item(struct item **head, struct item *it)
+{
+	for (struct item **p = head; *p; p = &(*p)->next)
+		if (*p == it) {
+			*p = it->next;
+			it->next = NULL;
+			return true;
+		}
+	return false;
+}
+
+/* Runs it->call (it is on q.running) and answers it, unless it was
+ * cancelled meanwhile. A pipe that cannot be made leaves the run without
+ * a cancel descriptor: it runs to its end. */
+static void run_item(struct item *it)
 {
 	char *resp = NULL;
 	pexos_error err = {0};
+	int fds[2] = {-1, -1};
+	bool cancelled;
+	int r = -1;
 
-	if (!q.ctx || pexos_run_script(q.ctx, call->request, call->len, &resp,
-				       NULL, &err) < 0)
-		resp = pexos_error_response(q.ctx ? &err : q.ctx_err);
-	answer(resp ? mcp_call_reply(call, resp) : NULL);
+	pthread_mutex_lock(&q.lock);
+	if (!it->cancelled && pipe2(fds, O_CLOEXEC) == 0)
+		it->cancel_w = fds[1];
+	cancelled = it->cancelled;
+	pthread_mutex_unlock(&q.lock);
+	if (!cancelled && q.ctx)
+		r = pexos_run_script_until(q.ctx, it->call->request,
+					   it->call->len, fds[0], &resp, NULL,
+					   &err);
+	pthread_mutex_lock(&q.lock);
+	unlink_item(&q.running, it);
+	cancelled = it->cancelled;
+	if (it->cancel_w >= 0)
+		close(it->cancel_w);
+	it->cancel_w = -1;
+	pthread_mutex_unlock(&q.lock);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (!cancelled) {
+		if (r < 0)
+			resp = pexos_error_response(q.ctx ? &err : q.ctx_err);
+		answer(resp ? mcp_call_reply(it->call, resp) : NULL);
+	}
 	pexos_free(resp);
-	mcp_call_free(call);
+	mcp_call_free(it->call);
+	free(it);
 }
 
 static void *worker(void *arg)
@@ -97,11 +145,47 @@ static void *worker(void *arg)
 		if (!q.head)
 			q.tail = NULL;
 		q.waiting--;
+		it->next = q.running;
+		q.running = it;
 		pthread_cond_signal(&q.room);
 		pthread_mutex_unlock(&q.lock);
-		run_call(it->call);
-		free(it);
+		run_item(it);
 	}
+}
+
+/* notifications/cancelled: every call with that id is dropped if it
+ * waits, or cancelled if it runs (its thread sends no answer). */
+static void cancel(const struct mcp_call *which)
+{
+	struct item *it, *next, *kept = NULL, *kept_tail = NULL;
+
+	pthread_mutex_lock(&q.lock);
+	for (it = q.head; it; it = next) {
+		next = it->next;
+		it->next = NULL;
+		if (mcp_call_same_id(it->call, which)) {
+			mcp_call_free(it->call);
+			free(it);
+			q.waiting--;
+			pthread_cond_signal(&q.room);
+			continue;
+		}
+		if (kept_tail)
+			kept_tail->next = it;
+		else
+			kept = it;
+		kept_tail = it;
+	}
+	q.head = kept;
+	q.tail = kept_tail;
+	for (it = q.running; it; it = it->next)
+		if (!it->cancelled && mcp_call_same_id(it->call, which)) {
+			it->cancelled = true;
+			if (it->cancel_w >= 0)
+				close(it->cancel_w);
+			it->cancel_w = -1;
+		}
+	pthread_mutex_unlock(&q.lock);
 }
 
 static int push(struct mcp_call *call)
@@ -111,6 +195,7 @@ static int push(struct mcp_call *call)
 	if (!it)
 		return -ENOMEM;
 	it->call = call;
+	it->cancel_w = -1;
 	pthread_mutex_lock(&q.lock);
 	while (q.waiting >= WAITING_MAX)
 		pthread_cond_wait(&q.room, &q.lock);
@@ -163,7 +248,8 @@ static long read_line(char **buf, size_t *cap)
 	return (long)len;
 }
 
-/* One message read: answered now, queued, or (a notification) nothing. */
+/* One message read: answered now, queued, a cancel carried out, or (a
+ * notification) nothing. */
 static int handle(const char *line, size_t len)
 {
 	struct mcp_call *call;
@@ -174,11 +260,14 @@ static int handle(const char *line, size_t len)
 	if (strspn(line, " \t") == len)
 		return 0;
 	r = mcp_handle(line, len, &text, &call);
-	if (r == MCP_ANSWER)
+	if (r == MCP_ANSWER || r == MCP_ANSWER_INIT)
 		answer(text);
 	else if (r == MCP_RUN && push(call) < 0) {
 		answer(mcp_call_error(call, MCP_INTERNAL_ERROR,
 				      "out of memory"));
+		mcp_call_free(call);
+	} else if (r == MCP_CANCEL) {
+		cancel(call);
 		mcp_call_free(call);
 	}
 	return r < 0 ? r : 0;

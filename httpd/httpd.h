@@ -35,6 +35,8 @@ struct job {
 	const char *body;
 	size_t len;
 	int cancel_fd;        /* the client's socket: the run ends if it hangs up */
+	int cancel_own;       /* or -1: a pipe's read end; the run ends when
+			       * its write end is closed (an MCP cancel) */
 	char *response;       /* out: new, pexos_free */
 	pexos_outcome outcome;
 	int error;            /* out: 0, or the negative errno of the run */
@@ -93,6 +95,21 @@ void log_stop(uint64_t deadline_ns);
 struct MHD_Connection;
 struct mcp_call;
 
+/* The longest Mcp-Session-Id taken as a session's (ours are 32 bytes);
+ * a longer one is ignored. */
+#define MCP_SESSION_MAX 128
+
+/* A tools/call of a session, while its job is queued or runs: what a
+ * notifications/cancelled of that session finds it by. */
+struct mcp_track {
+	struct mcp_track *next;
+	const struct mcp_call *call; /* borrowed */
+	char session[MCP_SESSION_MAX + 1];
+	int cancel_w;	/* the write end of its job's cancel_own pipe */
+	bool linked;	/* in the table */
+	bool cancelled; /* a notifications/cancelled named it */
+};
+
 /* The transport's own header checks, after server.c's: 0, or the HTTP
  * status to refuse with and *ret_why (static). `token`: one is required. */
 int httpd_mcp_headers(struct MHD_Connection *c, bool token,
@@ -100,9 +117,24 @@ int httpd_mcp_headers(struct MHD_Connection *c, bool token,
 /* The body as one JSON-RPC message: 0 with *ret_call (mcp_call_free) to
  * run, or the HTTP status to answer with now: 200 with *ret_answer (new
  * string; NULL when out of memory), 202 with nothing. `outcome` gets
- * "InvalidRequest" for a protocol error. */
-int httpd_mcp_body(const char *body, size_t len, struct mcp_call **ret_call,
-		   char **ret_answer, char outcome[32]);
+ * "InvalidRequest" for a protocol error. `session`: the request's
+ * Mcp-Session-Id or NULL; a notifications/cancelled of that session ends
+ * the call it names (httpd_mcp_track). *ret_init is set for a successful
+ * initialize: its answer gives the client a new session id
+ * (httpd_mcp_session_id). */
+int httpd_mcp_body(const char *body, size_t len, const char *session,
+		   struct mcp_call **ret_call, char **ret_answer,
+		   char outcome[32], bool *ret_init);
+/* A new session id into buf: 32 lowercase hex digits (128 random bits).
+ * 0, or -errno when the kernel gives no random bytes. */
+int httpd_mcp_session_id(char buf[33]);
+/* Enters `t` (call and session filled in) in the table of calls a cancel
+ * can find, with a new pipe: its read end (the job's cancel_own) into
+ * *ret_read. Not entered (*ret_read -1): no session, or no pipe. */
+void httpd_mcp_track(struct mcp_track *t, int *ret_read);
+/* Takes `t` out of the table and closes its write end. Returns whether
+ * a notifications/cancelled named it meanwhile. */
+bool httpd_mcp_untrack(struct mcp_track *t);
 /* The answer to `call` once its job is over (`queued` false: the queue
  * refused it); takes j->response. `outcome` gets the run's, for metrics.
  * New string, or NULL when out of memory. */

@@ -7,16 +7,25 @@
  * limit, memory budget, worker queue, metrics); the hooks here say what
  * differs: the headers the transport adds, and the body as a JSON-RPC
  * message (mcp/) whose tools/call becomes the run's request object.
- * No session id is issued: every request stands alone, so none is
- * required and a client's Mcp-Session-Id is ignored. Nothing is ever sent
- * from the server unasked, so GET /mcp (a stream for that) is 405.
+ * Every request stands alone: initialize's answer gives the client a
+ * session id (Mcp-Session-Id), but the daemon keeps no session, requires
+ * none and refuses none. The id only scopes request ids for
+ * notifications/cancelled: a cancel sent with a session's id ends that
+ * session's call of that request id, queued or running (the library
+ * watches a pipe of the call's beside its socket; the cancel closes the
+ * pipe), and the call is answered 202 with no JSON-RPC response. Nothing is
+ * ever sent from the server unasked, so GET /mcp (a stream for that) is 405.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "httpd.h"
 #include "mcp.h"
@@ -65,13 +74,92 @@ int httpd_mcp_headers(struct MHD_Connection *c, bool token,
 	return 0;
 }
 
-int httpd_mcp_body(const char *body, size_t len, struct mcp_call **ret_call,
-		   char **ret_answer, char outcome[32])
+/* The calls of sessions, queued or running: a short list (at most the
+ * workers and the queue), searched only by a cancel. */
+static pthread_mutex_t tracked_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mcp_track *tracked;
+
+int httpd_mcp_session_id(char buf[33])
+{
+	unsigned char raw[16];
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return -errno ?: -EIO;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+void httpd_mcp_track(struct mcp_track *t, int *ret_read)
+{
+	int fds[2];
+
+	*ret_read = -1;
+	t->cancel_w = -1;
+	if (!t->session[0] || pipe2(fds, O_CLOEXEC) < 0)
+		return;
+	*ret_read = fds[0];
+	t->cancel_w = fds[1];
+	pthread_mutex_lock(&tracked_lock);
+	t->next = tracked;
+	tracked = t;
+	t->linked = true;
+	pthread_mutex_unlock(&tracked_lock);
+}
+
+bool httpd_mcp_untrack(struct mcp_track *t)
+{
+	bool cancelled;
+
+	pthread_mutex_lock(&tracked_lock);
+	if (t->linked)
+		for (struct mcp_track **p = &tracked; *p; p = &(*p)->next)
+			if (*p == t) {
+				*p = t->next;
+				break;
+			}
+	t->linked = false;
+	t->next = NULL;
+	cancelled = t->cancelled;
+	if (t->cancel_w >= 0)
+		close(t->cancel_w);
+	t->cancel_w = -1;
+	pthread_mutex_unlock(&tracked_lock);
+	return cancelled;
+}
+
+/* notifications/cancelled of `session`: each call of it with that id
+ * ends as its client's hang-up would end it; its connection stays as it
+ * is, for the answer. */
+static void cancel_tracked(const struct mcp_call *which, const char *session)
+{
+	pthread_mutex_lock(&tracked_lock);
+	for (struct mcp_track *t = tracked; t; t = t->next)
+		if (!t->cancelled && strcmp(t->session, session) == 0 &&
+		    mcp_call_same_id(t->call, which)) {
+			t->cancelled = true;
+			close(t->cancel_w);
+			t->cancel_w = -1;
+		}
+	pthread_mutex_unlock(&tracked_lock);
+}
+
+int httpd_mcp_body(const char *body, size_t len, const char *session,
+		   struct mcp_call **ret_call, char **ret_answer,
+		   char outcome[32], bool *ret_init)
 {
 	int r = mcp_handle(body, len, ret_answer, ret_call);
 
+	*ret_init = r == MCP_ANSWER_INIT;
 	if (r == MCP_RUN)
 		return 0;
+	if (r == MCP_CANCEL) {
+		if (session && strlen(session) <= MCP_SESSION_MAX)
+			cancel_tracked(*ret_call, session);
+		mcp_call_free(*ret_call);
+		*ret_call = NULL;
+		return 202;
+	}
 	if (r == MCP_NOTHING)
 		return 202; /* a notification or a response: Accepted */
 	if (r < 0) {

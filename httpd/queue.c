@@ -45,9 +45,10 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&lock);
 
 		j->started_ns = mono_ns();
-		j->error = pexos_run_script_until(context, j->body, j->len,
-						  j->cancel_fd, &j->response,
-						  &j->outcome, &j->err);
+		j->error = pexos_run_script_until_any(
+		    context, j->body, j->len,
+		    (const int[]){j->cancel_fd, j->cancel_own}, 2, &j->response,
+		    &j->outcome, &j->err);
 		j->finished_ns = mono_ns();
 		j->done(j);
 

@@ -48,6 +48,8 @@ struct conn {
 			    * read, timed out) */
 	struct job job;
 	struct mcp_call *mcp; /* R_MCP: the tools/call being run */
+	struct mcp_track track; /* ... findable by its session's cancel */
+	char session_id[33];	/* initialize's answer: a new session's id */
 	int status;
 	char outcome[32];
 	size_t response_size;
@@ -139,6 +141,8 @@ static enum MHD_Result send_text(struct conn *s, int status, const char *type,
 		MHD_add_response_header(r, "Allow",
 					RUNS(s->route) ? "POST"
 							      : "GET, HEAD");
+	if (s->session_id[0])
+		MHD_add_response_header(r, "Mcp-Session-Id", s->session_id);
 	ret = MHD_queue_response(s->mhd, (unsigned)status, r);
 	MHD_destroy_response(r);
 	s->status = status;
@@ -381,6 +385,11 @@ static void run_done(struct job *j)
 {
 	struct conn *s = j->arg;
 
+	if (s->track.linked) {
+		httpd_mcp_untrack(&s->track);
+		close(j->cancel_own);
+		j->cancel_own = -1;
+	}
 	MHD_resume_connection(s->mhd);
 }
 
@@ -399,6 +408,8 @@ static enum MHD_Result on_body_complete(struct conn *s)
 {
 	const union MHD_ConnectionInfo *fd =
 	    MHD_get_connection_info(s->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const char *session = MHD_lookup_connection_value(
+		s->mhd, MHD_HEADER_KIND, "Mcp-Session-Id");
 
 	if (s->too_large)
 		return send_error(s, 413, "InvalidRequest",
@@ -411,8 +422,11 @@ static enum MHD_Result on_body_complete(struct conn *s)
 	s->body_ns = mono_ns();
 	if (s->route == R_MCP) { /* ---- MCP hook (mcp.c) ---- */
 		char *text = NULL;
-		int st = httpd_mcp_body(s->body ? s->body : "", s->len,
-					&s->mcp, &text, s->outcome);
+		bool init = false;
+		int st = httpd_mcp_body(s->body ? s->body : "", s->len, session,
+					&s->mcp, &text, s->outcome, &init);
+		if (init && httpd_mcp_session_id(s->session_id) < 0)
+			s->session_id[0] = '\0';
 		if (st == 202)
 			return send_text(s, 202, "application/json", "", 0, true);
 		if (st)
@@ -426,12 +440,24 @@ static enum MHD_Result on_body_complete(struct conn *s)
 				     : s->body ? s->body : "",
 			      .len = s->mcp ? s->mcp->len : s->len,
 			      .cancel_fd = fd ? fd->connect_fd : -1,
+			      .cancel_own = -1,
 			      .done = run_done,
 			      .arg = s};
 	s->state = S_RUNNING;
+	if (s->mcp && session && strlen(session) <= MCP_SESSION_MAX) {
+		s->track = (struct mcp_track){.call = s->mcp};
+		snprintf(s->track.session, sizeof(s->track.session), "%s",
+			 session);
+		httpd_mcp_track(&s->track, &s->job.cancel_own);
+	}
 	/* Suspend first: the worker may finish and resume at once. */
 	MHD_suspend_connection(s->mhd);
 	if (!queue_push(&s->job)) {
+		if (s->track.linked) {
+			httpd_mcp_untrack(&s->track);
+			close(s->job.cancel_own);
+			s->job.cancel_own = -1;
+		}
 		MHD_resume_connection(s->mhd);
 		s->job.started_ns = 0;
 		if (s->mcp) /* a tool result saying Busy (mcp.c) */
@@ -451,6 +477,13 @@ static enum MHD_Result on_run_finished(struct conn *s)
 	/* The client hung up (or shut its sending side): its run was ended.
 	 * An answer for the log and the metrics; a client that only shut
 	 * down its side still reads it. */
+	/* A call its session cancelled gets no JSON-RPC answer (the protocol
+	 * says so): Accepted, with nothing. */
+	if (j->error == -ECANCELED && strcmp(j->err.step, "cancel_fd") == 0 &&
+	    s->mcp && s->track.cancelled) {
+		snprintf(s->outcome, sizeof(s->outcome), "Cancelled");
+		return send_text(s, 202, "application/json", "", 0, true);
+	}
 	if (j->error == -ECANCELED && strcmp(j->err.step, "cancel_fd") == 0)
 		return send_error(s, 499, "Cancelled",
 				  "the client went away; its run was "

@@ -135,6 +135,24 @@ static int tools_call(json_t *id, const json_t *params, char **ret_answer,
 	return MCP_RUN;
 }
 
+/* notifications/cancelled: the call to stop, named by params.requestId
+ * (a string or an integer); anything else is a notification like any
+ * other, with nothing to answer. */
+static int cancelled(const json_t *params, struct mcp_call **ret_call)
+{
+	json_t *id = json_object_get(params, "requestId");
+	struct mcp_call *call;
+
+	if (!json_is_string(id) && !json_is_integer(id))
+		return MCP_NOTHING;
+	call = calloc(1, sizeof(*call));
+	if (!call)
+		return -ENOMEM;
+	call->id = json_incref(id);
+	*ret_call = call;
+	return MCP_CANCEL;
+}
+
 /* A message of the right shape: {"jsonrpc": "2.0", "method": ..., ...}
  * (a request with an id, or a notification), or a client's response. */
 static int dispatch(json_t *msg, char **ret_answer, struct mcp_call **ret_call)
@@ -155,10 +173,16 @@ static int dispatch(json_t *msg, char **ret_answer, struct mcp_call **ret_call)
 					   "not a JSON-RPC 2.0 request: method "
 					   "must be a string, id a string or "
 					   "an integer, params an object");
+	else if (!id && strcmp(method, "notifications/cancelled") == 0)
+		return cancelled(params, ret_call);
 	else if (!id)
 		return MCP_NOTHING; /* notifications: nothing to answer */
-	else if (strcmp(method, "initialize") == 0)
+	else if (strcmp(method, "initialize") == 0) {
 		*ret_answer = initialize(id, params);
+		if (*ret_answer && json_is_string(json_object_get(
+					   params, "protocolVersion")))
+			return MCP_ANSWER_INIT;
+	}
 	else if (strcmp(method, "ping") == 0)
 		*ret_answer = result_answer(id, json_object());
 	else if (strcmp(method, "tools/list") == 0)
@@ -226,6 +250,11 @@ char *mcp_call_reply(const struct mcp_call *call, const char *response)
 	if (!result)
 		return NULL;
 	return result_answer(call->id, result);
+}
+
+int mcp_call_same_id(const struct mcp_call *a, const struct mcp_call *b)
+{
+	return json_equal(a->id, b->id);
 }
 
 void mcp_call_free(struct mcp_call *call)

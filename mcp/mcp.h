@@ -29,8 +29,13 @@ enum {
 
 enum mcp_action {
 	MCP_ANSWER,  /* send *ret_answer */
+	MCP_ANSWER_INIT, /* the same, a successful initialize's: where the
+			  * HTTP transport gives the client its session id */
 	MCP_NOTHING, /* a notification or a client's response: send nothing */
 	MCP_RUN,     /* run (*ret_call)->request, then mcp_call_reply() */
+	MCP_CANCEL,  /* notifications/cancelled: stop the call whose id is
+		      * (*ret_call)->id (request NULL) and send nothing for
+		      * it; an id no call has is ignored */
 };
 
 /* A tools/call of run_python, to be run. */
@@ -62,6 +67,9 @@ char *mcp_call_error(const struct mcp_call *call, int code,
 char *mcp_error_text(int code, const char *message);
 
 void mcp_call_free(struct mcp_call *call);
+
+/* True when a and b (borrowed) carry the same request id. */
+int mcp_call_same_id(const struct mcp_call *a, const struct mcp_call *b);
 
 /* True when `version`, sent by a client as MCP-Protocol-Version, is one
  * pexos accepts on a request after initialize. */

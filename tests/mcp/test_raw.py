@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import Daemon, case_list, request, run_tap  # noqa: E402
+from harness import Daemon, case_list, in_thread, request, run_tap  # noqa: E402
 
 PEXOS_RUN, PEXOS_HTTPD = sys.argv[1:3]
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
@@ -31,8 +31,8 @@ def rpc(id_, method, params=None):
 class Stdio:
     """pexos-run --mcp, fed raw lines; every line it prints is kept."""
 
-    def __init__(self, *args):
-        self.p = subprocess.Popen([PEXOS_RUN, "--mcp", "-j", "2", "--pool", "0", *args],
+    def __init__(self, *args, jobs=2):
+        self.p = subprocess.Popen([PEXOS_RUN, "--mcp", "-j", str(jobs), "--pool", "0", *args],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         self.buf = b""
@@ -73,6 +73,41 @@ def err_code(m):
     return (m or {}).get("error", {}).get("code")
 
 
+SCRIPT_UID = 2000000001  # host uid of a run's uid 1000 (pexos's default uid_base)
+
+
+def script_procs(root):
+    """Pids of root's descendants that run as a script's host uid."""
+    parent, uid = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status") as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+            parent[int(d)] = int(st["PPid"])
+            uid[int(d)] = int(st["Uid"].split()[0])
+        except (OSError, ValueError, KeyError):
+            continue
+    found = []
+    for pid in parent:
+        p, seen = pid, 0
+        while p in parent and p != root and seen < 64:
+            p, seen = parent[p], seen + 1
+        if p == root and pid != root and uid.get(pid) == SCRIPT_UID:
+            found.append(pid)
+    return found
+
+
+def wait_for(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
 @case("stdio: every malformed message gets the JSON-RPC error the protocol names, and the server goes on")
 def _(c):
     s = Stdio()
@@ -111,6 +146,8 @@ def _(c):
     s = Stdio()
     s.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
     s.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}')
+    s.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":{"a":1}}}')
+    s.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled"}')
     s.send(b'{"jsonrpc":"2.0","id":99,"result":{}}')
     s.send(b"")
     s.send(b"   ")
@@ -153,6 +190,43 @@ def _(c):
              f"answers {s.lines}")
     c.expect(all(a.get("jsonrpc") == "2.0" for a in answers), "a line that is not JSON-RPC")
     c.expect(time.monotonic() - t0 >= 1, "EOF did not wait for the runs")
+
+
+@case("stdio: notifications/cancelled ends the run it names (its sandbox killed, no answer), "
+      "drops a waiting call, and the next call runs at once")
+def _(c):
+    # One thread (-j 1) and a run that would last 30 s (--timeout 40): the
+    # call after it is answered promptly only if the cancel ended that run.
+    s = Stdio("--timeout", "40", jobs=1)
+    slow = "import time\ndef main():\n    time.sleep(30)\n    return 'finished'\n"
+    call = lambda i, script: rpc(i, "tools/call", {"name": "run_python",
+                                                   "arguments": {"script": script}})
+    s.send(call("slow", slow))
+    started = wait_for(lambda: script_procs(s.p.pid), 30)
+    c.expect(started, "the slow call's script never ran on the host as uid "
+             f"{SCRIPT_UID}")
+    s.send(call("queued", HELLO))  # waits: the only thread is busy
+    s.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled",'
+           b'"params":{"requestId":"queued","reason":"changed my mind"}}')
+    t0 = time.monotonic()
+    s.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled",'
+           b'"params":{"requestId":"slow","reason":"too slow"}}')
+    gone = wait_for(lambda: not script_procs(s.p.pid), 5)
+    took = time.monotonic() - t0
+    c.expect(started and gone, f"the slow run's script still runs {took:.1f} s after the "
+             f"cancel: {script_procs(s.p.pid)}")
+    s.send(rpc("ping", "ping"))
+    s.send(call("after", HELLO))
+    got = [s.read(timeout=10), s.read(timeout=10)]
+    c.expect([(m or {}).get("id") for m in got] == ["ping", "after"] and
+             got[1]["result"]["structuredContent"]["result"] == {"message": "Hello, World!"},
+             f"want the ping's then the next call's answer, got {got}")
+    c.expect(time.monotonic() - t0 < 10, "the next call waited for the cancelled run")
+    code, err = s.close(timeout=30)
+    ids = [json.loads(x).get("id") for x in s.lines]
+    c.expect("slow" not in ids and "queued" not in ids,
+             f"a cancelled call was answered: {s.lines}")
+    c.expect(code == 0, f"exit {code}; stderr {err[-300:]!r}")
 
 
 @case("stdio: --mcp refuses scripts and single-run options (exit 2)")
@@ -210,6 +284,79 @@ def _(c):
                  "an MCP call counted as /execute")
         c.expect('pexos_requests_total{endpoint="mcp",outcome="InvalidRequest"}' in m,
                  "protocol errors not counted")
+    finally:
+        d.stop()
+
+
+@case("http: initialize gives a session id; a notifications/cancelled of that session ends "
+      "its call (running or queued) with 202 and no JSON-RPC answer; another session's does not")
+def _(c):
+    # One worker and runs that would last 30 s (--timeout 40): the calls
+    # end in seconds only if the cancels end them.
+    d = Daemon(PEXOS_HTTPD, "cancel", args=["--workers", "1", "--pool", "0", "--timeout", "40"],
+               env={"PEXOS_TOKEN": "raw-token"})
+    d.start()
+    try:
+        init = rpc(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                     "clientInfo": {"name": "raw", "version": "1"}})
+        r1, r2 = post(d, init), post(d, init)
+        sid = r1.headers.get("mcp-session-id", "")
+        c.expect(r1.status == 200 and len(sid) == 32 and all(ch in "0123456789abcdef" for ch in sid),
+                 f"initialize: want a session id of 32 hex digits; {r1.describe()}")
+        c.expect(r2.headers.get("mcp-session-id") not in ("", None, sid),
+                 f"a second initialize got the same session id {sid}")
+        r = post(d, rpc(1, "ping"), {"Mcp-Session-Id": sid})
+        c.expect(r.status == 200 and "mcp-session-id" not in r.headers,
+                 f"ping: a session id only comes with initialize's answer; {r.describe()}")
+        slow = "import time\ndef main():\n    time.sleep(30)\n    return 'finished'\n"
+        tool = lambda i: rpc(i, "tools/call", {"name": "run_python", "arguments": {"script": slow}})
+        cancel = lambda i, sess: post(d, json.dumps({
+            "jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": i, "reason": "test"}}).encode(),
+            {"Mcp-Session-Id": sess} if sess else {})
+        t1, box1 = in_thread(post, d, tool("a"), {"Mcp-Session-Id": sid})
+        running = wait_for(lambda: script_procs(d.proc.pid), 30)
+        c.expect(running, "call a's script never ran")
+        t2, box2 = in_thread(post, d, tool("b"), {"Mcp-Session-Id": sid})
+        queued = wait_for(lambda: json.loads(request(d.port, "GET", "/health").body)["queue"] == 1, 10)
+        c.expect(queued, "call b did not wait in the queue")
+        for sess, what in ((r2.headers.get("mcp-session-id"), "another session's"), (None, "a sessionless")):
+            r = cancel("a", sess)
+            c.expect(r.status == 202 and r.body == b"", f"{what} cancel: {r.describe()}")
+        time.sleep(0.5)
+        c.expect(t1.is_alive() and script_procs(d.proc.pid),
+                 "another session's (or a sessionless) cancel ended call a")
+        # b, cancelled while queued, is answered when the worker takes it
+        # (at once, without a sandbox): once a's cancel frees the worker.
+        r = cancel("b", sid)
+        c.expect(r.status == 202, f"cancel b: {r.describe()}")
+        t0 = time.monotonic()
+        r = cancel("a", sid)
+        gone = wait_for(lambda: not script_procs(d.proc.pid), 5)
+        t1.join(10)
+        t2.join(10)
+        took = time.monotonic() - t0
+        ra, rb = box1.get("value"), box2.get("value")
+        c.expect(ra is not None and ra.status == 202 and ra.body == b"",
+                 f"running call a, cancelled: want 202 with nothing; {ra.describe() if ra else box1}")
+        c.expect(rb is not None and rb.status == 202 and rb.body == b"",
+                 f"queued call b, cancelled: want 202 with nothing; {rb.describe() if rb else box2}")
+        c.expect(gone and took < 5, f"calls a and b took {took:.1f} s to end after a's cancel "
+                 f"(scripts left: {script_procs(d.proc.pid)})")
+        r = post(d, rpc("c", "tools/call", {"name": "run_python", "arguments": {"script": HELLO}}),
+                 {"Mcp-Session-Id": sid})
+        c.expect(r.status == 200 and r.json()["result"]["structuredContent"]["result"] ==
+                 {"message": "Hello, World!"} and r.elapsed < 10,
+                 f"the next call: {r.describe()}")
+        m = request(d.port, "GET", "/metrics").body.decode()
+        c.expect('pexos_requests_total{endpoint="mcp",outcome="Cancelled"} 2' in m,
+                 "the two cancelled calls are not counted as Cancelled")
+        # Under ASan, LeakSanitizer judges the daemon at exit: a cancel's
+        # pipe or call left behind makes the status non-zero.
+        d.stop()
+        bad = [x for x in d.snapshot() if "Sanitizer" in x or "runtime error:" in x]
+        c.expect(d.proc.returncode == 0 and not bad,
+                 f"the daemon's exit on SIGTERM: status {d.proc.returncode}, {bad[:5]}")
     finally:
         d.stop()
 

@@ -5,8 +5,8 @@
 //   node test_sdk.mjs core|outputs PEXOS_RUN PEXOS_HTTPD
 //
 // "core": initialize, the tool's schemas checked as JSON Schema, hello,
-// numpy, an error, a timeout, concurrent calls, malformed and huge
-// messages. "outputs": a matplotlib figure as an image block and an output
+// numpy, an error, a timeout, concurrent calls, cancelled calls, malformed
+// and huge messages. "outputs": a matplotlib figure as an image block and an output
 // file as a resource block (these need the request's `outputs` and the
 // response's `figures`/`files`, SPEC §1/§3).
 import { spawn } from "node:child_process";
@@ -155,6 +155,7 @@ async function core(kind, daemon) {
     `${kind}: an endless loop with timeout 1: Timeout`, JSON.stringify(r.structuredContent));
 
   await concurrent(kind, client);
+  await cancelled(kind, client);
   await malformed(kind, client, daemon);
   await huge(kind, client, daemon);
 
@@ -183,6 +184,27 @@ async function concurrent(kind, client) {
   ok(rs.every((r) => r.structuredContent?.result === "slow") && took < 2900,
     `${kind}: two 1.5 s calls at once take less than 2.9 s (${took} ms)`);
   ok(Date.now() - t0 > 1500, `${kind}: the slow call did sleep`);
+}
+
+// A call the client gives up on (an AbortSignal: the client sends
+// notifications/cancelled) ends its run. Both threads (-j 2 / --workers 2)
+// hold an aborted 30 s call (--timeout 10); the next call is answered at
+// once only if both runs were ended.
+async function cancelled(kind, client) {
+  const slow = "import time\ndef main():\n    time.sleep(30)\n    return 'finished'\n";
+  const aborts = [new AbortController(), new AbortController()];
+  const calls = aborts.map((a) =>
+    call(client, { script: slow }, { signal: a.signal }).then(() => "answered", (e) => e));
+  await new Promise((res) => setTimeout(res, 1500));
+  aborts.forEach((a) => a.abort("no longer needed"));
+  const outcomes = await Promise.all(calls);
+  ok(outcomes.every((o) => o !== "answered"), `${kind}: aborted calls are rejected by the client`,
+    outcomes.map(String).join("; "));
+  const t0 = Date.now();
+  const r = await call(client, { script: HELLO });
+  const took = Date.now() - t0;
+  ok(!r.isError && took < 5000,
+    `${kind}: after two aborted 30 s calls, the next call is answered in ${took} ms (under 5 s): their runs were ended`);
 }
 
 async function malformed(kind, client, daemon) {

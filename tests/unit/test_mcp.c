@@ -22,7 +22,7 @@ static json_t *ask(const char *msg, int *ret_action)
 	int r = mcp_handle(msg, strlen(msg), &text, &call);
 
 	*ret_action = r;
-	if (r == MCP_ANSWER)
+	if (r == MCP_ANSWER || r == MCP_ANSWER_INIT)
 		j = json_loads(text, 0, NULL);
 	free(text);
 	mcp_call_free(call);
@@ -94,6 +94,8 @@ static void lifecycle(void)
 			&r);
 	json_t *res = json_object_get(a, "result");
 
+	tap_ok(r == MCP_ANSWER_INIT,
+	       "initialize: its answer is marked as initialize's");
 	tap_ok(strcmp(json_string_value(json_object_get(res, "protocolVersion")) ?: "",
 		      MCP_PROTOCOL_VERSION) == 0,
 	       "an unknown version gets " MCP_PROTOCOL_VERSION);
@@ -105,7 +107,8 @@ static void lifecycle(void)
 	       "serverInfo has a version");
 	json_decref(a);
 	a = ask("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", &r);
-	tap_ok(json_object_size(json_object_get(a, "result")) == 0 &&
+	tap_ok(r == MCP_ANSWER &&
+		       json_object_size(json_object_get(a, "result")) == 0 &&
 		       json_integer_value(json_object_get(a, "id")) == 2,
 	       "ping: an empty result");
 	json_decref(a);
@@ -326,9 +329,62 @@ static void failure(void)
 	tap_ok(!a, "a response that is not an object: no result");
 }
 
+/* notifications/cancelled names a call by its id; one that names none is
+ * a notification like any other. */
+static void cancellation(void)
+{
+	static const char *const pre =
+		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\"";
+	static const struct {
+		const char *rest, *what;
+	} ignored[] = {
+		{"}", "no params"},
+		{",\"params\":{}}", "no requestId"},
+		{",\"params\":{\"requestId\":[1]}}", "an array as requestId"},
+		{",\"params\":{\"requestId\":1.5}}", "a real as requestId"},
+		{",\"params\":{\"requestId\":null}}", "null as requestId"},
+	};
+	const char *call_msg = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":"
+			       "\"tools/call\",\"params\":{\"name\":"
+			       "\"run_python\",\"arguments\":{\"script\":"
+			       "\"x\"}}}";
+	struct mcp_call *call = NULL, *cancel = NULL;
+	char msg[512], *text = NULL;
+	int r;
+
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+		snprintf(msg, sizeof(msg), "%s%s", pre, ignored[i].rest);
+		r = mcp_handle(msg, strlen(msg), &text, &cancel);
+		tap_ok(r == MCP_NOTHING && !text && !cancel,
+		       "notifications/cancelled with %s: nothing to do",
+		       ignored[i].what);
+		mcp_call_free(cancel);
+		cancel = NULL;
+	}
+	r = mcp_handle(call_msg, strlen(call_msg), &text, &call);
+	tap_ok(r == MCP_RUN && call, "a call with id 7");
+	snprintf(msg, sizeof(msg), "%s%s", pre,
+		 ",\"params\":{\"requestId\":7,\"reason\":\"user\"}}");
+	r = mcp_handle(msg, strlen(msg), &text, &cancel);
+	tap_ok(r == MCP_CANCEL && !text && cancel && !cancel->request &&
+		       call && mcp_call_same_id(cancel, call),
+	       "notifications/cancelled for 7: a cancel naming that call");
+	mcp_call_free(cancel);
+	cancel = NULL;
+	snprintf(msg, sizeof(msg), "%s%s", pre,
+		 ",\"params\":{\"requestId\":\"7\"}}");
+	r = mcp_handle(msg, strlen(msg), &text, &cancel);
+	tap_ok(r == MCP_CANCEL && cancel && call &&
+		       !mcp_call_same_id(cancel, call),
+	       "the string \"7\" names another call than the number 7");
+	mcp_call_free(cancel);
+	mcp_call_free(call);
+}
+
 int main(void)
 {
 	protocol_errors();
+	cancellation();
 	lifecycle();
 	tools_list();
 	arguments();
