@@ -249,8 +249,12 @@ enum acq_mode {
 	ACQ_EXCESS, /* a ready slot the pool holds over its target */
 };
 
+/* While a run waits for a slot, how often its cancel descriptors are
+ * looked at (as a running sandbox's are). */
+#define CANCEL_POLL_MS 100
+
 static bool acquire(struct pool *p, struct pool_slot *out, enum acq_mode mode,
-		    unsigned need)
+		    unsigned need, const struct run_plan *plan)
 {
 	bool wait = mode == ACQ_WAIT;
 	uint64_t now = now_ms(),
@@ -286,6 +290,17 @@ static bool acquire(struct pool *p, struct pool_slot *out, enum acq_mode mode,
 				atomic_fetch_add(&p->misses, 1);
 			pthread_mutex_unlock(&p->lock);
 			return false;
+		}
+		/* A client gone while its run waits: no slot, and no miss
+		 * (the caller sees the cancel before it starts anything). */
+		if (plan && plan_cancelled(plan)) {
+			pthread_mutex_unlock(&p->lock);
+			return false;
+		}
+		if (plan && plan->n_cancel_fd) {
+			uint64_t soon = now_ms() + CANCEL_POLL_MS;
+
+			ts = ms_to_ts(soon < deadline ? soon : deadline);
 		}
 		pthread_cond_timedwait(&p->ready, &p->lock, &ts);
 	}
@@ -427,29 +442,31 @@ static bool on_its_way(struct pool *p)
  * way first (pool_demand_starved): the burst it may start gets the room
  * it needs. */
 static struct pool *acquire_for(struct pool_set *set, int profile,
-				unsigned need, struct pool_slot *out)
+				unsigned need, struct pool_slot *out,
+				const struct run_plan *plan)
 {
 	struct pool *own = set->pool[profile], *full = set->pool[POOL_FULL];
 
 	if (profile == POOL_LEAN) {
 		/* full slots over the full pool's target (demand moved to
 		 * lean runs) are spent first: they are made already */
-		if (acquire(full, out, ACQ_EXCESS, need)) {
+		if (acquire(full, out, ACQ_EXCESS, need, NULL)) {
 			wake_thread(own); /* room for a lean slot again */
 			return full;
 		}
-		if (acquire(own, out, ACQ_NOW, need))
+		if (acquire(own, out, ACQ_NOW, need, NULL))
 			return own;
-		if (!on_its_way(own) && acquire(full, out, ACQ_NOW, need)) {
+		if (!on_its_way(own) &&
+		    acquire(full, out, ACQ_NOW, need, NULL)) {
 			wake_thread(own);
 			return full;
 		}
-	} else if (acquire(own, out, ACQ_NOW, need)) {
+	} else if (acquire(own, out, ACQ_NOW, need, NULL)) {
 		return own;
 	}
 	if (set->pool[POOL_LEAN])
 		retarget(set, profile, 0, true);
-	return acquire(own, out, ACQ_WAIT, need) ? own : NULL;
+	return acquire(own, out, ACQ_WAIT, need, plan) ? own : NULL;
 }
 
 int pool_run(struct pool_set *set, const struct run_plan *plan,
@@ -468,10 +485,12 @@ int pool_run(struct pool_set *set, const struct run_plan *plan,
 	profile = set->pool[POOL_LEAN] ? pool_profile_for(kinds) : POOL_FULL;
 	retarget(set, profile, kinds, false);
 	for (int tries = 0;; tries++) {
-		struct pool *p = acquire_for(set, profile, kinds, &l->slot);
+		struct pool *p = acquire_for(set, profile, kinds, &l->slot,
+					     plan);
 
 		if (!p)
-			return 0;
+			return plan_cancelled(plan) ? sandbox_fail_hung_up(err)
+						    : 0;
 		l->pool = p;
 		l->profile = p->profile;
 		l->kinds = kinds;

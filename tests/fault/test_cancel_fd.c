@@ -8,11 +8,14 @@
  * waiting on it cancel nothing; a socket whose peer closed cancels too.
  * pexos_run_script_until_any: the second of two descriptors hanging up
  * cancels while the first stays open, negative entries are skipped, and
- * more than PEXOS_CANCEL_FDS_MAX is refused.
+ * more than PEXOS_CANCEL_FDS_MAX is refused. A run that waits for a slot
+ * (the pool's only one taken, its zygote stopped, pool_wait 30 s) is
+ * cancelled within a second too.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +201,131 @@ static void pipe_cases(pexos_context *ctx, const char *what)
 		pexos_free(resp);
 }
 
+/* The parent of `pid` (from /proc/PID/stat), or -1. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+static bool is_zygote_code(pid_t pid)
+{
+	char path[64], cmd[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(cmd, 1, sizeof(cmd) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	cmd[n] = '\0';
+	return strstr(cmd, "The zygote of the warm pool") != NULL;
+}
+
+/* The zygote below this process: it runs the zygote's code, and so do
+ * its slots (forked from it, below it), but none of its ancestors does.
+ * -1 when there is none. */
+static pid_t find_zygote(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = -1;
+
+	while (d && found < 0 && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name), a;
+		bool ours = false, below_zygote = false;
+
+		if (pid <= 0 || !is_zygote_code(pid))
+			continue;
+		for (a = parent_of(pid); a > 1; a = parent_of(a)) {
+			if (a == getpid()) {
+				ours = true;
+				break;
+			}
+			below_zygote |= is_zygote_code(a);
+		}
+		if (ours && !below_zygote)
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+struct holder {
+	pexos_context *ctx;
+	int fd;
+	int r;
+};
+
+static void *hold_slot(void *arg)
+{
+	struct holder *h = arg;
+	pexos_error err = {0};
+	char *resp = NULL;
+
+	h->r = pexos_run_script_until(h->ctx, LOOP, strlen(LOOP), h->fd, &resp,
+				      NULL, &err);
+	pexos_free(resp);
+	return NULL;
+}
+
+/* The pool's one slot is taken by a loop and its zygote is stopped, so
+ * no slot comes; a second run waits for one (pool_wait 30 s) and its
+ * descriptor hangs up after 1 s: it returns -ECANCELED within a second or
+ * so, while the first still runs. */
+static void waiting_for_slot(pexos_context *ctx)
+{
+	int a[2], b[2];
+	struct holder h = {ctx, -1, 1};
+	pexos_pool_snapshot st = {0};
+	pid_t zygote = find_zygote();
+	pthread_t t;
+	double end;
+
+	if (!tap_ok(zygote > 0 && kill(zygote, SIGSTOP) == 0,
+		    "warm, waiting: the zygote (%d) is stopped", (int)zygote))
+		return;
+	if (pipe(a) < 0 || pipe(b) < 0) {
+		tap_ok(false, "warm, waiting: two pipes");
+		kill(zygote, SIGCONT);
+		return;
+	}
+	h.fd = a[0];
+	pthread_create(&t, NULL, hold_slot, &h);
+	for (end = now_s() + 10; now_s() < end; usleep(20000))
+		if (pexos_pool_info(ctx, &st) == 0 && st.in_use == 1)
+			break;
+	tap_ok(st.in_use == 1, "warm, waiting: a loop holds the only slot");
+	cancel_running(ctx, "warm, waiting for the only slot", b[0], b[1]);
+	close(b[0]);
+	pexos_pool_info(ctx, &st);
+	tap_ok(st.in_use == 1 && st.ready == 0,
+	       "warm, waiting: the loop still holds its slot, none other is "
+	       "ready (in_use %u, ready %u)", st.in_use, st.ready);
+	kill(zygote, SIGCONT);
+	close(a[1]);
+	pthread_join(t, NULL);
+	close(a[0]);
+	tap_ok(h.r == -ECANCELED, "warm, waiting: the loop is cancelled in turn "
+	       "(r %d)", h.r);
+}
+
 static pexos_context *make(const char *pool)
 {
 	pexos_options *o = pexos_options_new();
@@ -266,6 +394,8 @@ int main(void)
 		       "%llu, in_use %u)",
 		       st.hits, st.in_use);
 	}
+	tap_ok(pool_ready(warm, 1, 30), "warm: a new slot is ready again");
+	waiting_for_slot(warm);
 	tap_ok(pool_ready(warm, 1, 30), "warm: a new slot is ready again");
 	pipe_cases(warm, "warm");
 	pexos_context_free(warm);
