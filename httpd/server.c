@@ -474,16 +474,16 @@ static enum MHD_Result on_run_finished(struct conn *s)
 	struct job *j = &s->job;
 	char *text;
 
-	/* The client hung up (or shut its sending side): its run was ended.
-	 * An answer for the log and the metrics; a client that only shut
-	 * down its side still reads it. */
-	/* A call its session cancelled gets no JSON-RPC answer (the protocol
-	 * says so): Accepted, with nothing. */
+	/* An MCP call its session cancelled gets no JSON-RPC answer (the
+	 * protocol says so): Accepted, with nothing. */
 	if (j->error == -ECANCELED && strcmp(j->err.step, "cancel_fd") == 0 &&
 	    s->mcp && s->track.cancelled) {
 		snprintf(s->outcome, sizeof(s->outcome), "Cancelled");
 		return send_text(s, 202, "application/json", "", 0, true);
 	}
+	/* The client hung up (or shut its sending side): its run was ended.
+	 * An answer for the log and the metrics; a client that only shut
+	 * down its side still reads it. */
 	if (j->error == -ECANCELED && strcmp(j->err.step, "cancel_fd") == 0)
 		return send_error(s, 499, "Cancelled",
 				  "the client went away; its run was "
