@@ -182,8 +182,7 @@ static int dispatch(json_t *msg, char **ret_answer, struct mcp_call **ret_call)
 		if (*ret_answer && json_is_string(json_object_get(
 					   params, "protocolVersion")))
 			return MCP_ANSWER_INIT;
-	}
-	else if (strcmp(method, "ping") == 0)
+	} else if (strcmp(method, "ping") == 0)
 		*ret_answer = result_answer(id, json_object());
 	else if (strcmp(method, "tools/list") == 0)
 		*ret_answer = tools_list(id);

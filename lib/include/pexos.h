@@ -144,12 +144,12 @@ PEXOS_EXPORT int pexos_run_script(pexos_context *ctx, const char *request, size_
  * waiting to be read on it cancels nothing (a client may pipeline its next
  * request). It is checked before the run starts (a queued request whose
  * client left never runs), every 100 ms while it waits for a warm slot and
- * every 100 ms while it runs. A cancelled run
- * has its sandbox killed and its warm slot freed before the call returns
- * -ECANCELED with `err` step "cancel_fd". `cancel_fd` is borrowed: it must
- * stay open until the call returns (an invalid descriptor cancels); -1
- * means none, as pexos_run_script. Never reads from or writes to it.
- * Otherwise as pexos_run_script. Thread-safe. */
+ * every 100 ms while it runs. A cancelled run has its sandbox killed and
+ * its warm slot freed before the call returns -ECANCELED with `err` step
+ * "cancel_fd". `cancel_fd` is borrowed: it must stay open until the call
+ * returns (an invalid descriptor cancels); -1 means none, as
+ * pexos_run_script. Never reads from or writes to it. Otherwise as
+ * pexos_run_script. Thread-safe. */
 PEXOS_EXPORT int pexos_run_script_until(pexos_context *ctx, const char *request,
 					size_t len, int cancel_fd,
 					char **ret_response,

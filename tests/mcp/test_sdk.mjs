@@ -6,9 +6,9 @@
 //
 // "core": initialize, the tool's schemas checked as JSON Schema, hello,
 // numpy, an error, a timeout, concurrent calls, cancelled calls, malformed
-// and huge messages. "outputs": a matplotlib figure as an image block and an output
-// file as a resource block (these need the request's `outputs` and the
-// response's `figures`/`files`, SPEC §1/§3).
+// and huge messages. "outputs": a matplotlib figure as an image block and
+// an output file as a resource block (these need the request's `outputs`
+// and the response's `figures`/`files`, SPEC §1/§3).
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
