@@ -132,9 +132,9 @@ int httpd_mcp_session_id(char buf[33]);
  * can find, with a new pipe: its read end (the job's cancel_own) into
  * *ret_read. Not entered (*ret_read -1): no session, or no pipe. */
 void httpd_mcp_track(struct mcp_track *t, int *ret_read);
-/* Takes `t` out of the table and closes its write end. Returns whether
- * a notifications/cancelled named it meanwhile. */
-bool httpd_mcp_untrack(struct mcp_track *t);
+/* Takes `t` out of the table and closes the pipe's write end;
+ * t->cancelled then says whether a notifications/cancelled named it. */
+void httpd_mcp_untrack(struct mcp_track *t);
 /* The answer to `call` once its job is over (`queued` false: the queue
  * refused it); takes j->response. `outcome` gets the run's, for metrics.
  * New string, or NULL when out of memory. */

@@ -107,10 +107,8 @@ void httpd_mcp_track(struct mcp_track *t, int *ret_read)
 	pthread_mutex_unlock(&tracked_lock);
 }
 
-bool httpd_mcp_untrack(struct mcp_track *t)
+void httpd_mcp_untrack(struct mcp_track *t)
 {
-	bool cancelled;
-
 	pthread_mutex_lock(&tracked_lock);
 	if (t->linked)
 		for (struct mcp_track **p = &tracked; *p; p = &(*p)->next)
@@ -120,12 +118,10 @@ bool httpd_mcp_untrack(struct mcp_track *t)
 			}
 	t->linked = false;
 	t->next = NULL;
-	cancelled = t->cancelled;
 	if (t->cancel_w >= 0)
 		close(t->cancel_w);
 	t->cancel_w = -1;
 	pthread_mutex_unlock(&tracked_lock);
-	return cancelled;
 }
 
 /* notifications/cancelled of `session`: each call of it with that id

@@ -381,15 +381,22 @@ static int append(struct conn *s, const char *data, size_t n)
 }
 
 /* Worker thread: the run is over; hand the connection back to MHD. */
+/* An MCP call's job is over (or was refused): out of the table of
+ * cancellable calls, its pipe closed. */
+static void untrack(struct conn *s)
+{
+	if (!s->track.linked)
+		return;
+	httpd_mcp_untrack(&s->track);
+	close(s->job.cancel_own);
+	s->job.cancel_own = -1;
+}
+
 static void run_done(struct job *j)
 {
 	struct conn *s = j->arg;
 
-	if (s->track.linked) {
-		httpd_mcp_untrack(&s->track);
-		close(j->cancel_own);
-		j->cancel_own = -1;
-	}
+	untrack(s); /* before the connection may close */
 	MHD_resume_connection(s->mhd);
 }
 
@@ -453,11 +460,7 @@ static enum MHD_Result on_body_complete(struct conn *s)
 	/* Suspend first: the worker may finish and resume at once. */
 	MHD_suspend_connection(s->mhd);
 	if (!queue_push(&s->job)) {
-		if (s->track.linked) {
-			httpd_mcp_untrack(&s->track);
-			close(s->job.cancel_own);
-			s->job.cancel_own = -1;
-		}
+		untrack(s);
 		MHD_resume_connection(s->mhd);
 		s->job.started_ns = 0;
 		if (s->mcp) /* a tool result saying Busy (mcp.c) */

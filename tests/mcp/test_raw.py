@@ -15,6 +15,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import Daemon, case_list, in_thread, request, run_tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
+from faultlib import descendants, wait_for  # noqa: E402  (from the host's /proc)
 
 PEXOS_RUN, PEXOS_HTTPD = sys.argv[1:3]
 HELLO = 'def main():\n    return {"message": "Hello, World!"}\n'
@@ -78,34 +80,16 @@ SCRIPT_UID = 2000000001  # host uid of a run's uid 1000 (pexos's default uid_bas
 
 def script_procs(root):
     """Pids of root's descendants that run as a script's host uid."""
-    parent, uid = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/status") as f:
-                st = dict(line.split(":", 1) for line in f if ":" in line)
-            parent[int(d)] = int(st["PPid"])
-            uid[int(d)] = int(st["Uid"].split()[0])
-        except (OSError, ValueError, KeyError):
-            continue
     found = []
-    for pid in parent:
-        p, seen = pid, 0
-        while p in parent and p != root and seen < 64:
-            p, seen = parent[p], seen + 1
-        if p == root and pid != root and uid.get(pid) == SCRIPT_UID:
+    for pid in descendants(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                uid = next(int(x.split()[1]) for x in f if x.startswith("Uid:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        if uid == SCRIPT_UID:
             found.append(pid)
     return found
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 @case("stdio: every malformed message gets the JSON-RPC error the protocol names, and the server goes on")
