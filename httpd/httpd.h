@@ -52,6 +52,12 @@ int queue_start(pexos_context *ctx, unsigned workers, unsigned capacity);
 bool queue_push(struct job *job);
 /* Waits until no job is queued or running, or until `deadline_ns`. */
 bool queue_wait_idle(uint64_t deadline_ns);
+/* Takes `job` out of the queue if no worker has taken it yet (true), to
+ * be ended by queue_end_cancelled(); meanwhile it counts as running. */
+bool queue_unqueue(struct job *job);
+/* Ends a job queue_unqueue() took as a cancelled run ends (-ECANCELED,
+ * step "cancel_fd"), without a sandbox: its done() is called here. */
+void queue_end_cancelled(struct job *job);
 void queue_stop(void);
 unsigned queue_busy(void);
 unsigned queue_length(void);
@@ -104,6 +110,7 @@ struct mcp_call;
 struct mcp_track {
 	struct mcp_track *next;
 	const struct mcp_call *call; /* borrowed */
+	struct job *job;             /* borrowed: its job, while tracked */
 	char session[MCP_SESSION_MAX + 1];
 	int cancel_w;	/* the write end of its job's cancel_own pipe */
 	bool linked;	/* in the table */

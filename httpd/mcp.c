@@ -11,9 +11,10 @@
  * session id (Mcp-Session-Id), but the daemon keeps no session, requires
  * none and refuses none. The id only scopes request ids for
  * notifications/cancelled: a cancel sent with a session's id ends that
- * session's call of that request id, queued or running (the library
- * watches a pipe of the call's beside its socket; the cancel closes the
- * pipe), and the call is answered 202 with no JSON-RPC response. Nothing is
+ * session's call of that request id: a queued one leaves the queue, a
+ * running one ends (the library watches a pipe of the call's beside its
+ * socket; the cancel closes the pipe), and the call is answered 202 with
+ * no JSON-RPC response. Nothing is
  * ever sent from the server unasked, so GET /mcp (a stream for that) is 405.
  */
 #include <errno.h>
@@ -126,9 +127,13 @@ void httpd_mcp_untrack(struct mcp_track *t)
 
 /* notifications/cancelled of `session`: each call of it with that id
  * ends as its client's hang-up would end it; its connection stays as it
- * is, for the answer. */
+ * is, for the answer. A call still in the queue leaves it and is answered
+ * at once; a running one when its sandbox is gone. */
 static void cancel_tracked(const struct mcp_call *which, const char *session)
 {
+	struct job *ended[64];
+	size_t n = 0;
+
 	pthread_mutex_lock(&tracked_lock);
 	for (struct mcp_track *t = tracked; t; t = t->next)
 		if (!t->cancelled && strcmp(t->session, session) == 0 &&
@@ -136,8 +141,18 @@ static void cancel_tracked(const struct mcp_call *which, const char *session)
 			t->cancelled = true;
 			close(t->cancel_w);
 			t->cancel_w = -1;
+			/* Taken out under the table's lock: its connection
+			 * cannot end meanwhile (untracking comes first). One
+			 * left in the queue past the array's end still ends
+			 * when a worker takes it (its pipe is closed). */
+			if (t->job && n < sizeof(ended) / sizeof(ended[0]) &&
+			    queue_unqueue(t->job))
+				ended[n++] = t->job;
 		}
 	pthread_mutex_unlock(&tracked_lock);
+	/* Its done() untracks it: not under the lock. */
+	for (size_t i = 0; i < n; i++)
+		queue_end_cancelled(ended[i]);
 }
 
 int httpd_mcp_body(const char *body, size_t len, const char *session,

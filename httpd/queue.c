@@ -3,6 +3,7 @@
  * by a bounded FIFO. A request takes a place here only once its whole body
  * is in, so slow clients hold no worker. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -23,6 +24,14 @@ uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A job that counted as running is over; under the lock. */
+static void job_over(void)
+{
+	busy--;
+	if (!busy && !head)
+		pthread_cond_broadcast(&idle);
 }
 
 static void *worker(void *arg)
@@ -53,9 +62,7 @@ static void *worker(void *arg)
 		j->done(j);
 
 		pthread_mutex_lock(&lock);
-		busy--;
-		if (!busy && !head)
-			pthread_cond_broadcast(&idle);
+		job_over();
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;
@@ -100,6 +107,40 @@ bool queue_push(struct job *j)
 	}
 	pthread_mutex_unlock(&lock);
 	return ok;
+}
+
+bool queue_unqueue(struct job *j)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&lock);
+	for (struct job *q = head, *prev = NULL; q; prev = q, q = q->next) {
+		if (q != j)
+			continue;
+		*(prev ? &prev->next : &head) = j->next;
+		if (tail == j)
+			tail = prev;
+		length--;
+		busy++; /* until queue_end_cancelled: shutdown waits */
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
+void queue_end_cancelled(struct job *j)
+{
+	j->started_ns = j->finished_ns = mono_ns();
+	/* as the library ends a run whose cancel descriptor hung up */
+	j->error = -ECANCELED;
+	j->err = (pexos_error){.code = ECANCELED, .step = "cancel_fd"};
+	snprintf(j->err.message, sizeof(j->err.message),
+		 "the run was cancelled before it started");
+	j->done(j);
+	pthread_mutex_lock(&lock);
+	job_over();
+	pthread_mutex_unlock(&lock);
 }
 
 bool queue_wait_idle(uint64_t deadline_ns)

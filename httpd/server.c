@@ -452,7 +452,7 @@ static enum MHD_Result on_body_complete(struct conn *s)
 			      .arg = s};
 	s->state = S_RUNNING;
 	if (s->mcp && session && strlen(session) <= MCP_SESSION_MAX) {
-		s->track = (struct mcp_track){.call = s->mcp};
+		s->track = (struct mcp_track){.call = s->mcp, .job = &s->job};
 		snprintf(s->track.session, sizeof(s->track.session), "%s",
 			 session);
 		httpd_mcp_track(&s->track, &s->job.cancel_own);

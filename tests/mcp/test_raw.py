@@ -301,19 +301,31 @@ def _(c):
         t1, box1 = in_thread(post, d, tool("a"), {"Mcp-Session-Id": sid})
         running = wait_for(lambda: script_procs(d.proc.pid), 30)
         c.expect(running, "call a's script never ran")
+        queue = lambda: json.loads(request(d.port, "GET", "/health").body)["queue"]
         t2, box2 = in_thread(post, d, tool("b"), {"Mcp-Session-Id": sid})
-        queued = wait_for(lambda: json.loads(request(d.port, "GET", "/health").body)["queue"] == 1, 10)
-        c.expect(queued, "call b did not wait in the queue")
+        c.expect(wait_for(lambda: queue() == 1, 10), "call b did not wait in the queue")
+        t3, box3 = in_thread(post, d, tool("b2"), {"Mcp-Session-Id": sid})
+        c.expect(wait_for(lambda: queue() == 2, 10), "call b2 did not wait in the queue")
         for sess, what in ((r2.headers.get("mcp-session-id"), "another session's"), (None, "a sessionless")):
             r = cancel("a", sess)
             c.expect(r.status == 202 and r.body == b"", f"{what} cancel: {r.describe()}")
         time.sleep(0.5)
         c.expect(t1.is_alive() and script_procs(d.proc.pid),
                  "another session's (or a sessionless) cancel ended call a")
-        # b, cancelled while queued, is answered when the worker takes it
-        # (at once, without a sandbox): once a's cancel frees the worker.
-        r = cancel("b", sid)
-        c.expect(r.status == 202, f"cancel b: {r.describe()}")
+        # b2 (the queue's last) then b (its first), cancelled while
+        # queued, leave the queue and are answered at once, while a still
+        # holds the only worker.
+        for name, th, left in (("b2", t3, 1), ("b", t2, 0)):
+            r = cancel(name, sid)
+            c.expect(r.status == 202, f"cancel {name}: {r.describe()}")
+            th.join(5)
+            c.expect(not th.is_alive() and t1.is_alive(),
+                     f"queued call {name}, cancelled, was not answered while call a ran")
+            c.expect(queue() == left,
+                     f"queued call {name}, cancelled, still holds its place in the queue")
+        rb2 = box3.get("value")
+        c.expect(rb2 is not None and rb2.status == 202 and rb2.body == b"",
+                 f"queued call b2, cancelled: want 202 with nothing; {rb2.describe() if rb2 else box3}")
         t0 = time.monotonic()
         r = cancel("a", sid)
         gone = wait_for(lambda: not script_procs(d.proc.pid), 5)
@@ -333,8 +345,8 @@ def _(c):
                  {"message": "Hello, World!"} and r.elapsed < 10,
                  f"the next call: {r.describe()}")
         m = request(d.port, "GET", "/metrics").body.decode()
-        c.expect('pexos_requests_total{endpoint="mcp",outcome="Cancelled"} 2' in m,
-                 "the two cancelled calls are not counted as Cancelled")
+        c.expect('pexos_requests_total{endpoint="mcp",outcome="Cancelled"} 3' in m,
+                 "the three cancelled calls are not counted as Cancelled")
         # Under ASan, LeakSanitizer judges the daemon at exit: a cancel's
         # pipe or call left behind makes the status non-zero.
         d.stop()
