@@ -14,8 +14,8 @@
  * session's call of that request id: a queued one leaves the queue, a
  * running one ends (the library watches a pipe of the call's beside its
  * socket; the cancel closes the pipe), and the call is answered 202 with
- * no JSON-RPC response. Nothing is
- * ever sent from the server unasked, so GET /mcp (a stream for that) is 405.
+ * no JSON-RPC response. Nothing is ever sent from the server unasked, so
+ * GET /mcp (a stream for that) is 405.
  */
 #include <errno.h>
 #include <fcntl.h>
